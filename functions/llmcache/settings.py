@@ -142,8 +142,7 @@ class Settings:
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
             semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.86, 0.0, 1.0),
             semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
-            semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip()
-            or "text-embedding-3-small",
+            semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,

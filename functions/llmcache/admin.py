@@ -1,0 +1,132 @@
+"""The management API: flush, inspect, re-expire and delete entries; stats over a window."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable
+from typing import Any
+
+from llmcache.constants import Metric
+from llmcache.engine import Engine
+from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from llmcache.observability import counters
+from llmcache.policy import MAX_NAMESPACE_CHARS, NAMESPACE_PATTERN
+
+KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+TENANT_PATTERN = re.compile(r"^([0-9a-f]{32}|anonymous)$")
+MAX_STATS_WINDOW = 14 * 86_400
+STATS_METRICS = [
+    Metric.CACHE_HIT,
+    Metric.CACHE_MISS,
+    Metric.CACHE_BYPASS,
+    Metric.TOKENS_SAVED,
+    Metric.CACHE_BACKEND_ERROR,
+    Metric.UPSTREAM_ERROR,
+]
+
+
+class Admin:
+    def __init__(self, engine: Engine, admin_key: Callable[[], str | None], metrics_reader: Any = None) -> None:
+        self.engine = engine
+        self.admin_key = admin_key
+        self.metrics_reader = metrics_reader  # None: this process's own counters (make run)
+
+    def authorize(self, credential: str | None) -> None:
+        expected = self.admin_key()
+        if credential is None:
+            raise Unauthorized(
+                "the management API needs `Authorization: Bearer <ADMIN_API_KEY>`", code="missing_api_key"
+            )
+        if not expected:
+            raise Forbidden("the management API is disabled: set ADMIN_API_KEY (or ADMIN_API_KEY_SECRET_ARN)")
+        if not hmac.compare_digest(credential.encode(), expected.encode()):
+            raise Forbidden("this key is not the admin key; the management API needs ADMIN_API_KEY")
+
+    def flush(self, body: dict[str, Any]) -> dict[str, Any]:
+        namespace = body.get("namespace")
+        if (
+            not isinstance(namespace, str)
+            or not 0 < len(namespace) <= MAX_NAMESPACE_CHARS
+            or not NAMESPACE_PATTERN.match(namespace)
+        ):
+            raise BadRequest('`namespace` is required: the partition to flush, e.g. "default"', param="namespace")
+        tenant = body.get("tenant")
+        if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant)):
+            raise BadRequest("`tenant` must be a tenant id (32 hex characters, as logged per request)", param="tenant")
+        try:
+            generation = self.engine.generations.bump(namespace, tenant)
+        except BackendFailure as failure:
+            raise ServiceUnavailable(f"the flush could not be recorded ({failure.tier} failed); try again") from None
+        return {"flushed": True, "namespace": namespace, "tenant": tenant or "*", "generation": generation}
+
+    def _key(self, key: str) -> str:
+        if not KEY_PATTERN.match(key):
+            raise NotFound("no entry has this key: keys are 64 lowercase hex characters (the X-Cache-Key header)")
+        return key
+
+    def entry(self, key: str) -> dict[str, Any]:
+        now = self.engine.clock()
+        hit = self.engine.store.locate(self._key(key), now)
+        if hit is None:
+            raise NotFound(f"no live entry for key {key}")
+        entry = hit.entry
+        return {
+            "key": key,
+            "created": entry.created_at,
+            "expires": entry.expires_at,
+            "ttl_remaining": max(0, int(entry.expires_at - now)),
+            "size": len(entry.body),
+            "tier": hit.tier,
+            "model": entry.model,
+            "route": entry.route,
+            "tokens": entry.tokens,
+        }
+
+    def update_ttl(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        ttl = body.get("ttl")
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+            raise BadRequest("`ttl` must be a whole number of seconds, at least 1", param="ttl")
+        now = self.engine.clock()
+        hit = self.engine.store.locate(self._key(key), now)
+        if hit is None:
+            raise NotFound(f"no live entry for key {key}")
+        self.engine.store.put(key, hit.entry.with_expiry(now + min(ttl, self.engine.settings.max_ttl)))
+        return self.entry(key)
+
+    def delete(self, key: str) -> None:
+        removed = self.engine.store.delete(self._key(key))
+        if self.engine.semantic is not None:
+            try:
+                self.engine.semantic.forget(key)
+            except Exception as exc:
+                self.engine.store.report_failure(BackendFailure("semantic", "forget", exc))
+        if not removed:
+            raise NotFound(f"no live entry for key {key}")
+
+    def stats(self, window_seconds: int) -> dict[str, Any]:
+        if not 60 <= window_seconds <= MAX_STATS_WINDOW:
+            raise BadRequest(f"`window` must be between 60 and {MAX_STATS_WINDOW} seconds", param="window")
+        if self.metrics_reader is not None:
+            try:
+                totals = self.metrics_reader.sums(STATS_METRICS, window_seconds)
+            except BackendFailure:
+                raise ServiceUnavailable("CloudWatch could not be read for stats; try again") from None
+            source, window = "cloudwatch", window_seconds
+        else:
+            snapshot = counters.snapshot()
+            totals = {name: snapshot.get(name, 0.0) for name in STATS_METRICS}
+            source, window = "process", int(self.engine.clock() - counters.started)
+        hits, misses = totals[Metric.CACHE_HIT], totals[Metric.CACHE_MISS]
+        lookups = hits + misses
+        return {
+            "source": source,
+            "window_seconds": window,
+            "hits": int(hits),
+            "misses": int(misses),
+            "bypasses": int(totals[Metric.CACHE_BYPASS]),
+            "hit_rate": round(hits / lookups, 4) if lookups else None,
+            "tokens_saved": int(totals[Metric.TOKENS_SAVED]),
+            "backend_errors": int(totals[Metric.CACHE_BACKEND_ERROR]),
+            "upstream_errors": int(totals[Metric.UPSTREAM_ERROR]),
+        }

@@ -1,0 +1,193 @@
+"""/v1/embeddings, cached per input: a partly cached batch asks the provider only for the rest.
+
+Each entry is one input under the request's model, dimensions, encoding format and other
+parameters; `"x"` and `["x"]` share it. The answer keeps the request's order and sums usage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from llmcache import keys, policy
+from llmcache.constants import HEADER_CACHE, HEADER_CACHE_KEY, HEADER_CACHE_TIER, Metric
+from llmcache.errors import BadRequest, UpstreamUnavailable
+from llmcache.observability import record
+from llmcache.policy import Controls
+from llmcache.stores.base import CacheEntry, Hit
+
+if TYPE_CHECKING:
+    from llmcache.engine import ClientRequest, Engine, GatewayResponse
+
+ROUTE = "embeddings"
+
+
+def split_inputs(value: Any) -> list[Any]:
+    """The request's inputs as a list: a string or one token list is a batch of one."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return [value]
+        if all(isinstance(v, str) for v in value) or all(
+            isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v) for v in value
+        ):
+            return list(value)
+    raise BadRequest(
+        "`input` must be a string, a list of strings, a list of tokens or a list of token lists, not empty",
+        param="input",
+    )
+
+
+def split_tokens(total: int, inputs: list[Any]) -> list[int]:
+    """Share a batch's prompt tokens among its inputs by size (largest remainder), summing to `total`."""
+    sizes = [len(i) if isinstance(i, list) else max(1, len(i)) for i in inputs]
+    whole = sum(sizes)
+    shares = [total * s // whole for s in sizes]
+    remainders = sorted(range(len(inputs)), key=lambda i: (total * sizes[i]) % whole, reverse=True)
+    for i in remainders[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls) -> GatewayResponse:
+    from llmcache.engine import GatewayResponse
+
+    if controls.custom_key is not None:
+        raise BadRequest(
+            "X-Cache-Custom-Key / cache.cache_key is not supported on /v1/embeddings: entries are kept per input",
+            param="cache_key",
+        )
+    inputs = split_inputs(request.body.get("input"))
+    tenant_scope = engine.tenant_scope(request)
+    generation = engine.generation_for(tenant_scope, controls.namespace)
+    params = {k: v for k, v in request.body.items() if k not in ("input", "cache")}
+    input_keys = (
+        [
+            keys.request_key(
+                tenant=tenant_scope,
+                namespace=controls.namespace,
+                generation=generation,
+                route=ROUTE,
+                body={**params, "input": item},
+                custom_key=None,
+            )
+            for item in inputs
+        ]
+        if generation is not None
+        else []
+    )
+    started = time.perf_counter()
+    now = engine.clock()
+    hits: dict[int, Hit] = {}
+    if input_keys and not controls.no_cache:
+        for i, key in enumerate(input_keys):
+            hit = engine.store.get(key, now)
+            if hit is not None and (controls.max_age is None or hit.entry.age(now) <= controls.max_age):
+                hits[i] = hit
+    missing = [i for i in range(len(inputs)) if i not in hits]
+    outcome = "BYPASS" if not input_keys or controls.no_cache else ("MISS" if missing else "HIT")
+    record(Metric.CACHE_HIT, len(hits))
+    if outcome == "BYPASS":
+        record(Metric.CACHE_BYPASS)
+    elif missing:
+        record(Metric.CACHE_MISS, len(missing))
+
+    fresh: dict[int, dict[str, Any]] = {}
+    fresh_tokens: dict[int, int] = {}
+    upstream_model: str | None = None
+    if missing:
+        asked = [inputs[i] for i in missing]
+        upstream_started = time.perf_counter()
+        upstream = engine.upstream.post(
+            ROUTE,
+            json.dumps({**params, "input": asked}, separators=(",", ":")).encode(),
+            request.headers,
+            request.credential,
+        )
+        record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - upstream_started) * 1000)
+        response, answer = engine.passthrough(upstream, ROUTE)
+        if answer is None:
+            if response.status >= 400:
+                record(Metric.UPSTREAM_ERROR)
+            return _finish(response, outcome, input_keys)
+        data = answer.get("data")
+        if not isinstance(data, list) or len(data) != len(asked):
+            raise UpstreamUnavailable("the provider returned a different number of embeddings than inputs asked")
+        by_index = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+        usage = answer.get("usage")
+        prompt_tokens_used = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        total = prompt_tokens_used if isinstance(prompt_tokens_used, int) and prompt_tokens_used >= 0 else 0
+        upstream_model = str(answer.get("model") or params.get("model") or "")
+        for i, item, tokens in zip(missing, by_index, split_tokens(total, asked), strict=True):
+            fresh[i] = item
+            fresh_tokens[i] = tokens
+            if input_keys and not controls.no_store:
+                _store_one(engine, controls, input_keys[i], {**item, "index": 0}, upstream_model, tokens)
+        if not hits:  # the provider answered the whole batch: send its bytes unchanged
+            return _finish(response, outcome, input_keys)
+
+    data_out: list[Any] = []
+    saved = 0
+    prompt_tokens = 0
+    model = upstream_model
+    for i in range(len(inputs)):
+        if i in hits:
+            entry = hits[i].entry
+            item = json.loads(entry.raw_body())
+            saved += entry.tokens
+            prompt_tokens += entry.tokens
+            model = model or entry.model
+        else:
+            item = fresh[i]
+            prompt_tokens += fresh_tokens[i]
+        data_out.append({**item, "index": i})
+    if saved:
+        record(Metric.TOKENS_SAVED, saved)
+    if not missing:
+        record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
+    body = {
+        "object": "list",
+        "data": data_out,
+        "model": model or params.get("model"),
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+    response = GatewayResponse(200, json.dumps(body, separators=(",", ":")).encode())
+    if not missing:
+        tiers = {h.tier for h in hits.values()}
+        response.headers[HEADER_CACHE_TIER] = tiers.pop() if len(tiers) == 1 else "mixed"
+        response.headers["Age"] = str(max(h.entry.age(now) for h in hits.values()))
+        response.headers["X-Cache-Match"] = "exact"
+    return _finish(response, outcome, input_keys, hits=len(hits), total=len(inputs))
+
+
+def _store_one(engine: Engine, controls: Controls, key: str, item: dict[str, Any], model: str, tokens: int) -> None:
+    entry = CacheEntry.from_answer(
+        json.dumps(item, separators=(",", ":")).encode(),
+        created_at=engine.clock(),
+        ttl=policy.effective_ttl(controls, engine.settings.default_ttl, engine.settings.max_ttl),
+        route=ROUTE,
+        model=model,
+        tokens=tokens,
+    )
+    engine.store.put(key, entry)
+
+
+def batch_key(input_keys: list[str]) -> str:
+    """One key naming a whole batch (the single input's own key for a batch of one)."""
+    if len(input_keys) == 1:
+        return input_keys[0]
+    return hashlib.sha256("".join(input_keys).encode()).hexdigest()
+
+
+def _finish(
+    response: GatewayResponse, outcome: str, input_keys: list[str], hits: int = 0, total: int = 0
+) -> GatewayResponse:
+    response.headers[HEADER_CACHE] = outcome
+    if input_keys:
+        response.headers[HEADER_CACHE_KEY] = batch_key(input_keys)
+    if total:
+        response.headers["X-Cache-Hits"] = f"{hits}/{total}"
+    return response

@@ -1,0 +1,377 @@
+"""lookup -> (coalesce) -> upstream -> store. Knows only the store, generations and upstream interfaces."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmcache import keys, policy
+from llmcache.coalesce import SingleFlight
+from llmcache.constants import (
+    HEADER_CACHE,
+    HEADER_CACHE_KEY,
+    HEADER_CACHE_MATCH,
+    HEADER_CACHE_SIMILARITY,
+    HEADER_CACHE_TIER,
+    Metric,
+)
+from llmcache.errors import BackendFailure, BadRequest, UpstreamUnavailable
+from llmcache.generations import Generations
+from llmcache.observability import record
+from llmcache.policy import Controls
+from llmcache.settings import Settings
+from llmcache.stores.base import CacheEntry, Hit
+from llmcache.stores.tiered import TieredStore
+from llmcache.upstream_types import UpstreamResponse
+
+if TYPE_CHECKING:
+    from llmcache.upstream import Upstream
+
+JSON = "application/json"
+SSE = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    route: str  # chat/completions | completions | embeddings
+    body: dict[str, Any]
+    raw: bytes
+    headers: dict[str, str]  # lower-case names
+    credential: str | None
+    tenant: str
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    body: bytes
+    content_type: str = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Where a cacheable request lives: its key and partition, or no key when caching is off for it."""
+
+    key: str | None
+    tenant_scope: str
+    generation: str | None
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TieredStore,
+        generations: Generations,
+        upstream: Upstream,
+        semantic: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.generations = generations
+        self.upstream = upstream
+        self.semantic = semantic
+        self.clock = clock
+        self.flights: SingleFlight[GatewayResponse] = SingleFlight()
+
+    # ----- entry point -------------------------------------------------------------------------
+    def handle(self, request: ClientRequest) -> GatewayResponse:
+        controls = policy.parse_controls(request.headers, request.body.get("cache"))
+        if request.route == "embeddings":
+            from llmcache.embeddings import handle_embeddings
+
+            return handle_embeddings(self, request, controls)
+        return self._completion(request, controls)
+
+    def tenant_scope(self, request: ClientRequest) -> str:
+        return "" if self.settings.scope == "shared" else request.tenant
+
+    def generation_for(self, tenant_scope: str, namespace: str) -> str | None:
+        return self.generations.current(tenant_scope, namespace)
+
+    # ----- chat completions and completions ----------------------------------------------------
+    def _completion(self, request: ClientRequest, controls: Controls) -> GatewayResponse:
+        body = request.body
+        stream = body.get("stream") is True
+        stream_options = body.get("stream_options")
+        include_usage = stream and isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+        tenant_scope = self.tenant_scope(request)
+        generation = self.generation_for(tenant_scope, controls.namespace)
+        if generation is None:  # the flush generation is unknowable: neither serve nor store
+            record(Metric.CACHE_BYPASS)
+            response = self._call_upstream(
+                request, key=None, stream=stream, include_usage=include_usage, store=False, controls=controls
+            )
+            response.headers[HEADER_CACHE] = "BYPASS"
+            return response
+        key = keys.request_key(
+            tenant=tenant_scope,
+            namespace=controls.namespace,
+            generation=generation,
+            route=request.route,
+            body=body,
+            custom_key=controls.custom_key,
+        )
+        started = time.perf_counter()
+        if not controls.no_cache:
+            now = self.clock()
+            hit = self.store.get(key, now)
+            if hit is not None and _young_enough(hit.entry, controls, now):
+                return self._serve_hit(hit, key, stream, include_usage, now, started)
+            semantic = self._semantic_lookup(request, controls, tenant_scope, generation, now)
+            if semantic is not None:
+                hit, similarity = semantic
+                response = self._serve_hit(hit, key, stream, include_usage, now, started)
+                response.headers[HEADER_CACHE_MATCH] = "semantic"
+                response.headers[HEADER_CACHE_SIMILARITY] = f"{similarity:.4f}"
+                return response
+            record(Metric.CACHE_MISS)
+            outcome = "MISS"
+        else:
+            record(Metric.CACHE_BYPASS)
+            outcome = "BYPASS"
+
+        def fetch() -> GatewayResponse:
+            return self._call_upstream(
+                request,
+                key=key,
+                stream=stream,
+                include_usage=include_usage,
+                store=not controls.no_store,
+                controls=controls,
+                semantic_partition=(tenant_scope, generation),
+            )
+
+        # Identical concurrent misses share one upstream call (a refresh with no-cache does not wait).
+        flight_key = f"{key}:{int(stream)}:{int(include_usage)}"
+        if controls.no_cache:
+            response = fetch()
+        else:
+            response, shared = self.flights.run(flight_key, fetch, self.settings.upstream_read_timeout)
+            if shared:
+                response = GatewayResponse(
+                    response.status,
+                    response.body,
+                    response.content_type,
+                    {**response.headers, "X-Cache-Coalesced": "true"},
+                )
+        response.headers[HEADER_CACHE] = outcome
+        response.headers[HEADER_CACHE_KEY] = key
+        return response
+
+    def _serve_hit(
+        self, hit: Hit, key: str, stream: bool, include_usage: bool, now: float, started: float
+    ) -> GatewayResponse:
+        entry = hit.entry
+        raw = entry.raw_body()
+        if stream:
+            from llmcache.streaming import replay_sse
+
+            body, content_type = replay_sse(json.loads(raw), include_usage=include_usage), SSE
+        else:
+            body, content_type = raw, entry.content_type
+        record(Metric.CACHE_HIT)
+        record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
+        if entry.tokens:
+            record(Metric.TOKENS_SAVED, entry.tokens)
+        return GatewayResponse(
+            200,
+            body,
+            content_type,
+            {
+                HEADER_CACHE: "HIT",
+                HEADER_CACHE_KEY: key,
+                "Age": str(entry.age(now)),
+                HEADER_CACHE_MATCH: "exact",
+                HEADER_CACHE_TIER: hit.tier,
+            },
+        )
+
+    # ----- semantic ----------------------------------------------------------------------------
+    def _semantic_lookup(
+        self, request: ClientRequest, controls: Controls, tenant_scope: str, generation: str, now: float
+    ) -> tuple[Hit, float] | None:
+        if self.semantic is None or not controls.semantic or controls.custom_key is not None:
+            return None
+        from llmcache.semantic_link import semantic_query
+
+        query = semantic_query(request.route, request.body, tenant_scope, controls.namespace, generation)
+        if query is None:
+            return None
+        threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
+        try:
+            candidate = self.semantic.lookup(query.partition, query.text, threshold, now)
+        except Exception as exc:  # embedder or index down: a plain miss
+            self.store.report_failure(BackendFailure("semantic", "lookup", exc))
+            return None
+        if candidate is None:
+            return None
+        hit = self.store.get(candidate.key, now)
+        if hit is None or not _young_enough(hit.entry, controls, now):
+            return None
+        return hit, candidate.similarity
+
+    def _semantic_remember(
+        self,
+        request: ClientRequest,
+        controls: Controls,
+        partition: tuple[str, str],
+        key: str,
+        entry: CacheEntry,
+    ) -> None:
+        if self.semantic is None or controls.custom_key is not None:
+            return
+        from llmcache.semantic_link import semantic_query
+
+        tenant_scope, generation = partition
+        query = semantic_query(request.route, request.body, tenant_scope, controls.namespace, generation)
+        if query is None:
+            return
+        try:
+            self.semantic.remember(query.partition, query.text, key, entry.expires_at)
+        except Exception as exc:
+            self.store.report_failure(BackendFailure("semantic", "remember", exc))
+
+    # ----- upstream ----------------------------------------------------------------------------
+    def _call_upstream(
+        self,
+        request: ClientRequest,
+        *,
+        key: str | None,
+        stream: bool,
+        include_usage: bool,
+        store: bool,
+        controls: Controls,
+        semantic_partition: tuple[str, str] | None = None,
+    ) -> GatewayResponse:
+        started = time.perf_counter()
+        if stream:
+            response, answer = self._relay_stream(request, include_usage)
+        else:
+            response, answer = self._post(request)
+        record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
+        if response.status >= 400:
+            record(Metric.UPSTREAM_ERROR)
+        elif key is not None and store and answer is not None:
+            self._store(request, controls, key, answer, semantic_partition)
+        return response
+
+    def forward_body(self, body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
+        """The client's own bytes when nothing changes; else its JSON without our `cache` object."""
+        if "cache" not in body and not overrides:
+            return raw
+        forwarded = {k: v for k, v in body.items() if k != "cache"}
+        forwarded.update(overrides)
+        return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
+        upstream = self.upstream.post(
+            request.route, self.forward_body(request.body, request.raw), request.headers, request.credential
+        )
+        return self.passthrough(upstream, request.route)
+
+    def passthrough(self, upstream: UpstreamResponse, route: str) -> tuple[GatewayResponse, dict[str, Any] | None]:
+        """The provider's answer as-is, and its parsed JSON when it is a storable success."""
+        headers = {k: v for k, v in upstream.headers.items() if k != "content-type"}
+        response = GatewayResponse(upstream.status, upstream.body, upstream.content_type, headers)
+        if upstream.status >= 400:
+            return response, None  # the provider's own error, passed through, never stored
+        try:
+            answer = json.loads(upstream.body)
+        except ValueError:
+            raise UpstreamUnavailable("the provider's answer was not valid JSON") from None
+        if not policy.is_storable_answer(route, upstream.status, answer):
+            return response, None
+        return response, answer
+
+    def _relay_stream(
+        self, request: ClientRequest, include_usage: bool
+    ) -> tuple[GatewayResponse, dict[str, Any] | None]:
+        from llmcache.streaming import StreamAssembler, iter_sse_data
+
+        stream_options = request.body.get("stream_options")
+        # Always ask for usage, so the stored answer has it even when this client did not want it.
+        options = {**(stream_options if isinstance(stream_options, dict) else {}), "include_usage": True}
+        body = self.forward_body(request.body, request.raw, stream_options=options)
+        with self.upstream.stream(request.route, body, request.headers, request.credential) as (head, chunks):
+            if head.status >= 400:
+                error_body = b"".join(chunks)
+                return self.passthrough(UpstreamResponse(head.status, head.headers, error_body), request.route)
+            assembler = StreamAssembler()
+            relayed: list[str] = []
+            for data in iter_sse_data(chunks):
+                assembler.feed(data)
+                if include_usage or not _is_usage_only_chunk(data):
+                    relayed.append(data)
+        answer = assembler.result()
+        headers = {k: v for k, v in head.headers.items() if k != "content-type"}
+        sse = "".join(f"data: {d}\n\n" for d in relayed).encode()
+        response = GatewayResponse(head.status, sse, SSE, headers)
+        if answer is None or not policy.is_storable_answer(request.route, head.status, answer):
+            return response, None
+        return response, answer
+
+    # ----- store -------------------------------------------------------------------------------
+    def _store(
+        self,
+        request: ClientRequest,
+        controls: Controls,
+        key: str,
+        answer: dict[str, Any],
+        semantic_partition: tuple[str, str] | None,
+    ) -> None:
+        now = self.clock()
+        raw = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+        entry = CacheEntry.from_answer(
+            raw,
+            created_at=now,
+            ttl=policy.effective_ttl(controls, self.settings.default_ttl, self.settings.max_ttl),
+            route=request.route,
+            model=str(answer.get("model") or request.body.get("model") or ""),
+            tokens=usage_tokens(answer),
+        )
+        self.store.put(key, entry)
+        if semantic_partition is not None:
+            self._semantic_remember(request, controls, semantic_partition, key, entry)
+
+
+def usage_tokens(answer: dict[str, Any]) -> int:
+    usage = answer.get("usage")
+    if isinstance(usage, dict):
+        total = usage.get("total_tokens")
+        if isinstance(total, int) and not isinstance(total, bool):
+            return total
+    return 0
+
+
+def _young_enough(entry: CacheEntry, controls: Controls, now: float) -> bool:
+    return controls.max_age is None or entry.age(now) <= controls.max_age
+
+
+def _is_usage_only_chunk(data: str) -> bool:
+    if '"usage"' not in data:
+        return False
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
+
+
+def require_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

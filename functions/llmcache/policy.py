@@ -1,0 +1,168 @@
+"""What may be cached, the caller's cache controls, and TTL rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llmcache.errors import BadRequest
+
+DEFAULT_NAMESPACE = "default"
+MAX_NAMESPACE_CHARS = 128
+MAX_CUSTOM_KEY_CHARS = 1024
+NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+BODY_CONTROL_FIELDS = frozenset(
+    {"no-cache", "no-store", "s-maxage", "ttl", "namespace", "cache_key", "semantic", "semantic_threshold"}
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Per-request cache controls, from headers or the LiteLLM-style body `cache` object."""
+
+    no_cache: bool = False
+    no_store: bool = False
+    max_age: int | None = None
+    ttl: int | None = None
+    namespace: str = DEFAULT_NAMESPACE
+    custom_key: str | None = None
+    semantic: bool = True
+    semantic_threshold: float | None = None
+
+
+def _whole_number(value: Any, control: str) -> int:
+    if isinstance(value, bool):
+        raise BadRequest(f"cache control {control} must be a whole number of seconds", param=control)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit():
+            raise BadRequest(f"cache control {control} must be a whole number of seconds, got {value!r}", param=control)
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or value < 0:
+        raise BadRequest(f"cache control {control} must be a whole number of seconds, got {value!r}", param=control)
+    return value
+
+
+def _flag(value: Any, control: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise BadRequest(f"cache control {control} must be true or false, got {value!r}", param=control)
+
+
+def _namespace(value: Any, control: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAMESPACE_CHARS or not NAMESPACE_PATTERN.match(value):
+        raise BadRequest(
+            f"cache control {control} must be 1-{MAX_NAMESPACE_CHARS} characters of letters, digits and ._:/-",
+            param=control,
+        )
+    return value
+
+
+def _custom_key(value: Any, control: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CUSTOM_KEY_CHARS:
+        raise BadRequest(
+            f"cache control {control} must be a string of 1-{MAX_CUSTOM_KEY_CHARS} characters", param=control
+        )
+    return value
+
+
+def _threshold(value: Any, control: str) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0.0 <= number <= 1.0:
+        raise BadRequest(f"cache control {control} must be a number between 0 and 1", param=control)
+    return number
+
+
+def _parse_cache_control(header: str, found: dict[str, Any]) -> None:
+    for directive in header.split(","):
+        name, _, arg = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name == "no-cache":
+            found["no_cache"] = True
+        elif name == "no-store":
+            found["no_store"] = True
+        elif name in ("max-age", "s-maxage"):
+            found["max_age"] = _whole_number(arg.strip().strip('"'), f"Cache-Control: {name}")
+        # Other directives (private, must-revalidate, ...) mean nothing to this cache: ignored, as HTTP does.
+
+
+def parse_controls(headers: Mapping[str, str], body_cache: Any) -> Controls:
+    """Headers win over the body object when both set the same control. `headers` keys are lower case."""
+    found: dict[str, Any] = {}
+    if body_cache is not None:
+        if not isinstance(body_cache, dict):
+            raise BadRequest("the body field `cache` must be an object of cache controls", param="cache")
+        unknown = sorted(set(body_cache) - BODY_CONTROL_FIELDS)
+        if unknown:
+            raise BadRequest(
+                f"unknown cache control(s) {', '.join(unknown)} in body `cache`; "
+                f"known: {', '.join(sorted(BODY_CONTROL_FIELDS))}",
+                param="cache",
+            )
+        if "no-cache" in body_cache:
+            found["no_cache"] = _flag(body_cache["no-cache"], "cache.no-cache")
+        if "no-store" in body_cache:
+            found["no_store"] = _flag(body_cache["no-store"], "cache.no-store")
+        if "s-maxage" in body_cache:
+            found["max_age"] = _whole_number(body_cache["s-maxage"], "cache.s-maxage")
+        if "ttl" in body_cache:
+            found["ttl"] = _whole_number(body_cache["ttl"], "cache.ttl")
+        if "namespace" in body_cache:
+            found["namespace"] = _namespace(body_cache["namespace"], "cache.namespace")
+        if "cache_key" in body_cache:
+            found["custom_key"] = _custom_key(body_cache["cache_key"], "cache.cache_key")
+        if "semantic" in body_cache:
+            found["semantic"] = _flag(body_cache["semantic"], "cache.semantic")
+        if "semantic_threshold" in body_cache:
+            found["semantic_threshold"] = _threshold(body_cache["semantic_threshold"], "cache.semantic_threshold")
+
+    if "cache-control" in headers:
+        _parse_cache_control(headers["cache-control"], found)
+    if "x-cache-ttl" in headers:
+        found["ttl"] = _whole_number(headers["x-cache-ttl"], "X-Cache-TTL")
+    if "x-cache-namespace" in headers:
+        found["namespace"] = _namespace(headers["x-cache-namespace"].strip(), "X-Cache-Namespace")
+    if "x-cache-custom-key" in headers:
+        found["custom_key"] = _custom_key(headers["x-cache-custom-key"], "X-Cache-Custom-Key")
+    if "x-cache-semantic" in headers:
+        value = headers["x-cache-semantic"].strip().lower()
+        if value not in ("on", "off"):
+            raise BadRequest("X-Cache-Semantic must be on or off", param="X-Cache-Semantic")
+        found["semantic"] = value == "on"
+    if "x-cache-semantic-threshold" in headers:
+        found["semantic_threshold"] = _threshold(headers["x-cache-semantic-threshold"], "X-Cache-Semantic-Threshold")
+    if found.get("ttl") == 0:
+        raise BadRequest("cache control ttl must be at least 1 second; use no-store to skip storing", param="ttl")
+    return Controls(**found)
+
+
+def effective_ttl(controls: Controls, default_ttl: int, max_ttl: int) -> int:
+    return min(controls.ttl if controls.ttl is not None else default_ttl, max_ttl)
+
+
+def effective_semantic_threshold(controls: Controls, deployment_threshold: float) -> float:
+    """A request may only raise the deployment's threshold, never lower it."""
+    if controls.semantic_threshold is None:
+        return deployment_threshold
+    return max(controls.semantic_threshold, deployment_threshold)
+
+
+def is_storable_answer(route: str, status: int, answer: Any) -> bool:
+    """Only complete 2xx answers: never an error, never an answer without choices (or data)."""
+    if not 200 <= status < 300 or not isinstance(answer, dict) or "error" in answer:
+        return False
+    if route == "embeddings":
+        data = answer.get("data")
+        return isinstance(data, list) and len(data) > 0
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return False
+    # A choice cut off mid-generation by an error has no finish_reason; do not keep it.
+    return all(isinstance(c, dict) and c.get("finish_reason") for c in choices)

@@ -1,0 +1,164 @@
+"""DynamoDB tier (pynamodb): one GetItem per lookup, TTL attribute for cleanup, expiry checked on read.
+
+DynamoDB's TTL deletes lazily (up to days later), so an item past its expiry is a miss here,
+whatever the table still holds. Bodies above the inline limit live in S3; the item keeps a
+pointer and a checksum, and a missing or corrupt object is a miss, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from typing import Any
+
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.models import Model
+
+from llmcache.constants import TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE
+from llmcache.errors import BackendFailure
+from llmcache.stores.base import CacheEntry, Hit
+from llmcache.stores.s3 import S3BodyStore
+
+ENTRY_PREFIX = "e#"
+GENERATION_PREFIX = "g#"
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def make_item_model(table_name: str) -> type[Model]:
+    """A pynamodb model bound to the configured table, made after settings are read (never at import)."""
+
+    class CacheItem(Model):
+        class Meta:
+            pass
+
+        pk = UnicodeAttribute(hash_key=True, attr_name=TABLE_PARTITION_KEY)
+        # Whole seconds for DynamoDB's TTL sweeper; `expires_precise` is what reads compare.
+        expires_at = NumberAttribute(null=True, attr_name=TABLE_TTL_ATTRIBUTE)
+        expires_precise = NumberAttribute(null=True)
+        created_at = NumberAttribute(null=True)
+        body = BinaryAttribute(null=True, legacy_encoding=False)
+        body_key = UnicodeAttribute(null=True)
+        body_sha256 = UnicodeAttribute(null=True)
+        body_size = NumberAttribute(null=True)
+        route = UnicodeAttribute(null=True)
+        model = UnicodeAttribute(null=True)
+        tokens = NumberAttribute(null=True)
+        content_type = UnicodeAttribute(null=True)
+        generation = NumberAttribute(null=True)
+
+    meta: Any = CacheItem.Meta
+    meta.table_name = table_name
+    meta.region = _region()
+    # A cache must fail fast: a slow table costs every request its latency.
+    meta.connect_timeout_seconds = 1
+    meta.read_timeout_seconds = 2
+    meta.max_retry_attempts = 1
+    return CacheItem
+
+
+class DynamoDbStore:
+    name = "dynamodb"
+
+    def __init__(self, table_name: str, bodies: S3BodyStore | None, inline_max_bytes: int) -> None:
+        self.item_model: Any = make_item_model(table_name)
+        self.bodies = bodies
+        self.inline_max_bytes = inline_max_bytes
+
+    def get(self, key: str, now: float) -> Hit | None:
+        try:
+            item = self.item_model.get(ENTRY_PREFIX + key)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "get", exc) from exc
+        expires = item.expires_precise or item.expires_at
+        if expires is None or now >= float(expires):
+            return None
+        body, tier = self._body_of(key, item)
+        if body is None:
+            return None
+        entry = CacheEntry(
+            body=body,
+            created_at=float(item.created_at or 0),
+            expires_at=float(expires),
+            route=item.route or "",
+            model=item.model or "",
+            tokens=int(item.tokens or 0),
+            content_type=item.content_type or "application/json",
+        )
+        return Hit(entry, tier)
+
+    def _body_of(self, key: str, item: Any) -> tuple[bytes | None, str]:
+        if item.body is not None:
+            return item.body, self.name
+        if not item.body_key or self.bodies is None:
+            raise BackendFailure(self.name, "get", "item has neither an inline body nor a readable pointer")
+        body = self.bodies.get(item.body_key)
+        if body is None:
+            return None, "s3"  # object gone (lifecycle, manual delete): a miss
+        if hashlib.sha256(body).hexdigest() != item.body_sha256:
+            raise BackendFailure("s3", "get", f"checksum mismatch for body of {key[:12]}")
+        return body, "s3"
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        item = self.item_model(
+            ENTRY_PREFIX + key,
+            expires_at=math.ceil(entry.expires_at),
+            expires_precise=entry.expires_at,
+            created_at=entry.created_at,
+            route=entry.route,
+            model=entry.model,
+            tokens=entry.tokens,
+            content_type=entry.content_type,
+            body_size=len(entry.body),
+        )
+        if len(entry.body) > self.inline_max_bytes:
+            if self.bodies is None:
+                raise BackendFailure(self.name, "put", "body over the inline limit and no bucket configured")
+            item.body_key = self.bodies.put(key, entry.body)
+            item.body_sha256 = hashlib.sha256(entry.body).hexdigest()
+        else:
+            item.body = entry.body
+        try:
+            item.save()
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "put", exc) from exc
+
+    def delete(self, key: str) -> bool:
+        try:
+            item = self.item_model.get(ENTRY_PREFIX + key)
+        except DoesNotExist:
+            return False
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "delete", exc) from exc
+        try:
+            item.delete()
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "delete", exc) from exc
+        if item.body_key and self.bodies is not None:
+            self.bodies.delete(item.body_key)
+        return item.expires_precise is not None and float(item.expires_precise) > time.time()
+
+    # Flush generations live in the same table, one small item per partition.
+    def get_generations(self, names: list[str]) -> dict[str, int]:
+        found = {n: 0 for n in names}
+        try:
+            for item in self.item_model.batch_get([GENERATION_PREFIX + n for n in names]):
+                found[item.pk[len(GENERATION_PREFIX) :]] = int(item.generation or 0)
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "generation", exc) from exc
+        return found
+
+    def bump_generation(self, name: str) -> int:
+        item = self.item_model(GENERATION_PREFIX + name)
+        try:
+            item.update(actions=[self.item_model.generation.add(1)])
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "flush", exc) from exc
+        return int(item.generation or 0)

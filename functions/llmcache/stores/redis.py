@@ -1,0 +1,62 @@
+"""Redis / ElastiCache Valkey tier: one round trip per lookup, native expiry, tight timeouts.
+
+Timeouts are tens of milliseconds: a dead or slow Redis must cost the hit path almost nothing
+(the tiered store's circuit breaker then skips it for a while).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from llmcache.errors import BackendFailure
+from llmcache.stores.base import CacheEntry, Hit
+
+ENTRY_PREFIX = "llmcache:e:"
+GENERATION_PREFIX = "llmcache:g:"
+
+
+class RedisStore:
+    name = "redis"
+
+    def __init__(self, url: str, *, timeout: float = 0.05, client: Any = None) -> None:
+        if client is None:
+            import redis
+
+            client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
+                retry_on_timeout=False,
+                retry=None,
+                health_check_interval=0,
+                max_connections=64,
+            )
+        self.client = client
+
+    def _call(self, operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # redis-py raises ConnectionError, TimeoutError, ResponseError, ...
+            raise BackendFailure(self.name, operation, exc) from exc
+
+    def get(self, key: str, now: float) -> Hit | None:
+        data = self._call("get", self.client.get, ENTRY_PREFIX + key)
+        if data is None:
+            return None
+        entry = CacheEntry.unpack(data, self.name)
+        return Hit(entry, self.name) if entry.is_fresh(now) else None
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        # Absolute expiry in ms, so Redis drops the entry exactly when the entry itself expires.
+        self._call("put", self.client.set, ENTRY_PREFIX + key, entry.pack(), pxat=math.ceil(entry.expires_at * 1000))
+
+    def delete(self, key: str) -> bool:
+        return bool(self._call("delete", self.client.delete, ENTRY_PREFIX + key))
+
+    def get_generations(self, names: list[str]) -> dict[str, int]:
+        values = self._call("generation", self.client.mget, [GENERATION_PREFIX + n for n in names])
+        return {n: int(v or 0) for n, v in zip(names, values, strict=True)}
+
+    def bump_generation(self, name: str) -> int:
+        return int(self._call("flush", self.client.incr, GENERATION_PREFIX + name))

@@ -1,0 +1,87 @@
+"""Tiers read fastest first; a hit below refills the tiers above; writes and deletes reach all.
+
+A failing tier never fails a request: its error is reported (counted as CacheBackendError) and
+the next tier, or the upstream, answers. A tier that keeps failing is skipped for a cool-down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from llmcache.errors import BackendFailure
+from llmcache.stores.base import CacheEntry, CacheStore, Hit
+from llmcache.stores.breaker import CircuitBreaker
+
+FailureReporter = Callable[[BackendFailure], None]
+
+
+class TieredStore:
+    def __init__(self, tiers: Sequence[CacheStore], report_failure: FailureReporter) -> None:
+        self.tiers = list(tiers)
+        self.report_failure = report_failure
+        self.breakers = {t.name: CircuitBreaker() for t in self.tiers if t.name != "memory"}
+        self._backfill_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def tier_names(self) -> list[str]:
+        return [t.name for t in self.tiers]
+
+    def _attempt(self, tier: CacheStore, operation: str, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+        breaker = self.breakers.get(tier.name)
+        if breaker is not None and not breaker.allows():
+            return False, None
+        try:
+            result = fn(*args)
+        except BackendFailure as failure:
+            self._failed(breaker, failure)
+            return False, None
+        except Exception as exc:  # a bug or an unexpected client error: still never the client's problem
+            self._failed(breaker, BackendFailure(tier.name, operation, exc))
+            return False, None
+        if breaker is not None:
+            breaker.record_success()
+        return True, result
+
+    def _failed(self, breaker: CircuitBreaker | None, failure: BackendFailure) -> None:
+        if breaker is not None:
+            breaker.record_failure()
+        self.report_failure(failure)
+
+    def get(self, key: str, now: float) -> Hit | None:
+        for index, tier in enumerate(self.tiers):
+            ok, hit = self._attempt(tier, "get", tier.get, key, now)
+            if ok and hit is not None:
+                self._backfill(self.tiers[:index], key, hit.entry)
+                return hit
+        return None
+
+    def locate(self, key: str, now: float) -> Hit | None:
+        """Like get, without refilling: for the admin API."""
+        for tier in self.tiers:
+            ok, hit = self._attempt(tier, "get", tier.get, key, now)
+            if ok and hit is not None:
+                return hit
+        return None
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        for tier in self.tiers:
+            self._attempt(tier, "put", tier.put, key, entry)
+
+    def delete(self, key: str) -> bool:
+        removed = False
+        for tier in self.tiers:
+            ok, found = self._attempt(tier, "delete", tier.delete, key)
+            removed = removed or (ok and bool(found))
+        return removed
+
+    def _backfill(self, upper: list[CacheStore], key: str, entry: CacheEntry) -> None:
+        """Memory is refilled inline (it costs nothing); network tiers in the background."""
+        for tier in upper:
+            if tier.name == "memory":
+                self._attempt(tier, "backfill", tier.put, key, entry)
+            else:
+                if self._backfill_pool is None:
+                    self._backfill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="backfill")
+                self._backfill_pool.submit(self._attempt, tier, "backfill", tier.put, key, entry)

@@ -1,0 +1,100 @@
+"""The provider, over httpx: one pooled client per container, bounded timeouts, no retries.
+
+Retrying is the client SDK's job (it already does, with backoff); a gateway that retries too
+multiplies the load on a provider that is already failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from llmcache.errors import UpstreamTimeout, UpstreamUnavailable
+from llmcache.upstream_types import UpstreamResponse
+
+# Client headers worth passing on; everything else (Host, our cache controls) stays here.
+FORWARDED_HEADERS = ("openai-organization", "openai-project", "openai-beta", "accept-language")
+# Provider headers worth passing back on a miss.
+RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after")
+
+
+class Upstream:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        managed_key: Callable[[], str | None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.managed_key = managed_key
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def _headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
+        key = self.managed_key() if self.managed_key else credential
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        for name in FORWARDED_HEADERS:
+            if name in client_headers:
+                headers[name] = client_headers[name]
+        return headers
+
+    @staticmethod
+    def _kept_headers(response: httpx.Response) -> dict[str, str]:
+        kept = {k: response.headers[k] for k in RETURNED_HEADERS if k in response.headers}
+        kept["content-type"] = response.headers.get("content-type", "application/json")
+        return kept
+
+    def post(self, route: str, body: bytes, client_headers: dict[str, str], credential: str | None) -> UpstreamResponse:
+        try:
+            response = self.client.post(
+                f"{self.base_url}/{route}", content=body, headers=self._headers(client_headers, credential)
+            )
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"the provider did not answer in time ({type(exc).__name__}); try again") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"the provider could not be reached: {type(exc).__name__}") from exc
+        return UpstreamResponse(response.status_code, self._kept_headers(response), response.content)
+
+    @contextmanager
+    def stream(
+        self, route: str, body: bytes, client_headers: dict[str, str], credential: str | None
+    ) -> Iterator[tuple[UpstreamResponse, Iterator[bytes]]]:
+        """Yields the status/headers (empty body) and an iterator over the raw stream bytes.
+
+        Errors while iterating surface as UpstreamTimeout/UpstreamUnavailable from the iterator.
+        """
+        headers = self._headers(client_headers, credential)
+        headers["accept"] = "text/event-stream"
+        try:
+            with self.client.stream("POST", f"{self.base_url}/{route}", content=body, headers=headers) as response:
+                yield (
+                    UpstreamResponse(response.status_code, self._kept_headers(response), b""),
+                    _guarded(response.iter_bytes()),
+                )
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"the provider did not answer in time ({type(exc).__name__}); try again") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"the provider could not be reached: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout("the provider stopped sending mid-stream; try again") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamUnavailable(f"the provider's stream broke: {type(exc).__name__}") from exc

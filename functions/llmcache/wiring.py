@@ -1,0 +1,132 @@
+"""The composition root: settings are read at import (a bad deploy fails at cold start, loudly);
+stores, upstream and engine are built once, on first use, so importing the handler stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from llmcache.settings import Settings
+
+_settings = Settings.from_env()
+_lock = threading.Lock()
+_engine: Any = None
+_admin: Any = None
+
+
+def settings() -> Settings:
+    return _settings
+
+
+def configure(new_settings: Settings | None = None) -> None:
+    """Rebuild from new settings (tests, the local runner). Closes the old upstream client."""
+    global _settings, _engine, _admin
+    with _lock:
+        if _engine is not None:
+            _engine.upstream.close()
+        _settings = new_settings if new_settings is not None else Settings.from_env()
+        _engine = None
+        _admin = None
+
+
+def engine() -> Any:
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = build_engine(_settings)
+    return _engine
+
+
+def admin() -> Any:
+    global _admin
+    if _admin is None:
+        from llmcache.admin import Admin
+
+        built_engine = engine()
+        with _lock:
+            if _admin is None:
+                _admin = Admin(
+                    built_engine,
+                    _secret_reader(_settings.admin_api_key, _settings.admin_api_key_secret_arn),
+                    metrics_reader=_metrics_reader(_settings),
+                )
+    return _admin
+
+
+def _secret_reader(value: str | None, secret_arn: str | None) -> Callable[[], str | None]:
+    """A key given directly, or read from Secrets Manager once and cached for the container."""
+    if value or not secret_arn:
+        return lambda: value
+    cache: dict[str, str] = {}
+
+    def read() -> str | None:
+        if "value" not in cache:
+            from aws_lambda_powertools.utilities import parameters
+
+            cache["value"] = str(parameters.get_secret(secret_arn, max_age=3600)).strip()
+        return cache["value"]
+
+    return read
+
+
+def _metrics_reader(settings: Settings) -> Any:
+    """Deployed (many containers), stats come from CloudWatch; under `make run`, from this process."""
+    source = os.environ.get("STATS_SOURCE", "").lower()
+    if source == "cloudwatch" or (not source and os.environ.get("AWS_LAMBDA_FUNCTION_NAME")):
+        from llmcache.stores.cloudwatch import MetricsReader
+
+        return MetricsReader(os.environ.get("POWERTOOLS_SERVICE_NAME", "llmcache"), settings.environment)
+    return None
+
+
+def build_engine(settings: Settings) -> Any:
+    from llmcache.engine import Engine
+    from llmcache.generations import Generations
+    from llmcache.observability import report_backend_failure
+    from llmcache.stores.tiered import TieredStore
+    from llmcache.upstream import Upstream
+
+    tiers: list[Any] = []
+    for name in settings.tiers:
+        if name == "memory":
+            from llmcache.stores.memory import MemoryStore
+
+            tiers.append(MemoryStore(settings.memory_max_bytes))
+        elif name == "redis":
+            from llmcache.stores.redis import RedisStore
+
+            assert settings.redis_url is not None
+            tiers.append(RedisStore(settings.redis_url))
+        elif name == "dynamodb":
+            from llmcache.stores.dynamodb import DynamoDbStore
+            from llmcache.stores.s3 import S3BodyStore
+
+            tiers.append(
+                DynamoDbStore(settings.cache_table, S3BodyStore(settings.cache_bucket), settings.inline_max_bytes)
+            )
+    # The most durable tier keeps the flush generations that every container must agree on.
+    generation_source = tiers[-1]
+    store = TieredStore(tiers, report_backend_failure)
+    generations = Generations(generation_source, settings.generation_ttl, report_backend_failure)
+    managed_key = (
+        _secret_reader(settings.upstream_api_key, settings.upstream_api_key_secret_arn)
+        if settings.managed_upstream_key
+        else None
+    )
+    upstream = Upstream(
+        settings.upstream_base_url,
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        managed_key=managed_key,
+    )
+    semantic = None
+    if settings.semantic_mode == "on":
+        from llmcache.semantic import build_semantic_matcher
+        from llmcache.semantic_embed import upstream_embedder
+
+        semantic = build_semantic_matcher(settings, upstream_embed=upstream_embedder(upstream))
+    return Engine(settings, store, generations, upstream, semantic)
