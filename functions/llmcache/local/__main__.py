@@ -1,0 +1,8 @@
+"""`python -m llmcache.local [--port 8080] [--host 127.0.0.1]`: see `llmcache.local.cli`."""
+
+import sys
+
+from llmcache.local.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

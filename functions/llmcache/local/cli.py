@@ -1,0 +1,220 @@
+"""`python -m llmcache.local`: the gateway on one machine (this is `make run`).
+
+Order matters: the environment (emulated AWS, upstream, admin key) is settled first, then
+`llmcache.handler` is imported, so its settings and clients see the final values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from llmcache.constants import Env
+from llmcache.settings import OPENAI_BASE_URL, Settings, SettingsError
+
+DEFAULT_HANDLER = "llmcache.handler:lambda_handler"
+OPENAI_API_KEY = "OPENAI_API_KEY"
+
+
+@dataclass
+class LocalPlan:
+    """What the local run must start and which environment it sets, decided from the environment."""
+
+    env_updates: dict[str, str] = field(default_factory=dict)
+    start_moto: bool = False
+    create_resources: bool = False
+    start_offline_provider: bool = False
+    upstream_mode: str = "passthrough"  # passthrough | managed | offline
+    generated_admin_key: str | None = None
+
+
+def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True) -> LocalPlan:
+    """Decide the local run's setup. Pure: reads `env`, starts nothing. Raises SettingsError."""
+    settings = Settings.from_env(env)  # validates tiers, Redis URL, numbers before anything starts
+    plan = LocalPlan()
+    endpoint = env.get("AWS_ENDPOINT_URL", "").strip()
+    if settings.uses_aws:
+        if endpoint:
+            from llmcache.local.aws import is_loopback_endpoint
+
+            # An emulator someone else started (tests, localstack): make sure the layout exists.
+            plan.create_resources = is_loopback_endpoint(endpoint)
+            if plan.create_resources and not env.get("AWS_ACCESS_KEY_ID"):
+                from llmcache.local.aws import DUMMY_CREDENTIALS
+
+                plan.env_updates.update(DUMMY_CREDENTIALS)
+        else:
+            plan.start_moto = plan.create_resources = True
+    if env.get(Env.UPSTREAM_BASE_URL, "").strip():
+        managed = bool(
+            env.get(Env.UPSTREAM_API_KEY, "").strip() or env.get(Env.UPSTREAM_API_KEY_SECRET_ARN, "").strip()
+        )
+        plan.upstream_mode = "managed" if managed else "passthrough"
+    elif env.get(OPENAI_API_KEY, "").strip():
+        plan.upstream_mode = "managed"
+        plan.env_updates[Env.UPSTREAM_BASE_URL] = OPENAI_BASE_URL
+        if not env.get(Env.UPSTREAM_API_KEY, "").strip():
+            plan.env_updates[Env.UPSTREAM_API_KEY] = env[OPENAI_API_KEY].strip()
+    else:
+        plan.upstream_mode = "offline"
+        plan.start_offline_provider = True
+    no_admin = not env.get(Env.ADMIN_API_KEY, "").strip() and not env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip()
+    if generate_admin_key and no_admin:
+        plan.generated_admin_key = "sk-admin-local-" + secrets.token_urlsafe(24)
+        plan.env_updates[Env.ADMIN_API_KEY] = plan.generated_admin_key
+    if not env.get("POWERTOOLS_SERVICE_NAME"):
+        plan.env_updates["POWERTOOLS_SERVICE_NAME"] = "llmcache"
+    return plan
+
+
+def load_handler(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr or "lambda_handler")
+
+
+def curl_example(url: str, api_key: str) -> str:
+    return (
+        f"curl -i {url}/v1/chat/completions \\\n"
+        f'    -H "Authorization: Bearer {api_key}" -H "Content-Type: application/json" \\\n'
+        """    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}'"""
+    )
+
+
+def banner(
+    url: str,
+    settings: Settings,
+    plan: LocalPlan,
+    *,
+    moto_endpoint: str | None,
+    import_seconds: float,
+) -> str:
+    if plan.upstream_mode == "offline":
+        upstream = f"offline provider: answers are canned, not from a model ({settings.upstream_base_url})"
+        client_key = "sk-local-demo"
+    elif plan.upstream_mode == "managed":
+        upstream = f"{settings.upstream_base_url} (managed: the gateway sends its own provider key)"
+        client_key = "sk-local-demo"
+    else:
+        upstream = f"{settings.upstream_base_url} (passthrough: each client's key is forwarded)"
+        client_key = "$YOUR_PROVIDER_KEY"
+    tiers = ", ".join(settings.tiers)
+    if settings.uses_aws:
+        where = f"moto in-process at {moto_endpoint}" if moto_endpoint else os.environ.get("AWS_ENDPOINT_URL", "AWS")
+        tiers += f"  (table {settings.cache_table}, bucket {settings.cache_bucket}; {where})"
+    lines = [
+        "",
+        "llmcache local gateway",
+        f"  URL:        {url}    (OpenAI base URL: {url}/v1)",
+        f"  upstream:   {upstream}",
+        f"  tiers:      {tiers}",
+    ]
+    if plan.generated_admin_key:
+        lines.append(f"  admin key:  {plan.generated_admin_key}  (generated for this run; set ADMIN_API_KEY to choose)")
+    lines += [
+        f"  handler imported in {import_seconds * 1000:.0f} ms",
+        "",
+        "Try it (run it twice: MISS, then HIT):",
+        "  " + curl_example(url, client_key),
+        "",
+        "Ctrl-C stops.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m llmcache.local",
+        description="Run the llmcache gateway locally: HTTP -> API Gateway event -> the Lambda handler.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080), help="default 8080")
+    parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module:function of the Lambda handler")
+    parser.add_argument("--quiet", action="store_true", help="no access log lines")
+    parser.add_argument("--no-admin-key", action="store_true", help="do not generate an ADMIN_API_KEY")
+    args = parser.parse_args(argv)
+
+    try:
+        plan = plan_local_run(os.environ, generate_admin_key=not args.no_admin_key)
+    except SettingsError as exc:
+        print(f"llmcache: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from llmcache.local.server import GatewayHTTPServer
+
+    stoppers: list[Any] = []
+    moto_endpoint = None
+    try:
+        try:
+            # Bind first: a taken port should fail before anything else starts.
+            httpd = GatewayHTTPServer((args.host, args.port), _not_ready, access_log=not args.quiet)
+        except OSError as exc:
+            print(f"llmcache: cannot listen on {args.host}:{args.port}: {exc}; choose another --port", file=sys.stderr)
+            return 1
+        stoppers.append(httpd.server_close)
+        if plan.start_moto:
+            from llmcache.local.aws import emulated_aws_env, start_moto
+
+            moto = start_moto()
+            stoppers.append(moto.stop)
+            moto_endpoint = moto.endpoint_url
+            plan.env_updates.update(emulated_aws_env(moto.endpoint_url))
+        if plan.start_offline_provider:
+            from llmcache.local.fake_provider import OFFLINE_NOTICE, start_fake_provider
+
+            provider = start_fake_provider()
+            stoppers.append(provider.stop)
+            plan.env_updates[Env.UPSTREAM_BASE_URL] = provider.base_url
+            print(f"llmcache: {OFFLINE_NOTICE}", flush=True)
+        os.environ.update(plan.env_updates)
+        try:
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            print(f"llmcache: configuration error: {exc}", file=sys.stderr)
+            return 2
+        if plan.create_resources:
+            from llmcache.local.aws import create_cache_resources
+
+            create_cache_resources(settings)
+
+        started = time.perf_counter()
+        try:
+            handler = load_handler(args.handler)
+        except (ImportError, AttributeError) as exc:
+            print(f"llmcache: cannot load the handler {args.handler}: {exc}", file=sys.stderr)
+            return 1
+        import_seconds = time.perf_counter() - started
+        httpd.lambda_handler = handler
+
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        print(banner(httpd.url, settings, plan, moto_endpoint=moto_endpoint, import_seconds=import_seconds), flush=True)
+        try:
+            httpd.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            print("\nllmcache: stopping", flush=True)
+        return 0
+    finally:
+        for stop in reversed(stoppers):
+            try:
+                stop()
+            except Exception as exc:  # shutting down: report, keep stopping the rest
+                print(f"llmcache: error while stopping: {exc}", file=sys.stderr)
+
+
+def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    body = '{"error": {"message": "The gateway is starting.", "type": "server_error", "code": "starting"}}'
+    return {"statusCode": 503, "headers": {"Content-Type": "application/json", "Retry-After": "1"}, "body": body}
