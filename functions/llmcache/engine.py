@@ -258,7 +258,9 @@ class Engine:
         if response.status >= 400:
             record(Metric.UPSTREAM_ERROR)
         elif key is not None and store and answer is not None:
-            self._store(request, controls, key, answer, semantic_partition)
+            # A plain answer is kept as the provider's own bytes; a stream as its assembled JSON.
+            raw = _compact_json(answer) if stream else response.body
+            self._store(request, controls, key, answer, raw, semantic_partition)
         return response
 
     def forward_body(self, body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
@@ -267,7 +269,7 @@ class Engine:
             return raw
         forwarded = {k: v for k, v in body.items() if k != "cache"}
         forwarded.update(overrides)
-        return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
+        return _compact_json(forwarded)
 
     def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
         upstream = self.upstream.post(
@@ -323,10 +325,10 @@ class Engine:
         controls: Controls,
         key: str,
         answer: dict[str, Any],
+        raw: bytes,
         semantic_partition: tuple[str, str] | None,
     ) -> None:
         now = self.clock()
-        raw = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
         entry = CacheEntry.from_answer(
             raw,
             created_at=now,
@@ -338,6 +340,10 @@ class Engine:
         self.store.put(key, entry)
         if semantic_partition is not None:
             self._semantic_remember(request, controls, semantic_partition, key, entry)
+
+
+def _compact_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def usage_tokens(answer: dict[str, Any]) -> int:

@@ -7,11 +7,11 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from llmcache.api import app
-from llmcache.observability import logger, metrics, tracer
+from llmcache.observability import logger, metrics, traced
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

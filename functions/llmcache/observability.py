@@ -9,6 +9,8 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,28 +21,36 @@ from llmcache.errors import BackendFailure
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
 
 
-def _make_tracer() -> Tracer:
+def _make_tracer() -> Tracer | None:
     """X-Ray SDK subsegments cost ~0.5 s of cold start (the SDK imports botocore and patches it),
     so they are opt-in: POWERTOOLS_TRACE_DISABLED=false on Lambda. Lambda's active tracing still
     records each invocation's segment without the SDK."""
-    service = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
     in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     wanted = os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("0", "false", "no")
     if in_lambda and wanted:
-        return Tracer(service=service)
-    return Tracer(service=service, disabled=True, auto_patch=False, provider=_NoTracing())  # type: ignore[arg-type]
+        return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+    return None
 
 
-class _NoTracing:
-    """Stands in for the X-Ray recorder when tracing is off, so the SDK is never imported."""
-
-    def __getattr__(self, name: str) -> None:
-        raise AttributeError(name)
+def traced(handler: F) -> F:
+    """The Powertools tracer around the Lambda handler when tracing is on; the handler itself when off."""
+    if tracer is None:
+        return handler
+    return tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
 
 
 tracer = _make_tracer()
 metrics = Metrics(namespace=METRIC_NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
-metrics.set_default_dimensions(**{DIMENSION_ENVIRONMENT: os.environ.get(Env.ENVIRONMENT, "local")})
+
+
+def use_environment(name: str) -> None:
+    """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect."""
+    metrics.set_default_dimensions(**{DIMENSION_ENVIRONMENT: name})
+
+
+use_environment(os.environ.get(Env.ENVIRONMENT, "").strip() or "local")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _UNITS = {
     Metric.UPSTREAM_LATENCY: MetricUnit.Milliseconds,

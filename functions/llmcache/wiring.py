@@ -28,6 +28,9 @@ def configure(new_settings: Settings | None = None) -> None:
         if _engine is not None:
             _engine.upstream.close()
         _settings = new_settings if new_settings is not None else Settings.from_env()
+        from llmcache.observability import use_environment
+
+        use_environment(_settings.environment)
         _engine = None
         _admin = None
 

@@ -29,7 +29,8 @@ class MetricsReader:
         return self._client
 
     def sums(self, names: list[str], window_seconds: int, now: dt.datetime | None = None) -> dict[str, float]:
-        end = now or dt.datetime.now(dt.UTC)
+        # CloudWatch aggregates by minute: end on the next whole minute so the current one counts.
+        end = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
         start = end - dt.timedelta(seconds=window_seconds)
         period = max(60, (window_seconds // 60) * 60)
         queries = [

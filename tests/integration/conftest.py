@@ -1,0 +1,83 @@
+"""Integration fixtures: moto in server mode, the fake provider, and a handler configured per test."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from tests.integration.harness import HandlerClient
+
+from llmcache import wiring
+from llmcache.local.aws import create_cache_resources, delete_cache_resources, emulated_aws_env, start_moto
+from llmcache.local.fake_provider import start_fake_provider
+from llmcache.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator:
+    fake = start_fake_provider()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator:
+    handle = start_moto()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch, moto, provider):
+    """Returns a function that (re)configures the handler from environment variables, as Lambda does."""
+    provider.reset()
+    created: list[tuple[str, str]] = []
+
+    def apply(**env: str) -> Settings:
+        if not moto.running:
+            moto.start()
+        suffix = uuid.uuid4().hex[:10]
+        values = {
+            **emulated_aws_env(moto.endpoint_url),
+            "UPSTREAM_BASE_URL": provider.base_url,
+            "CACHE_TABLE": f"it-{suffix}",
+            "CACHE_BUCKET": f"it-{suffix}",
+            "ADMIN_API_KEY": "admin-secret",
+            "POWERTOOLS_METRICS_NAMESPACE": "LlmCache",
+            **env,
+        }
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings.from_env()
+        if settings.uses_aws:
+            create_cache_resources(table=settings.cache_table, bucket=settings.cache_bucket,
+                                   endpoint_url=moto.endpoint_url)
+            created.append((settings.cache_table, settings.cache_bucket))
+        wiring.configure(settings)
+        return settings
+
+    yield apply
+    wiring.configure(Settings())
+    if not moto.running:
+        moto.start()
+    for table, bucket in created:
+        delete_cache_resources(table=table, bucket=bucket, endpoint_url=moto.endpoint_url)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What the gateway's Powertools logger writes during the test (its handler keeps its own stream)."""
+    from llmcache.observability import logger
+
+    handler = logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield buffer
+    handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def client() -> HandlerClient:
+    return HandlerClient()

@@ -1,0 +1,58 @@
+"""Feed API Gateway REST events to the real Lambda handler, configured by environment like Lambda."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llmcache.local.events import LocalLambdaContext, request_to_event, result_to_response
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def cache(self) -> str | None:
+        return self.headers.get("x-cache")
+
+
+class HandlerClient:
+    """Calls `llmcache.handler.lambda_handler` the way API Gateway would."""
+
+    def __init__(self, api_key: str = "sk-tenant-a") -> None:
+        self.api_key = api_key
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        api_key: str | None = "default",
+        raw: bytes | None = None,
+    ) -> Answer:
+        from llmcache.handler import lambda_handler
+
+        sent = dict(headers or {})
+        key = self.api_key if api_key == "default" else api_key
+        if key is not None:
+            sent.setdefault("Authorization", f"Bearer {key}")
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        event = request_to_event(method, path, list(sent.items()), raw or b"")
+        response = result_to_response(lambda_handler(event, LocalLambdaContext()))
+        return Answer(response.status, {k.lower(): v for k, v in response.headers}, response.body)
+
+    def chat(self, content: str = "hello", *, model: str = "gpt-4o-mini", extra: dict[str, Any] | None = None,
+             **kwargs: Any) -> Answer:
+        body = {"model": model, "messages": [{"role": "user", "content": content}], **(extra or {})}
+        return self.call("POST", "/v1/chat/completions", body, **kwargs)

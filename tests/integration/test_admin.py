@@ -1,0 +1,123 @@
+"""The management API: admin key only; flush, inspect, re-expire, delete, stats."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import boto3
+import pytest
+
+ADMIN = "admin-secret"
+
+
+def test_given_a_client_key_when_calling_admin_routes_then_403_and_no_key_401(configure, client):
+    configure(CACHE_TIERS="memory")
+    assert client.call("POST", "/cache/flush", {"namespace": "default"}).status == 403
+    assert client.call("POST", "/cache/flush", {"namespace": "default"}, api_key=None).status == 401
+    assert client.call("GET", "/cache/stats", api_key=None).status == 401
+
+
+def test_given_no_admin_key_configured_when_calling_admin_routes_then_they_refuse(configure, client):
+    configure(CACHE_TIERS="memory", ADMIN_API_KEY="")
+    answer = client.call("GET", "/cache/stats", api_key="anything")
+    assert answer.status == 403 and "ADMIN_API_KEY" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("tiers", ["memory", "memory,dynamodb"])
+def test_given_a_flush_of_a_namespace_when_asked_again_then_every_tenant_misses(configure, client, tiers):
+    configure(CACHE_TIERS=tiers)
+    client.chat("flush me", api_key="sk-a")
+    client.chat("flush me", api_key="sk-b")
+    client.chat("keep me", headers={"X-Cache-Namespace": "other"})
+    flushed = client.call("POST", "/cache/flush", {"namespace": "default"}, api_key=ADMIN)
+    assert flushed.status == 200 and flushed.json()["flushed"] is True
+    assert client.chat("flush me", api_key="sk-a").cache == "MISS"
+    assert client.chat("flush me", api_key="sk-b").cache == "MISS"
+    assert client.chat("keep me", headers={"X-Cache-Namespace": "other"}).cache == "HIT"
+
+
+def test_given_a_flush_for_one_tenant_when_asked_then_only_that_tenant_misses(configure, client):
+    configure(CACHE_TIERS="memory")
+    from llmcache.keys import tenant_id
+
+    client.chat("per tenant", api_key="sk-a")
+    client.chat("per tenant", api_key="sk-b")
+    answer = client.call("POST", "/cache/flush", {"namespace": "default", "tenant": tenant_id("sk-a")}, api_key=ADMIN)
+    assert answer.status == 200
+    assert client.chat("per tenant", api_key="sk-a").cache == "MISS"
+    assert client.chat("per tenant", api_key="sk-b").cache == "HIT"
+
+
+def test_given_a_flush_without_namespace_when_posted_then_400(configure, client):
+    configure(CACHE_TIERS="memory")
+    assert client.call("POST", "/cache/flush", {}, api_key=ADMIN).status == 400
+
+
+def test_given_an_entry_when_inspected_patched_and_deleted_then_every_tier_follows(configure, client):
+    configure(CACHE_TIERS="memory,dynamodb")
+    key = client.chat("inspect me").headers["x-cache-key"]
+    meta = client.call("GET", f"/cache/entries/{key}", api_key=ADMIN)
+    assert meta.status == 200
+    body = meta.json()
+    assert body["route"] == "chat/completions" and body["model"] and body["size"] > 0 and body["tier"] == "memory"
+    patched = client.call("PATCH", f"/cache/entries/{key}", {"ttl": 30}, api_key=ADMIN)
+    assert patched.status == 200 and patched.json()["ttl_remaining"] <= 30
+    assert client.call("DELETE", f"/cache/entries/{key}", api_key=ADMIN).status == 204
+    assert client.call("GET", f"/cache/entries/{key}", api_key=ADMIN).status == 404
+    assert client.call("DELETE", f"/cache/entries/{key}", api_key=ADMIN).status == 404
+    assert client.chat("inspect me").cache == "MISS"
+
+
+def test_given_a_patched_ttl_when_it_passes_then_the_entry_is_gone(configure, client):
+    configure(CACHE_TIERS="memory,dynamodb")
+    key = client.chat("expire me soon").headers["x-cache-key"]
+    client.call("PATCH", f"/cache/entries/{key}", {"ttl": 1}, api_key=ADMIN)
+    import time
+
+    time.sleep(1.2)
+    assert client.chat("expire me soon").cache == "MISS"
+
+
+def test_given_an_unknown_key_when_inspected_then_404(configure, client):
+    configure(CACHE_TIERS="memory")
+    assert client.call("GET", "/cache/entries/" + "0" * 64, api_key=ADMIN).status == 404
+    assert client.call("GET", "/cache/entries/not-a-key", api_key=ADMIN).status == 404
+
+
+def test_given_traffic_when_stats_are_read_locally_then_they_count_this_process(configure, client):
+    configure(CACHE_TIERS="memory")
+    before = client.call("GET", "/cache/stats", api_key=ADMIN).json()
+    client.chat("stats one")
+    client.chat("stats one")
+    after = client.call("GET", "/cache/stats", api_key=ADMIN).json()
+    assert after["source"] == "process"
+    assert after["hits"] - before["hits"] == 1
+    assert after["misses"] - before["misses"] == 1
+    assert after["tokens_saved"] > before["tokens_saved"]
+
+
+def test_given_metrics_in_cloudwatch_when_stats_are_read_deployed_then_they_come_from_cloudwatch(
+    configure, client, monkeypatch
+):
+    monkeypatch.setenv("STATS_SOURCE", "cloudwatch")
+    configure(CACHE_TIERS="memory", ENVIRONMENT="statstest")
+    dims = [{"Name": "service", "Value": "llmcache"}, {"Name": "environment", "Value": "statstest"}]
+    now = dt.datetime.now(dt.UTC)
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="LlmCache",
+        MetricData=[
+            {"MetricName": "CacheHit", "Dimensions": dims, "Value": 30, "Timestamp": now},
+            {"MetricName": "CacheMiss", "Dimensions": dims, "Value": 10, "Timestamp": now},
+            {"MetricName": "TokensSaved", "Dimensions": dims, "Value": 1234, "Timestamp": now},
+        ],
+    )
+    stats = client.call("GET", "/cache/stats?window=3600", api_key=ADMIN).json()
+    assert stats["source"] == "cloudwatch", stats
+    assert (stats["hits"], stats["misses"], stats["hit_rate"], stats["tokens_saved"]) == (30, 10, 0.75, 1234)
+
+
+def test_given_a_bad_window_when_reading_stats_then_400(configure, client):
+    configure(CACHE_TIERS="memory")
+    assert client.call("GET", "/cache/stats?window=abc", api_key=ADMIN).status == 400
+    assert client.call("GET", "/cache/stats?window=5", api_key=ADMIN).status == 400
+

@@ -1,0 +1,67 @@
+"""Request controls, as headers and as the LiteLLM-style body `cache` object."""
+
+from __future__ import annotations
+
+import time
+
+
+def test_given_no_cache_when_asked_then_bypass_and_the_fresh_answer_replaces_the_entry(configure, client, provider):
+    configure(CACHE_TIERS="memory")
+    first = client.chat("refresh me")
+    refreshed = client.chat("refresh me", headers={"Cache-Control": "no-cache"})
+    after = client.chat("refresh me")
+    assert refreshed.cache == "BYPASS"
+    assert refreshed.body != first.body  # a new upstream answer (fresh id)
+    assert after.cache == "HIT" and after.body == refreshed.body
+    assert provider.count() == 2
+
+
+def test_given_body_no_cache_when_asked_then_bypass_and_cache_object_is_not_forwarded(configure, client, provider):
+    configure(CACHE_TIERS="memory")
+    client.chat("body controls")
+    answer = client.chat("body controls", extra={"cache": {"no-cache": True}})
+    assert answer.cache == "BYPASS"
+    assert all("cache" not in r["body"] for r in provider.requests())
+
+
+def test_given_no_store_when_asked_twice_then_nothing_is_stored(configure, client):
+    configure(CACHE_TIERS="memory")
+    client.chat("do not keep", headers={"Cache-Control": "no-store"})
+    assert client.chat("do not keep").cache == "MISS"
+
+
+def test_given_max_age_when_the_entry_is_older_then_it_is_a_miss(configure, client):
+    configure(CACHE_TIERS="memory")
+    client.chat("aging")
+    time.sleep(1.1)
+    assert client.chat("aging", headers={"Cache-Control": "max-age=0"}).cache == "MISS"
+    assert client.chat("aging", extra={"cache": {"s-maxage": 3600}}).cache == "HIT"
+
+
+def test_given_a_ttl_when_it_passes_then_the_entry_is_never_served(configure, client):
+    configure(CACHE_TIERS="memory,dynamodb")
+    client.chat("short lived", headers={"X-Cache-TTL": "1"})
+    assert client.chat("short lived").cache == "HIT"
+    time.sleep(1.2)
+    assert client.chat("short lived").cache == "MISS"
+
+
+def test_given_a_ttl_above_the_maximum_when_stored_then_it_is_capped(configure, client):
+    configure(CACHE_TIERS="memory", CACHE_MAX_TTL="100", CACHE_DEFAULT_TTL="50")
+    first = client.chat("capped", headers={"X-Cache-TTL": "100000"})
+    meta = client.call("GET", f"/cache/entries/{first.headers['x-cache-key']}", api_key="admin-secret").json()
+    assert 0 < meta["expires"] - meta["created"] <= 100
+
+
+def test_given_two_namespaces_when_asked_then_they_do_not_share(configure, client):
+    configure(CACHE_TIERS="memory")
+    client.chat("namespaced", headers={"X-Cache-Namespace": "a"})
+    assert client.chat("namespaced", headers={"X-Cache-Namespace": "b"}).cache == "MISS"
+    assert client.chat("namespaced", extra={"cache": {"namespace": "a"}}).cache == "HIT"
+
+
+def test_given_a_custom_key_when_questions_differ_then_they_share_within_the_tenant(configure, client):
+    configure(CACHE_TIERS="memory")
+    client.chat("question one", headers={"X-Cache-Custom-Key": "greeting"})
+    assert client.chat("question two", extra={"cache": {"cache_key": "greeting"}}).cache == "HIT"
+    assert client.chat("question two", headers={"X-Cache-Custom-Key": "greeting"}, api_key="sk-other").cache == "MISS"

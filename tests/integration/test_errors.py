@@ -1,0 +1,97 @@
+"""Every bad input gets a clear OpenAI-style error; nothing yields a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _assert_envelope(answer, status: int) -> dict:
+    assert answer.status == status, answer.body
+    error = answer.json()["error"]
+    assert isinstance(error["message"], str) and len(error["message"]) > 10
+    assert error["type"] and error["code"]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"[1,2,3]", "JSON object"),
+        (b'{"model": "m", "messages": [], "x": NaN}', "not valid JSON"),
+        (b'{"messages": [{"role": "user", "content": "hi"}]}', "`model` is required"),
+        (b'{"model": "m"}', "`messages` is required"),
+        (b'{"model": 5, "messages": [{"role": "user", "content": "hi"}]}', "`model` must be"),
+        (b'{"model": "m", "messages": "hi"}', "`messages` must be"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+    ],
+)
+def test_given_a_malformed_body_when_posted_then_400_names_the_problem(configure, client, raw, needle):
+    configure(CACHE_TIERS="memory")
+    error = _assert_envelope(client.call("POST", "/v1/chat/completions", raw=raw), 400)
+    assert needle in error["message"]
+
+
+def test_given_no_credential_when_posted_then_401(configure, client):
+    configure(CACHE_TIERS="memory")
+    _assert_envelope(client.chat("hi", api_key=None), 401)
+
+
+def test_given_a_malformed_authorization_header_when_posted_then_401(configure, client):
+    configure(CACHE_TIERS="memory")
+    _assert_envelope(client.chat("hi", api_key=None, headers={"Authorization": "Basic abc"}), 401)
+
+
+def test_given_an_unknown_route_when_called_then_404(configure, client):
+    configure(CACHE_TIERS="memory")
+    _assert_envelope(client.call("POST", "/v1/unknown", {"a": 1}), 404)
+
+
+def test_given_a_wrong_method_when_called_then_405_with_allow(configure, client):
+    configure(CACHE_TIERS="memory")
+    answer = client.call("GET", "/v1/chat/completions")
+    _assert_envelope(answer, 405)
+    assert answer.headers["allow"] == "POST"
+
+
+def test_given_a_body_over_the_limit_when_posted_then_413(configure, client):
+    configure(CACHE_TIERS="memory", MAX_REQUEST_BYTES="1000")
+    error = _assert_envelope(client.chat("x" * 2000), 413)
+    assert "MAX_REQUEST_BYTES" in error["message"]
+
+
+def test_given_an_unreadable_upstream_answer_when_asked_then_502_and_nothing_stored(configure, client, provider):
+    configure(CACHE_TIERS="memory")
+    _assert_envelope(client.chat("garbage please", model="fake-garbage"), 502)
+    _assert_envelope(client.chat("garbage please", model="fake-garbage"), 502)
+    assert provider.count() == 2
+
+
+def test_given_a_slow_upstream_when_asked_then_504(configure, client):
+    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="0.3")
+    _assert_envelope(client.chat("slow", model="fake-slow-1500"), 504)
+
+
+def test_given_an_unreachable_upstream_when_asked_then_502(configure, client):
+    configure(CACHE_TIERS="memory", UPSTREAM_BASE_URL="http://127.0.0.1:9/v1")
+    _assert_envelope(client.chat("nobody home"), 502)
+
+
+@pytest.mark.parametrize(
+    ("headers", "cache", "param"),
+    [
+        ({"X-Cache-TTL": "soon"}, None, "X-Cache-TTL"),
+        ({"Cache-Control": "max-age=-1"}, None, "Cache-Control: max-age"),
+        ({"X-Cache-Namespace": "bad namespace!"}, None, "X-Cache-Namespace"),
+        ({"X-Cache-Custom-Key": "k" * 5000}, None, "X-Cache-Custom-Key"),
+        ({}, {"ttl": "x"}, "cache.ttl"),
+        ({}, {"no-cache": "yes"}, "cache.no-cache"),
+        ({}, {"bogus": 1}, "cache"),
+        ({}, "on", "cache"),
+    ],
+)
+def test_given_a_bad_cache_control_when_posted_then_400_names_the_control(configure, client, headers, cache, param):
+    configure(CACHE_TIERS="memory")
+    extra = {"cache": cache} if cache is not None else None
+    error = _assert_envelope(client.chat("controls", headers=headers, extra=extra), 400)
+    assert error["param"] == param

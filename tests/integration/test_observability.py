@@ -1,0 +1,47 @@
+"""Metrics are EMF with the contract's names; logs carry no prompt text and no keys."""
+
+from __future__ import annotations
+
+import json
+
+from llmcache.constants import METRIC_NAMESPACE, Metric
+
+
+def _emf_lines(text: str) -> list[dict]:
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_given_a_miss_and_a_hit_when_handled_then_emf_carries_the_contract_metrics(configure, client, capsys):
+    configure(CACHE_TIERS="memory", ENVIRONMENT="emftest")
+    capsys.readouterr()
+    client.chat("metrics please")
+    client.chat("metrics please")
+    emf = _emf_lines(capsys.readouterr().out)
+    names = set()
+    for blob in emf:
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == METRIC_NAMESPACE
+            if any(m["Name"] in (Metric.CACHE_HIT, Metric.CACHE_MISS) for m in directive["Metrics"]):
+                assert ["environment", "service"] in directive["Dimensions"]
+                assert blob["environment"] == "emftest" and blob["service"] == "llmcache"
+            names.update(m["Name"] for m in directive["Metrics"])
+    assert {Metric.CACHE_MISS, Metric.CACHE_HIT, Metric.UPSTREAM_LATENCY, Metric.HIT_LATENCY,
+            Metric.TOKENS_SAVED} <= names
+
+
+def test_given_a_prompt_and_a_key_when_handled_then_neither_appears_in_logs(configure, client, capsys, log_lines):
+    configure(CACHE_TIERS="memory")
+    secret_prompt = "my-very-private-question-4711"
+    key = "sk-super-secret-key-0815"
+    client.chat(secret_prompt, api_key=key)
+    client.chat(secret_prompt, api_key=key)
+    client.chat(secret_prompt, api_key=key, model="fake-error-500")
+    out = capsys.readouterr()
+    logged = out.out + out.err + log_lines.getvalue()
+    assert "answered" in logged
+    assert secret_prompt not in logged
+    assert key not in logged

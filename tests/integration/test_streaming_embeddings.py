@@ -1,0 +1,105 @@
+"""Streams share entries with plain requests; embeddings are cached per input."""
+
+from __future__ import annotations
+
+import json
+
+from llmcache.streaming import StreamAssembler, iter_sse_data
+
+
+def _content_of_stream(body: bytes) -> tuple[str, dict | None, bool]:
+    assembler = StreamAssembler()
+    usage = None
+    for data in iter_sse_data([body]):
+        assembler.feed(data)
+        if data != "[DONE]":
+            chunk = json.loads(data)
+            usage = chunk.get("usage") or usage
+    answer = assembler.result()
+    assert answer is not None, body[:300]
+    return answer["choices"][0]["message"]["content"], usage, body.endswith(b"data: [DONE]\n\n")
+
+
+def test_given_a_streamed_miss_when_asked_plainly_then_it_hits_with_equal_content(configure, client):
+    configure(CACHE_TIERS="memory")
+    streamed = client.chat("stream first", extra={"stream": True})
+    assert streamed.cache == "MISS"
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    content, usage, done = _content_of_stream(streamed.body)
+    assert done and usage is None  # the client did not ask for usage: the relay drops the usage chunk
+    plain = client.chat("stream first")
+    assert plain.cache == "HIT"
+    assert plain.json()["choices"][0]["message"]["content"] == content
+    assert plain.json()["usage"]["total_tokens"] > 0  # stored with usage even though the stream did not show it
+
+
+def test_given_a_plain_miss_when_streamed_then_the_hit_replays_with_usage(configure, client):
+    configure(CACHE_TIERS="memory")
+    plain = client.chat("plain first")
+    streamed = client.chat("plain first", extra={"stream": True, "stream_options": {"include_usage": True}})
+    assert streamed.cache == "HIT"
+    content, usage, done = _content_of_stream(streamed.body)
+    assert done
+    assert content == plain.json()["choices"][0]["message"]["content"]
+    assert usage == plain.json()["usage"]
+
+
+def test_given_a_broken_upstream_stream_when_asked_then_502_and_nothing_is_stored(configure, client, provider):
+    configure(CACHE_TIERS="memory")
+    first = client.chat("break", model="fake-broken-stream", extra={"stream": True})
+    assert first.status == 502
+    assert client.chat("break", model="fake-broken-stream", extra={"stream": True}).cache != "HIT"
+    assert provider.count() == 2
+
+
+def test_given_a_stream_without_finish_reason_when_asked_then_it_is_relayed_but_never_stored(configure, client):
+    configure(CACHE_TIERS="memory")
+    first = client.chat("unfinished", model="fake-stream-no-finish", extra={"stream": True})
+    assert first.status == 200 and b"data: [DONE]" in first.body
+    assert client.chat("unfinished", model="fake-stream-no-finish").cache == "MISS"
+
+
+def _embed(client, inputs, **extra):
+    return client.call("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": inputs, **extra})
+
+
+def test_given_a_partly_cached_batch_when_embedded_then_only_missing_inputs_go_upstream(configure, client, provider):
+    configure(CACHE_TIERS="memory")
+    first = _embed(client, ["alpha", "beta"])
+    assert first.cache == "MISS"
+    provider.reset()
+    mixed = _embed(client, ["gamma", "alpha", "delta", "beta"])
+    assert mixed.status == 200 and mixed.cache == "MISS"
+    assert mixed.headers["x-cache-hits"] == "2/4"
+    sent = provider.requests("POST /v1/embeddings")
+    assert [r["body"]["input"] for r in sent] == [["gamma", "delta"]]
+    data = mixed.json()["data"]
+    assert [d["index"] for d in data] == [0, 1, 2, 3]
+    assert data[1]["embedding"] == first.json()["data"][0]["embedding"]
+    assert data[3]["embedding"] == first.json()["data"][1]["embedding"]
+    alone = _embed(client, "gamma")
+    assert alone.cache == "HIT"
+    assert alone.json()["data"][0]["embedding"] == data[0]["embedding"]
+    assert mixed.json()["usage"]["prompt_tokens"] >= first.json()["usage"]["prompt_tokens"]
+
+
+def test_given_a_string_and_a_one_item_list_when_embedded_then_they_share_the_entry(configure, client):
+    configure(CACHE_TIERS="memory")
+    _embed(client, "same input")
+    again = _embed(client, ["same input"])
+    assert again.cache == "HIT"
+    assert again.json()["usage"]["prompt_tokens"] > 0
+
+
+def test_given_other_dimensions_when_embedded_then_it_is_another_entry(configure, client):
+    configure(CACHE_TIERS="memory")
+    _embed(client, "dims", dimensions=8)
+    other = _embed(client, "dims", dimensions=16)
+    assert other.cache == "MISS"
+    assert len(other.json()["data"][0]["embedding"]) == 16
+
+
+def test_given_an_empty_input_when_embedded_then_400(configure, client):
+    configure(CACHE_TIERS="memory")
+    answer = _embed(client, [])
+    assert answer.status == 400 and answer.json()["error"]["param"] == "input"
