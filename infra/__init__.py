@@ -1,0 +1,1 @@
+"""The llmcache CDK app: typed config, thin stacks, one construct per capability."""

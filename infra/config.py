@@ -1,0 +1,248 @@
+"""Typed per-environment settings for the CDK app, parsed from `cdk.json` context in one place.
+
+`cdk.json` holds `llmcache:defaults` (every key) and `llmcache:environments` (per-environment
+overrides, merged over the defaults key by key). Keys are camelCase in JSON and snake_case here.
+An unknown or malformed key fails synthesis with a message naming it, so a typo never deploys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULTS_KEY = "llmcache:defaults"
+ENVIRONMENTS_KEY = "llmcache:environments"
+# The layer's binary wheels (layers/build.py) and the function runtime must agree on this.
+LAMBDA_PYTHON_VERSION = "3.12"
+# API Gateway REST (Regional) integration timeouts above 29 s are allowed, and so are
+# Lambda timeouts up to 900 s.
+MAX_FUNCTION_TIMEOUT_SECONDS = 900
+# The retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+
+
+class ConfigError(ValueError):
+    """`cdk.json` context is missing, misspelt or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    integration_timeout_seconds: int
+    throttle_rate_limit: float  # steady requests per second, per API key (usage plan) and per stage
+    throttle_burst_limit: int
+    quota_requests_per_day: int | None = None  # None: no daily quota in the usage plan
+    waf_web_acl_arn: str | None = None  # associate an existing WAFv2 web ACL with the stage
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    memory_mb: int
+    timeout_seconds: int
+    log_level: str  # DEBUG | INFO | WARN | ERROR
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    upstream_base_url: str
+    managed_upstream_key: bool  # True: the gateway's own provider key from Secrets Manager
+    default_ttl_seconds: int
+    max_ttl_seconds: int
+    scope: str  # tenant | shared
+    inline_max_bytes: int
+    max_request_bytes: int
+
+    @property
+    def body_expiry_days(self) -> int:
+        """S3 lifecycle expiry: the max TTL in whole days, plus one day of margin."""
+        return -(-self.max_ttl_seconds // 86_400) + 1
+
+
+@dataclass(frozen=True)
+class HotTierConfig:
+    enabled: bool
+    max_data_storage_gb: int
+    max_ecpu_per_second: int
+    nat_gateways: int
+    max_azs: int
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    period_minutes: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    hit_rate_min_percent: float  # alarm when the hit rate falls below this...
+    hit_rate_min_requests: int  # ...and at least this many lookups (hits + misses) happened in the period
+    server_error_max_percent: float  # API Gateway 5XX / Count, in percent
+    server_error_min_requests: int
+    upstream_errors_max: int  # UpstreamError sum per period
+    backend_errors_max: int  # CacheBackendError sum per period
+    hit_latency_p99_max_ms: int  # HitLatency p99
+    email: str | None = None  # SNS e-mail subscription; None: subscribe by hand
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    retain_data: bool  # RETAIN table, bucket and secrets on stack deletion; PITR and deletion protection
+    log_retention_days: int
+    tags: Mapping[str, str]
+    api: ApiConfig
+    function: FunctionConfig
+    cache: CacheConfig
+    hot_tier: HotTierConfig
+    alarms: AlarmConfig
+    account: str | None = None  # None: the CLI's default account and region (or env-agnostic)
+    region: str | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return f"LlmCache-{self.name}"
+
+    def with_hot_tier(self, enabled: bool = True) -> EnvironmentConfig:
+        return dataclasses.replace(self, hot_tier=dataclasses.replace(self.hot_tier, enabled=enabled))
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be an object, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _snake(key)
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}.{key} is not a known setting (known: {known})")
+        values[name] = value
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where} is missing {', '.join(missing)}")
+    return values
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def _positive_int(value: Any, where: str, minimum: int = 1) -> int:
+    _check(
+        isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+        f"{where} must be a whole number >= {minimum}, got {value!r}",
+    )
+    return int(value)
+
+
+def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
+    """The typed settings of `env_name`, from the CDK context (cdk.json plus `-c` overrides)."""
+    defaults = context.get(DEFAULTS_KEY)
+    environments = context.get(ENVIRONMENTS_KEY)
+    _check(isinstance(defaults, Mapping), f"cdk.json context has no {DEFAULTS_KEY!r} object")
+    _check(isinstance(environments, Mapping), f"cdk.json context has no {ENVIRONMENTS_KEY!r} object")
+    assert isinstance(defaults, Mapping) and isinstance(environments, Mapping)
+    if env_name not in environments:
+        raise ConfigError(f"unknown environment {env_name!r}; choose one of {', '.join(environments)} with -c env=NAME")
+    _check(bool(_NAME.match(env_name)), f"environment name {env_name!r} must match {_NAME.pattern}")
+    raw = _merge(defaults, environments[env_name] or {})
+    where = f"{ENVIRONMENTS_KEY}.{env_name}"
+    top = _build(EnvironmentConfig, {"name": env_name, **raw}, where)
+
+    api = ApiConfig(**_build(ApiConfig, top["api"], f"{where}.api"))
+    function = FunctionConfig(**_build(FunctionConfig, top["function"], f"{where}.function"))
+    cache = CacheConfig(**_build(CacheConfig, top["cache"], f"{where}.cache"))
+    hot = HotTierConfig(**_build(HotTierConfig, top["hot_tier"], f"{where}.hotTier"))
+    alarms = AlarmConfig(**_build(AlarmConfig, top["alarms"], f"{where}.alarms"))
+
+    _positive_int(api.integration_timeout_seconds, f"{where}.api.integrationTimeoutSeconds")
+    _positive_int(function.timeout_seconds, f"{where}.function.timeoutSeconds")
+    _check(
+        api.integration_timeout_seconds < function.timeout_seconds <= MAX_FUNCTION_TIMEOUT_SECONDS,
+        f"{where}: function.timeoutSeconds ({function.timeout_seconds}) must exceed "
+        f"api.integrationTimeoutSeconds ({api.integration_timeout_seconds}) and be at most "
+        f"{MAX_FUNCTION_TIMEOUT_SECONDS}, so API Gateway gives up before the function does",
+    )
+    _check(
+        128 <= _positive_int(function.memory_mb, f"{where}.function.memoryMb") <= 10_240,
+        f"{where}.function.memoryMb must be 128..10240",
+    )
+    _check(
+        function.log_level in ("DEBUG", "INFO", "WARN", "ERROR"),
+        f"{where}.function.logLevel must be DEBUG, INFO, WARN or ERROR",
+    )
+    _check(cache.scope in ("tenant", "shared"), f"{where}.cache.scope must be tenant or shared")
+    _check(cache.upstream_base_url.startswith("https://"), f"{where}.cache.upstreamBaseUrl must be an https:// URL")
+    _positive_int(cache.default_ttl_seconds, f"{where}.cache.defaultTtlSeconds")
+    _positive_int(cache.max_ttl_seconds, f"{where}.cache.maxTtlSeconds")
+    _check(cache.default_ttl_seconds <= cache.max_ttl_seconds, f"{where}.cache.defaultTtlSeconds exceeds maxTtlSeconds")
+    _check(0 <= alarms.hit_rate_min_percent <= 100, f"{where}.alarms.hitRateMinPercent must be 0..100")
+    _check(0 < alarms.server_error_max_percent <= 100, f"{where}.alarms.serverErrorMaxPercent must be 0..100")
+    _check(
+        1 <= alarms.datapoints_to_alarm <= alarms.evaluation_periods,
+        f"{where}.alarms.datapointsToAlarm must be 1..evaluationPeriods",
+    )
+    _check(
+        hot.nat_gateways >= 1 or not hot.enabled,
+        f"{where}.hotTier.natGateways must be >= 1: the upstream provider is on the internet",
+    )
+    log_days = top["log_retention_days"]
+    _check(log_days in LOG_RETENTION_DAYS, f"{where}.logRetentionDays must be one of {LOG_RETENTION_DAYS}")
+
+    return EnvironmentConfig(
+        name=env_name,
+        account=top.get("account") or None,
+        region=top.get("region") or None,
+        retain_data=bool(top["retain_data"]),
+        log_retention_days=log_days,
+        tags=dict(top.get("tags") or {}),
+        api=api,
+        function=function,
+        cache=cache,
+        hot_tier=hot,
+        alarms=alarms,
+    )

@@ -1,0 +1,189 @@
+"""The one Lambda function (ARM64, Python) and its dependency layer, role and log group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from constructs import Construct
+from infra.config import LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS
+from infra.nag import acknowledge
+
+HANDLER = "llmcache.handler.lambda_handler"
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON_VERSION.replace(".", "_"))
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache", "*.egg-info"]
+
+
+def _latest_python() -> lambda_.Runtime:
+    """The newest Python runtime this aws-cdk-lib knows, which is what cdk-nag's L1 asks for."""
+    pythons = [r for r in lambda_.Runtime.ALL if r.family == lambda_.RuntimeFamily.PYTHON]
+    return max(pythons, key=lambda r: tuple(int(p) for p in r.name.removeprefix("python").split(".")))
+
+
+_RETENTION_NAMES = (
+    "ONE_DAY",
+    "THREE_DAYS",
+    "FIVE_DAYS",
+    "ONE_WEEK",
+    "TWO_WEEKS",
+    "ONE_MONTH",
+    "TWO_MONTHS",
+    "THREE_MONTHS",
+    "FOUR_MONTHS",
+    "FIVE_MONTHS",
+    "SIX_MONTHS",
+    "ONE_YEAR",
+    "THIRTEEN_MONTHS",
+    "EIGHTEEN_MONTHS",
+    "TWO_YEARS",
+    "THREE_YEARS",
+    "FIVE_YEARS",
+    "SIX_YEARS",
+    "SEVEN_YEARS",
+    "EIGHT_YEARS",
+    "NINE_YEARS",
+    "TEN_YEARS",
+)
+_RETENTION = dict(zip(LOG_RETENTION_DAYS, _RETENTION_NAMES, strict=True))
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The RetentionDays member for a number of days that config.py accepted."""
+    if days not in _RETENTION:
+        raise ValueError(f"CloudWatch Logs has no retention of {days} days")
+    return getattr(logs.RetentionDays, _RETENTION[days])
+
+
+class CacheFunction(Construct):
+    """Gets exactly the environment it is given; its role gets exactly what `grant_*` adds."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        code_dir: Path,
+        layer_dir: Path,
+        environment: Mapping[str, str],
+        memory_mb: int,
+        timeout: Duration,
+        log_level: str,
+        log_retention_days: int,
+        retain_logs: bool,
+        reserved_concurrency: int | None = None,
+        vpc: ec2.IVpc | None = None,
+        security_groups: list[ec2.ISecurityGroup] | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=retention(log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+        )
+        # An explicit role with no AWS managed policies: logs, X-Ray and (in a VPC) ENI rights
+        # are written out below, data rights are added by the grant_* methods.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="llmcache function: its log group, table, bucket and secrets only",
+        )
+        self.log_group.grant_write(self.role)
+
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(layer_dir)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="llmcache run-time dependencies (make layer)",
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
+            layers=[self.layer],
+            memory_size=memory_mb,
+            timeout=timeout,
+            role=self.role,
+            environment=dict(environment),
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=getattr(lambda_.ApplicationLogLevel, log_level),
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS) if vpc else None,
+            security_groups=security_groups,
+            allow_public_subnet=False,
+            description="llmcache: OpenAI-compatible response cache",
+        )
+        if vpc is not None:
+            # What AWSLambdaVPCAccessExecutionRole grants, without attaching a managed policy.
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSubnets",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    resources=["*"],
+                )
+            )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only actions without resource-level permissions use '*': xray:PutTraceSegments and "
+            "xray:PutTelemetryRecords (active tracing), cloudwatch:GetMetricData (the /cache/stats "
+            "route) and, when the function runs in the VPC, the ec2 network-interface actions Lambda "
+            "needs to attach it. Table, bucket, secrets and logs are scoped to their ARNs.",
+        )
+        if RUNTIME.name != _latest_python().name:
+            acknowledge(
+                self.function,
+                "AwsSolutions-L1",
+                f"The runtime is pinned to Python {LAMBDA_PYTHON_VERSION} because the dependency "
+                "layer's binary wheels are built for exactly that version (layers/build.py reads "
+                "infra.config.LAMBDA_PYTHON_VERSION); bump both together.",
+            )
+
+    def allow_metric_reads(self) -> None:
+        """cloudwatch:GetMetricData for the admin stats route; it has no resource-level scoping."""
+        self.role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
+
+    def allow_secret(self, secret: secretsmanager.ISecret) -> None:
+        secret.grant_read(self.role)
+
+    def allow_bucket_objects(self, bucket: s3.IBucket, prefix: str) -> None:
+        """Get, put and delete objects under `prefix`; list the bucket so a missing body is a 404."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}*")],
+            )
+        )
+        self.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(bucket.node.default_child)}.Arn>/{prefix}*]",
+            f"Cached bodies are objects named by cache key under '{prefix}' in this environment's own "
+            "bucket; the key set is unbounded, so the grant is the prefix, not single objects.",
+        )

@@ -1,0 +1,53 @@
+"""Secrets Manager secrets the function reads by ARN: the provider key and the admin key."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from constructs import Construct
+from infra.nag import acknowledge
+
+_NO_ROTATION = (
+    "{what} is issued outside AWS, so no rotation Lambda can mint a new one; operators rotate it by "
+    "hand with `aws secretsmanager put-secret-value` (docs/deploy.md) and the function picks the new "
+    "value up on its next cold start."
+)
+
+
+class CacheSecrets(Construct):
+    def __init__(
+        self, scope: Construct, id: str, *, env_name: str, managed_upstream_key: bool, retain_data: bool
+    ) -> None:
+        super().__init__(scope, id)
+        removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+
+        self.upstream_key: secretsmanager.Secret | None = None
+        if managed_upstream_key:
+            self.upstream_key = secretsmanager.Secret(
+                self,
+                "UpstreamApiKey",
+                description=f"llmcache {env_name}: the provider API key the gateway sends upstream "
+                "(replace the generated placeholder with put-secret-value)",
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    exclude_punctuation=True, password_length=32
+                ),
+                removal_policy=removal,
+            )
+            acknowledge(self.upstream_key, "AwsSolutions-SMG4", _NO_ROTATION.format(what="The provider API key"))
+
+        # The generated value is a usable admin key from the first deploy on.
+        self.admin_key = secretsmanager.Secret(
+            self,
+            "AdminApiKey",
+            description=f"llmcache {env_name}: bearer credential for the /cache/* management routes",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
+            removal_policy=removal,
+        )
+        acknowledge(
+            self.admin_key,
+            "AwsSolutions-SMG4",
+            "The admin key is a bearer credential handed to operators, who rotate it by hand "
+            "(put-secret-value, then tell the callers); an automatic rotation would lock them out "
+            "without notice. The function re-reads it on its next cold start.",
+        )

@@ -1,0 +1,188 @@
+"""One environment of llmcache: storage, secrets, function, API, optional hot tier, monitoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+
+from constructs import Construct
+from infra.config import EnvironmentConfig
+from infra.constructs.api import CacheApi
+from infra.constructs.function import CacheFunction
+from infra.constructs.hot_tier import HotTier
+from infra.constructs.monitoring import CacheMonitoring
+from infra.constructs.secrets import CacheSecrets
+from infra.constructs.storage import CacheStorage
+from llmcache.constants import BUCKET_BODY_PREFIX, METRIC_NAMESPACE, SERVICE_NAME, Env
+
+# Seconds the function keeps for itself after a provider read stalls: it answers 504 in
+# OpenAI's envelope before API Gateway cuts the connection with its own bare 504.
+UPSTREAM_READ_MARGIN_SECONDS = 5
+
+
+def function_environment(
+    config: EnvironmentConfig,
+    *,
+    table_name: str,
+    bucket_name: str,
+    admin_key_secret_arn: str,
+    upstream_key_secret_arn: str | None,
+    redis_url: str | None,
+) -> dict[str, str]:
+    """The environment the function gets: names from `llmcache.constants.Env`, values from config."""
+    cache = config.cache
+    tiers = ("memory", "redis", "dynamodb") if redis_url else ("memory", "dynamodb")
+    env = {
+        Env.ENVIRONMENT: config.name,
+        Env.UPSTREAM_BASE_URL: cache.upstream_base_url,
+        Env.UPSTREAM_READ_TIMEOUT: str(max(1, config.api.integration_timeout_seconds - UPSTREAM_READ_MARGIN_SECONDS)),
+        Env.CACHE_TABLE: table_name,
+        Env.CACHE_BUCKET: bucket_name,
+        Env.CACHE_TIERS: ",".join(tiers),
+        Env.CACHE_DEFAULT_TTL: str(cache.default_ttl_seconds),
+        Env.CACHE_MAX_TTL: str(cache.max_ttl_seconds),
+        Env.CACHE_SCOPE: cache.scope,
+        Env.CACHE_INLINE_MAX_BYTES: str(cache.inline_max_bytes),
+        Env.MAX_REQUEST_BYTES: str(cache.max_request_bytes),
+        Env.ADMIN_API_KEY_SECRET_ARN: admin_key_secret_arn,
+        Env.SEMANTIC_MODE: "off",
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": config.function.log_level,
+    }
+    if upstream_key_secret_arn:
+        env[Env.UPSTREAM_API_KEY_SECRET_ARN] = upstream_key_secret_arn
+    if redis_url:
+        env[Env.REDIS_URL] = redis_url
+    return env
+
+
+class LlmCacheStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: EnvironmentConfig,
+        code_dir: Path,
+        layer_dir: Path,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(
+            scope,
+            config.stack_name,
+            description=f"llmcache ({config.name}): serverless cache for OpenAI-compatible LLM APIs",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.config = config
+        for key, value in {**config.tags, "Environment": config.name}.items():
+            Tags.of(self).add(key, value)
+
+        storage = CacheStorage(
+            self, "Storage", retain_data=config.retain_data, body_expiry_days=config.cache.body_expiry_days
+        )
+        secrets = CacheSecrets(
+            self,
+            "Secrets",
+            env_name=config.name,
+            managed_upstream_key=config.cache.managed_upstream_key,
+            retain_data=config.retain_data,
+        )
+
+        hot: HotTier | None = None
+        vpc: ec2.IVpc | None = None
+        security_groups: list[ec2.ISecurityGroup] | None = None
+        if config.hot_tier.enabled:
+            hot = HotTier(
+                self,
+                "HotTier",
+                env_name=config.name,
+                max_azs=config.hot_tier.max_azs,
+                nat_gateways=config.hot_tier.nat_gateways,
+                max_data_storage_gb=config.hot_tier.max_data_storage_gb,
+                max_ecpu_per_second=config.hot_tier.max_ecpu_per_second,
+                log_retention_days=config.log_retention_days,
+                retain_logs=config.retain_data,
+            )
+            vpc, security_groups = hot.vpc, [hot.function_security_group]
+
+        self.environment_variables = function_environment(
+            config,
+            table_name=storage.table.table_name,
+            bucket_name=storage.bucket.bucket_name,
+            admin_key_secret_arn=secrets.admin_key.secret_arn,
+            upstream_key_secret_arn=secrets.upstream_key.secret_arn if secrets.upstream_key else None,
+            redis_url=hot.redis_url if hot else None,
+        )
+        fn = CacheFunction(
+            self,
+            "Cache",
+            code_dir=code_dir,
+            layer_dir=layer_dir,
+            environment=self.environment_variables,
+            memory_mb=config.function.memory_mb,
+            timeout=Duration.seconds(config.function.timeout_seconds),
+            log_level=config.function.log_level,
+            log_retention_days=config.log_retention_days,
+            retain_logs=config.retain_data,
+            reserved_concurrency=config.function.reserved_concurrency,
+            vpc=vpc,
+            security_groups=security_groups,
+        )
+        storage.table.grant_read_write_data(fn.role)
+        fn.allow_bucket_objects(storage.bucket, BUCKET_BODY_PREFIX)
+        fn.allow_secret(secrets.admin_key)
+        if secrets.upstream_key:
+            fn.allow_secret(secrets.upstream_key)
+        fn.allow_metric_reads()
+
+        api = CacheApi(
+            self,
+            "Api",
+            env_name=config.name,
+            handler=fn.function,
+            integration_timeout=Duration.seconds(config.api.integration_timeout_seconds),
+            throttle_rate_limit=config.api.throttle_rate_limit,
+            throttle_burst_limit=config.api.throttle_burst_limit,
+            quota_requests_per_day=config.api.quota_requests_per_day,
+            log_retention_days=config.log_retention_days,
+            retain_logs=config.retain_data,
+            waf_web_acl_arn=config.api.waf_web_acl_arn,
+        )
+        monitoring = CacheMonitoring(
+            self, "Monitoring", env_name=config.name, alarms=config.alarms, stage=api.stage, function=fn.function
+        )
+
+        self.function = fn
+        self.api = api
+        self.storage = storage
+        self.secrets = secrets
+        self.hot_tier = hot
+        self.monitoring = monitoring
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; clients use <ApiUrl>v1")
+        CfnOutput(
+            self,
+            "UsagePlanId",
+            value=api.usage_plan.usage_plan_id,
+            description="Add client API keys to this usage plan",
+        )
+        CfnOutput(self, "AdminKeySecretArn", value=secrets.admin_key.secret_arn)
+        if secrets.upstream_key:
+            CfnOutput(
+                self,
+                "UpstreamKeySecretArn",
+                value=secrets.upstream_key.secret_arn,
+                description="Put the provider API key here (put-secret-value)",
+            )
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#dashboards/dashboard/{monitoring.dashboard.dashboard_name}",
+        )
+        CfnOutput(self, "TableName", value=storage.table.table_name)
+        CfnOutput(self, "BucketName", value=storage.bucket.bucket_name)
+        CfnOutput(self, "FunctionName", value=fn.function.function_name)
