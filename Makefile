@@ -73,9 +73,11 @@ synth: install
 	$(PY) infra/app.py -c env=$(ENV)
 
 deploy: install layer
+	@command -v npx >/dev/null || { echo "deploy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
 	npx --yes aws-cdk@2 deploy -c env=$(ENV) --require-approval broadening
 
-diff: install
+diff: install layer
+	@command -v npx >/dev/null || { echo "diff needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
 	npx --yes aws-cdk@2 diff -c env=$(ENV)
 
 layer: install

@@ -1,0 +1,141 @@
+"""Build the Lambda dependency layer folder without Docker: `make layer`.
+
+What goes in: the run-time dependencies of `[project].dependencies` in pyproject.toml, at the exact
+versions pinned in uv.lock, with everything they pull in, as wheels for Lambda's Linux on ARM64
+(manylinux2014_aarch64) and the function's Python version. What stays out: boto3, botocore and
+s3transfer, which the Lambda Python runtime already ships (and whatever only they needed). That
+keeps ~25 MB of SDK out of every deploy; pass --with-boto3 to pin the SDK in the layer instead.
+
+Output: layers/build/python/ (Lambda puts /opt/python on sys.path), which infra/app.py packages
+with `Code.from_asset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from infra.config import LAMBDA_PYTHON_VERSION  # noqa: E402
+
+OUT = ROOT / "layers" / "build"
+PLATFORM = "manylinux2014_aarch64"
+PROVIDED_BY_LAMBDA = frozenset({"boto3", "botocore", "s3transfer"})
+# Marker environment of the Lambda Python runtime on ARM64.
+TARGET_MARKERS = {
+    "implementation_name": "cpython",
+    "platform_machine": "aarch64",
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "python_full_version": f"{LAMBDA_PYTHON_VERSION}.0",
+    "python_version": LAMBDA_PYTHON_VERSION,
+    "sys_platform": "linux",
+    "os_name": "posix",
+}
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def marker_holds(marker: str | None) -> bool:
+    if not marker:
+        return True
+    from packaging.markers import Marker  # the venv has it (pytest needs it)
+
+    return Marker(marker).evaluate(TARGET_MARKERS)
+
+
+def project_dependencies() -> list[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = []
+    for spec in pyproject["project"]["dependencies"]:
+        name = re.split(r"[\s\[<>=!~;]", spec, maxsplit=1)[0]
+        names.append(normalize(name))
+    return names
+
+
+def locked_closure(roots: list[str], skip: frozenset[str]) -> dict[str, str]:
+    """name -> locked version for `roots` and everything they need on the target, minus `skip`."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    packages: dict[str, list[dict]] = {}
+    for package in lock["package"]:
+        packages.setdefault(normalize(package["name"]), []).append(package)
+
+    pinned: dict[str, str] = {}
+    todo = [r for r in roots if r not in skip]
+    while todo:
+        name = todo.pop()
+        if name in pinned:
+            continue
+        candidates = packages.get(name)
+        if not candidates:
+            raise SystemExit(f"{name} is not in uv.lock; run `uv lock`")
+        chosen = next(
+            (p for p in candidates if all(marker_holds(m) for m in p.get("resolution-markers", [])[:1])),
+            candidates[0],
+        )
+        pinned[name] = chosen["version"]
+        for dep in chosen.get("dependencies", []):
+            dep_name = normalize(dep["name"])
+            if dep_name not in skip and marker_holds(dep.get("marker")):
+                todo.append(dep_name)
+    return dict(sorted(pinned.items()))
+
+
+def installer(target: Path, requirements: Path) -> list[str]:
+    """pip when this interpreter has it, else uv's pip interface (what `make install` brings)."""
+    has_pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0
+    if has_pip:
+        return [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--platform", PLATFORM, "--implementation", "cp", "--python-version", LAMBDA_PYTHON_VERSION,
+            "--only-binary=:all:", "--no-deps", "--no-compile", "--target", str(target), "-r", str(requirements),
+        ]  # fmt: skip
+    uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    if not Path(uv).exists() and not shutil.which(uv):
+        raise SystemExit("neither pip nor uv is available to build the layer; run `make install`")
+    return [
+        uv, "pip", "install", "--quiet", "--python", sys.executable,
+        "--python-platform", "aarch64-manylinux2014", "--python-version", LAMBDA_PYTHON_VERSION,
+        "--only-binary", ":all:", "--no-deps", "--target", str(target), "-r", str(requirements),
+    ]  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with-boto3", action="store_true", help="bundle boto3/botocore too")
+    args = parser.parse_args(argv)
+
+    skip = frozenset() if args.with_boto3 else PROVIDED_BY_LAMBDA
+    pins = locked_closure(project_dependencies(), skip)
+    shutil.rmtree(OUT, ignore_errors=True)
+    target = OUT / "python"
+    target.mkdir(parents=True)
+    requirements = OUT / "requirements.txt"
+    requirements.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
+
+    subprocess.run(installer(target, requirements), check=True)
+    # Console scripts and byte code compiled for the build machine's Python are dead weight.
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for cache in target.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    print(
+        f"layer: {len(pins)} packages for python{LAMBDA_PYTHON_VERSION} {PLATFORM} -> "
+        f"{target.relative_to(ROOT)} ({size / 1e6:.1f} MB unzipped; Lambda allows 250 MB)"
+    )
+    print("       " + ", ".join(f"{n} {v}" for n, v in pins.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
