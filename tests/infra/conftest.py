@@ -1,0 +1,96 @@
+"""Synthesized llmcache stacks, built once per session and shared by the infra tests.
+
+One App holds three stacks: dev and prod exactly as cdk.json configures them, and prod with the
+hot tier switched on (named `prodhot`), so the optional VPC + Valkey path is proven too. The
+layer is an empty stub folder: the tests look at templates, not at packaged dependencies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+from aws_cdk.assertions import Template
+from infra.config import EnvironmentConfig, load_config
+from infra.stacks.llmcache_stack import LlmCacheStack
+
+from infra import app as infra_app
+
+HOT = "prodhot"
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    config: EnvironmentConfig
+    stack: LlmCacheStack
+    template: Template
+    raw: dict[str, Any]  # the template JSON
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.raw["Resources"].items() if v["Type"] == type_}
+
+    def one(self, type_: str) -> dict[str, Any]:
+        found = list(self.resources(type_).values())
+        assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+        return found[0]
+
+    @property
+    def function_env(self) -> dict[str, Any]:
+        return self.one("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+
+
+@pytest.fixture(scope="session")
+def cdk_context() -> dict[str, Any]:
+    return infra_app.cdk_json_context()
+
+
+@pytest.fixture(scope="session")
+def stub_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("layer")
+    (path / "python").mkdir()
+    (path / "python" / "stub.txt").write_text("placeholder layer for template tests\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthesized(
+    cdk_context: dict[str, Any], stub_layer: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Synthesized]:
+    """dev, prod and prodhot, synthesized once (cdk-nag runs as a validation plugin)."""
+    prod = load_config(cdk_context, "prod")
+    configs = {
+        "dev": load_config(cdk_context, "dev"),
+        "prod": prod,
+        HOT: dataclasses.replace(prod.with_hot_tier(), name=HOT),
+    }
+    app = infra_app.new_app(cdk_context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    stacks = {name: infra_app.add_stack(app, cfg, layer_dir=stub_layer) for name, cfg in configs.items()}
+    assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
+    out = {}
+    for name, stack in stacks.items():
+        raw = assembly.get_stack_by_name(stack.stack_name).template
+        out[name] = Synthesized(configs[name], stack, Template.from_json(raw), raw)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dev(synthesized: dict[str, Synthesized]) -> Synthesized:
+    return synthesized["dev"]
+
+
+@pytest.fixture(scope="session")
+def prod(synthesized: dict[str, Synthesized]) -> Synthesized:
+    return synthesized["prod"]
+
+
+@pytest.fixture(scope="session")
+def hot(synthesized: dict[str, Synthesized]) -> Synthesized:
+    return synthesized[HOT]

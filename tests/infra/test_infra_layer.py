@@ -1,0 +1,54 @@
+"""layers/build.py: what goes into the dependency layer, read from pyproject and uv.lock."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def build() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("llmcache_layer_build", ROOT / "layers" / "build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_given_the_lock_when_layer_contents_resolved_then_runtime_deps_are_pinned_without_the_sdk(
+    build: ModuleType,
+) -> None:
+    pins = build.locked_closure(build.project_dependencies(), build.PROVIDED_BY_LAMBDA)
+    locked = {
+        build.normalize(p["name"]): p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+    }
+
+    for wanted in ("aws-lambda-powertools", "aws-xray-sdk", "pynamodb", "httpx", "redis", "wrapt"):
+        assert pins.get(wanted) == locked[wanted], wanted
+    assert not set(pins) & {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"}
+    assert not set(pins) & {"pytest", "moto", "aws-cdk-lib", "litellm"}, "dev/infra/bench groups stay out"
+
+
+def test_given_with_boto3_when_layer_contents_resolved_then_the_sdk_is_bundled(build: ModuleType) -> None:
+    pins = build.locked_closure(build.project_dependencies(), frozenset())
+
+    assert {"boto3", "botocore", "s3transfer"} <= set(pins)
+
+
+def test_given_the_layer_builder_when_asked_for_its_target_then_it_matches_the_function_runtime(
+    build: ModuleType,
+) -> None:
+    from infra.config import LAMBDA_PYTHON_VERSION
+    from infra.constructs.function import RUNTIME
+
+    assert build.LAMBDA_PYTHON_VERSION == LAMBDA_PYTHON_VERSION
+    assert RUNTIME.name == f"python{LAMBDA_PYTHON_VERSION}"
+    assert build.PLATFORM == "manylinux2014_aarch64"
+    command = build.installer(Path("/tmp/x"), Path("/tmp/r.txt"))
+    assert "--no-deps" in command and LAMBDA_PYTHON_VERSION in command
