@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 
 import pytest
 from tests.servers import (
     REDIS_MISSING,
+    CacheResources,
     FakeProvider,
     GatewayProcess,
     MotoHandle,
@@ -85,14 +85,6 @@ def moto_server() -> Iterator[MotoHandle]:
     handle = start_moto()
     yield handle
     handle.stop()
-
-
-@dataclass
-class CacheResources:
-    table: str
-    bucket: str
-    endpoint_url: str
-    env: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +39,7 @@ from llmcache.local.fake_provider import FakeProvider, start_fake_provider
 
 __all__ = [
     "REDIS_MISSING",
+    "CacheResources",
     "FakeProvider",
     "GatewayProcess",
     "GatewayStartError",
@@ -92,6 +94,16 @@ def _port_open(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class CacheResources:
+    """A table and a bucket (same name) on an emulator, and the variables that point the code at them."""
+
+    table: str
+    bucket: str
+    endpoint_url: str
+    env: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------ redis

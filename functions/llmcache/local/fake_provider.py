@@ -780,7 +780,9 @@ class FakeProvider:
         self.server = FakeProviderServer((host, port), quiet=quiet)
         self.host = host
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-provider", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="fake-provider", daemon=True
+        )
         self._thread.start()
 
     @property

@@ -244,7 +244,9 @@ class LocalServer:
         return self.httpd.url
 
     def start(self) -> LocalServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="llmcache-local", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.05,), name="llmcache-local", daemon=True
+        )
         self._thread.start()
         return self
 

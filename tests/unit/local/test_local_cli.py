@@ -1,0 +1,94 @@
+"""What `make run` decides to start, from the environment alone (no server started here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmcache.local.cli import banner, curl_example, plan_local_run
+from llmcache.settings import Settings, SettingsError
+
+
+def test_given_an_empty_environment_when_planned_then_moto_offline_provider_and_a_generated_admin_key() -> None:
+    plan = plan_local_run({})
+
+    assert plan.start_moto and plan.create_resources
+    assert plan.start_offline_provider and plan.upstream_mode == "offline"
+    assert plan.generated_admin_key and plan.generated_admin_key.startswith("sk-admin-local-")
+    assert plan.env_updates["ADMIN_API_KEY"] == plan.generated_admin_key
+    assert "UPSTREAM_BASE_URL" not in plan.env_updates  # set once the provider has a port
+
+
+def test_given_two_runs_when_admin_keys_are_generated_then_they_differ() -> None:
+    assert plan_local_run({}).generated_admin_key != plan_local_run({}).generated_admin_key
+
+
+def test_given_an_openai_key_when_planned_then_managed_mode_against_openai() -> None:
+    plan = plan_local_run({"OPENAI_API_KEY": "sk-real-1234"})
+
+    assert plan.upstream_mode == "managed" and not plan.start_offline_provider
+    assert plan.env_updates["UPSTREAM_BASE_URL"] == "https://api.openai.com/v1"
+    assert plan.env_updates["UPSTREAM_API_KEY"] == "sk-real-1234"
+
+
+def test_given_an_upstream_url_and_an_openai_key_when_planned_then_the_url_wins_in_passthrough() -> None:
+    plan = plan_local_run({"UPSTREAM_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-real"})
+
+    assert plan.upstream_mode == "passthrough"
+    assert "UPSTREAM_BASE_URL" not in plan.env_updates and "UPSTREAM_API_KEY" not in plan.env_updates
+
+
+def test_given_an_upstream_url_and_key_when_planned_then_managed_mode() -> None:
+    plan = plan_local_run({"UPSTREAM_BASE_URL": "http://127.0.0.1:9/v1", "UPSTREAM_API_KEY": "sk-gw"})
+
+    assert plan.upstream_mode == "managed"
+
+
+def test_given_memory_only_tiers_when_planned_then_no_aws_at_all() -> None:
+    plan = plan_local_run({"CACHE_TIERS": "memory"})
+
+    assert not plan.start_moto and not plan.create_resources
+    assert not any(name.startswith("AWS_") for name in plan.env_updates)
+
+
+def test_given_an_external_loopback_endpoint_when_planned_then_resources_are_ensured_without_a_new_moto() -> None:
+    plan = plan_local_run({"AWS_ENDPOINT_URL": "http://localhost:4566"})
+
+    assert not plan.start_moto and plan.create_resources
+    assert plan.env_updates["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+def test_given_a_remote_endpoint_when_planned_then_nothing_is_created_there() -> None:
+    plan = plan_local_run({"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"})
+
+    assert not plan.start_moto and not plan.create_resources
+
+
+def test_given_an_admin_key_when_planned_then_none_is_generated() -> None:
+    plan = plan_local_run({"ADMIN_API_KEY": "mine"})
+
+    assert plan.generated_admin_key is None and "ADMIN_API_KEY" not in plan.env_updates
+
+
+def test_given_a_bad_setting_when_planned_then_a_settings_error_before_anything_starts() -> None:
+    with pytest.raises(SettingsError, match="CACHE_TIERS"):
+        plan_local_run({"CACHE_TIERS": "memory,floppy"})
+
+
+def test_given_an_offline_plan_when_the_banner_is_printed_then_it_says_canned_and_shows_a_working_curl() -> None:
+    plan = plan_local_run({})
+    settings = Settings(upstream_base_url="http://127.0.0.1:5000/v1")
+
+    text = banner("http://127.0.0.1:8080", settings, plan, moto_endpoint="http://127.0.0.1:5001", import_seconds=0.12)
+
+    assert "offline provider: answers are canned, not from a model" in text
+    assert "http://127.0.0.1:8080/v1/chat/completions" in text
+    assert "memory, dynamodb" in text and "moto in-process" in text
+    assert text.count(plan.generated_admin_key or "missing") == 1
+
+
+def test_given_a_url_when_the_curl_example_is_built_then_it_posts_json_with_a_bearer_key() -> None:
+    command = curl_example("http://127.0.0.1:8080", "sk-demo")
+
+    assert "Authorization: Bearer sk-demo" in command
+    assert "Content-Type: application/json" in command
+    assert '"messages"' in command
