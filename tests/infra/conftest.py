@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +18,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from aws_cdk.assertions import Template
-from infra.config import EnvironmentConfig, load_config
-from infra.stacks.llmcache_stack import LlmCacheStack
+from infra.config import load_config
+from infra_support import HOT, Synthesized
 
 from infra import app as infra_app
-
-HOT = "prodhot"
-
-
-@dataclass(frozen=True)
-class Synthesized:
-    config: EnvironmentConfig
-    stack: LlmCacheStack
-    template: Template
-    raw: dict[str, Any]  # the template JSON
-
-    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.raw["Resources"].items() if v["Type"] == type_}
-
-    def one(self, type_: str) -> dict[str, Any]:
-        found = list(self.resources(type_).values())
-        assert len(found) == 1, f"expected one {type_}, found {len(found)}"
-        return found[0]
-
-    @property
-    def function_env(self) -> dict[str, Any]:
-        return self.one("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from infra_support import Synthesized
 
-from conftest import Synthesized
 from llmcache.constants import (
     ALL_METRICS,
     DIMENSION_ENVIRONMENT,

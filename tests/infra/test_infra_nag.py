@@ -10,8 +10,8 @@ import aws_cdk as cdk
 import pytest
 from cdk_nag import AwsSolutionsChecks
 from infra.config import load_config
+from infra_support import HOT, Synthesized
 
-from conftest import HOT, Synthesized
 from infra import app as infra_app
 from infra import nag
 

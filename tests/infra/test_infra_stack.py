@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from infra_support import Synthesized
 
-from conftest import Synthesized
 from llmcache import constants
 from llmcache.constants import BUCKET_BODY_PREFIX, TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE, Env
 from llmcache.settings import Settings
