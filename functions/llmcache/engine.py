@@ -28,6 +28,7 @@ from llmcache.stores.tiered import TieredStore
 from llmcache.upstream_types import UpstreamResponse
 
 if TYPE_CHECKING:
+    from llmcache.leases import Leases
     from llmcache.upstream import Upstream
 
 JSON = "application/json"
@@ -69,6 +70,7 @@ class Engine:
         generations: Generations,
         upstream: Upstream,
         semantic: Any = None,
+        leases: Leases | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -76,6 +78,7 @@ class Engine:
         self.generations = generations
         self.upstream = upstream
         self.semantic = semantic
+        self.leases = leases
         self.clock = clock
         self.flights: SingleFlight[GatewayResponse] = SingleFlight()
 
@@ -136,7 +139,7 @@ class Engine:
             record(Metric.CACHE_BYPASS)
             outcome = "BYPASS"
 
-        def fetch() -> GatewayResponse:
+        def call() -> GatewayResponse:
             return self._call_upstream(
                 request,
                 key=key,
@@ -146,6 +149,22 @@ class Engine:
                 controls=controls,
                 semantic_partition=(tenant_scope, generation),
             )
+
+        def fetch() -> GatewayResponse:
+            if self.leases is None or controls.no_cache or controls.no_store:
+                return call()
+            token = self.leases.acquire(key)
+            if token is None:  # another container is asking the provider right now: wait for its answer
+                waited = self.leases.wait_for(key, lambda: self.store.get(key, self.clock()))
+                if waited is not None and _young_enough(waited.entry, controls, self.clock()):
+                    response = self._serve_hit(waited, key, stream, include_usage, self.clock(), started, count=False)
+                    response.headers["X-Cache-Coalesced"] = "true"
+                    return response
+                return call()
+            try:
+                return call()
+            finally:
+                self.leases.release(key, token)
 
         # Identical concurrent misses share one upstream call (a refresh with no-cache does not wait).
         flight_key = f"{key}:{int(stream)}:{int(include_usage)}"
@@ -160,12 +179,12 @@ class Engine:
                     response.content_type,
                     {**response.headers, "X-Cache-Coalesced": "true"},
                 )
-        response.headers[HEADER_CACHE] = outcome
+        response.headers.setdefault(HEADER_CACHE, outcome)
         response.headers[HEADER_CACHE_KEY] = key
         return response
 
     def _serve_hit(
-        self, hit: Hit, key: str, stream: bool, include_usage: bool, now: float, started: float
+        self, hit: Hit, key: str, stream: bool, include_usage: bool, now: float, started: float, count: bool = True
     ) -> GatewayResponse:
         entry = hit.entry
         raw = entry.raw_body()
@@ -175,11 +194,7 @@ class Engine:
             body, content_type = replay_sse(json.loads(raw), include_usage=include_usage), SSE
         else:
             body, content_type = raw, entry.content_type
-        record(Metric.CACHE_HIT)
-        record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
-        if entry.tokens:
-            record(Metric.TOKENS_SAVED, entry.tokens)
-        return GatewayResponse(
+        response = GatewayResponse(
             200,
             body,
             content_type,
@@ -191,6 +206,12 @@ class Engine:
                 HEADER_CACHE_TIER: hit.tier,
             },
         )
+        if count:  # a coalesced wait was already counted as a miss
+            record(Metric.CACHE_HIT)
+            record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
+            if entry.tokens:
+                record(Metric.TOKENS_SAVED, entry.tokens)
+        return response
 
     # ----- semantic ----------------------------------------------------------------------------
     def _semantic_lookup(

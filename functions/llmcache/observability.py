@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -36,7 +36,7 @@ def traced(handler: F) -> F:
     """The Powertools tracer around the Lambda handler when tracing is on; the handler itself when off."""
     if tracer is None:
         return handler
-    return tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+    return cast(F, tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False))
 
 
 tracer = _make_tracer()

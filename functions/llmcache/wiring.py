@@ -132,4 +132,31 @@ def build_engine(settings: Settings) -> Any:
         from llmcache.semantic_embed import upstream_embedder
 
         semantic = build_semantic_matcher(settings, upstream_embed=upstream_embedder(upstream))
-    return Engine(settings, store, generations, upstream, semantic)
+    return Engine(settings, store, generations, upstream, semantic, leases=_leases(settings, tiers))
+
+
+def _leases(settings: Settings, tiers: list[Any]) -> Any:
+    """Cross-container coalescing through the fastest shared tier; none when memory is the only tier."""
+    from llmcache.leases import Leases
+    from llmcache.observability import report_backend_failure
+
+    lease_store: Any = None
+    for tier in tiers:
+        if tier.name == "redis":
+            from llmcache.stores.redis import RedisLeases
+
+            lease_store = RedisLeases(tier)
+            break
+        if tier.name == "dynamodb":
+            from llmcache.stores.dynamodb import DynamoDbLeases
+
+            lease_store = DynamoDbLeases(tier)
+            break
+    if lease_store is None or settings.coalesce_lease_seconds <= 0:
+        return None
+    return Leases(
+        lease_store,
+        lease_seconds=settings.coalesce_lease_seconds,
+        poll_seconds=0.1,
+        report_failure=report_backend_failure,
+    )

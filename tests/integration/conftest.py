@@ -10,23 +10,18 @@ import pytest
 from tests.integration.harness import HandlerClient
 
 from llmcache import wiring
-from llmcache.local.aws import create_cache_resources, delete_cache_resources, emulated_aws_env, start_moto
-from llmcache.local.fake_provider import start_fake_provider
+from llmcache.local.aws import create_cache_resources, delete_cache_resources, emulated_aws_env
 from llmcache.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def provider() -> Iterator:
-    fake = start_fake_provider()
-    yield fake
-    fake.stop()
+def provider(fake_provider):
+    return fake_provider
 
 
 @pytest.fixture(scope="session")
-def moto() -> Iterator:
-    handle = start_moto()
-    yield handle
-    handle.stop()
+def moto(moto_server):
+    return moto_server
 
 
 @pytest.fixture
@@ -52,8 +47,9 @@ def configure(monkeypatch: pytest.MonkeyPatch, moto, provider):
             monkeypatch.setenv(name, value)
         settings = Settings.from_env()
         if settings.uses_aws:
-            create_cache_resources(table=settings.cache_table, bucket=settings.cache_bucket,
-                                   endpoint_url=moto.endpoint_url)
+            create_cache_resources(
+                table=settings.cache_table, bucket=settings.cache_bucket, endpoint_url=moto.endpoint_url
+            )
             created.append((settings.cache_table, settings.cache_bucket))
         wiring.configure(settings)
         return settings

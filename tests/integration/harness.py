@@ -52,7 +52,8 @@ class HandlerClient:
         response = result_to_response(lambda_handler(event, LocalLambdaContext()))
         return Answer(response.status, {k.lower(): v for k, v in response.headers}, response.body)
 
-    def chat(self, content: str = "hello", *, model: str = "gpt-4o-mini", extra: dict[str, Any] | None = None,
-             **kwargs: Any) -> Answer:
+    def chat(
+        self, content: str = "hello", *, model: str = "gpt-4o-mini", extra: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Answer:
         body = {"model": model, "messages": [{"role": "user", "content": content}], **(extra or {})}
         return self.call("POST", "/v1/chat/completions", body, **kwargs)

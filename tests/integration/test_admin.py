@@ -120,4 +120,3 @@ def test_given_a_bad_window_when_reading_stats_then_400(configure, client):
     configure(CACHE_TIERS="memory")
     assert client.call("GET", "/cache/stats?window=abc", api_key=ADMIN).status == 400
     assert client.call("GET", "/cache/stats?window=5", api_key=ADMIN).status == 400
-

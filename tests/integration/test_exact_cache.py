@@ -39,10 +39,18 @@ def test_given_only_the_dynamodb_tier_when_asked_twice_then_the_hit_comes_from_d
 
 def test_given_reordered_json_and_float_spellings_when_asked_then_it_is_the_same_entry(configure, client):
     configure()
-    first = client.call("POST", "/v1/chat/completions", raw=b'{"model":"m","temperature":1.0,"messages":'
-                        b'[{"role":"user","content":"hi"}]}', headers={"Content-Type": "application/json"})
-    second = client.call("POST", "/v1/chat/completions", raw=b'{ "messages": [{"content": [{"type": "text", '
-                         b'"text": "hi"}], "role": "user"}], "temperature": 1, "model": "m", "user": "u-1" }')
+    first = client.call(
+        "POST",
+        "/v1/chat/completions",
+        raw=b'{"model":"m","temperature":1.0,"messages":[{"role":"user","content":"hi"}]}',
+        headers={"Content-Type": "application/json"},
+    )
+    second = client.call(
+        "POST",
+        "/v1/chat/completions",
+        raw=b'{ "messages": [{"content": [{"type": "text", '
+        b'"text": "hi"}], "role": "user"}], "temperature": 1, "model": "m", "user": "u-1" }',
+    )
     assert (first.cache, second.cache) == ("MISS", "HIT")
 
 
@@ -82,8 +90,11 @@ def test_given_an_expired_item_still_in_the_table_when_asked_then_it_is_a_miss(c
     table, items = _table_items(settings)
     entry = next(i for i in items if i["pk"].startswith("e#"))
     # DynamoDB's TTL sweeper is lazy (and moto never sweeps): the item is present, its time is up.
-    table.update_item(Key={"pk": entry["pk"]}, UpdateExpression="SET expires_precise = :p, expires_at = :p",
-                      ExpressionAttributeValues={":p": 1})
+    table.update_item(
+        Key={"pk": entry["pk"]},
+        UpdateExpression="SET expires_precise = :p, expires_at = :p",
+        ExpressionAttributeValues={":p": 1},
+    )
     again = client.chat("expiring")
     assert again.cache == "MISS"
 
@@ -105,10 +116,14 @@ def test_given_a_400kb_answer_when_stored_then_dynamodb_holds_a_pointer_and_the_
     settings = configure(CACHE_TIERS="dynamodb")
     # Random text barely compresses, so the stored body stays far above DynamoDB's 400 KB item limit.
     content = base64.b64encode(os.urandom(450_000)).decode()
-    answer = {"id": "chatcmpl-big", "object": "chat.completion", "created": 1, "model": "m",
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                           "finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    answer = {
+        "id": "chatcmpl-big",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
     with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
         mock.post("/chat/completions").respond(200, json=answer)
         first = client.chat("a very long answer")
@@ -135,8 +150,9 @@ def test_given_a_deleted_s3_object_when_asked_then_it_is_a_miss_and_is_stored_ag
 def test_given_a_corrupt_s3_object_when_asked_then_it_is_a_miss_never_a_wrong_answer(configure, client):
     settings = configure(CACHE_TIERS="dynamodb", CACHE_INLINE_MAX_BYTES="50")
     first = client.chat("corrupt body")
-    boto3.client("s3").put_object(Bucket=settings.cache_bucket, Key=f"bodies/{first.headers['x-cache-key']}",
-                                  Body=b"not what was stored")
+    boto3.client("s3").put_object(
+        Bucket=settings.cache_bucket, Key=f"bodies/{first.headers['x-cache-key']}", Body=b"not what was stored"
+    )
     again = client.chat("corrupt body")
     assert (again.status, again.cache) == (200, "MISS")
     assert again.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]

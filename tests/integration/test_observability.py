@@ -29,8 +29,13 @@ def test_given_a_miss_and_a_hit_when_handled_then_emf_carries_the_contract_metri
                 assert ["environment", "service"] in directive["Dimensions"]
                 assert blob["environment"] == "emftest" and blob["service"] == "llmcache"
             names.update(m["Name"] for m in directive["Metrics"])
-    assert {Metric.CACHE_MISS, Metric.CACHE_HIT, Metric.UPSTREAM_LATENCY, Metric.HIT_LATENCY,
-            Metric.TOKENS_SAVED} <= names
+    assert {
+        Metric.CACHE_MISS,
+        Metric.CACHE_HIT,
+        Metric.UPSTREAM_LATENCY,
+        Metric.HIT_LATENCY,
+        Metric.TOKENS_SAVED,
+    } <= names
 
 
 def test_given_a_prompt_and_a_key_when_handled_then_neither_appears_in_logs(configure, client, capsys, log_lines):

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
 from pynamodb.models import Model
 
 from llmcache.constants import TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE
@@ -162,3 +162,54 @@ class DynamoDbStore:
         except PynamoDBException as exc:
             raise BackendFailure(self.name, "flush", exc) from exc
         return int(item.generation or 0)
+
+
+LEASE_PREFIX = "l#"
+
+
+class DynamoDbLeases:
+    """Cross-container single flight: a conditional put that succeeds for one caller until it expires."""
+
+    name = "dynamodb"
+
+    def __init__(self, store: DynamoDbStore) -> None:
+        self.item_model = store.item_model
+
+    def acquire(self, key: str, token: str, seconds: float) -> bool:
+        now = time.time()
+        model = self.item_model
+        item = model(
+            LEASE_PREFIX + key, body_key=token, expires_precise=now + seconds, expires_at=math.ceil(now + seconds)
+        )
+        try:
+            item.save(condition=model.pk.does_not_exist() | (model.expires_precise < now))
+        except PutError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise BackendFailure("dynamodb", "lease", exc) from exc
+        except PynamoDBException as exc:
+            raise BackendFailure("dynamodb", "lease", exc) from exc
+        return True
+
+    def held(self, key: str) -> bool:
+        try:
+            item = self.item_model.get(LEASE_PREFIX + key, consistent_read=True)
+        except DoesNotExist:
+            return False
+        except PynamoDBException as exc:
+            raise BackendFailure("dynamodb", "lease", exc) from exc
+        return item.expires_precise is not None and float(item.expires_precise) > time.time()
+
+    def release(self, key: str, token: str) -> None:
+        model = self.item_model
+        try:
+            model(LEASE_PREFIX + key).delete(condition=model.body_key == token)
+        except DeleteError as exc:
+            if not _is_conditional_failure(exc):
+                raise BackendFailure("dynamodb", "lease", exc) from exc
+        except PynamoDBException as exc:
+            raise BackendFailure("dynamodb", "lease", exc) from exc
+
+
+def _is_conditional_failure(exc: PynamoDBException) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -60,3 +60,28 @@ class RedisStore:
 
     def bump_generation(self, name: str) -> int:
         return int(self._call("flush", self.client.incr, GENERATION_PREFIX + name))
+
+
+LEASE_PREFIX = "llmcache:l:"
+_RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class RedisLeases:
+    """Cross-container single flight: SET NX with an expiry, released only by its holder."""
+
+    name = "redis"
+
+    def __init__(self, store: RedisStore) -> None:
+        self.client = store.client
+        self._call = store._call
+
+    def acquire(self, key: str, token: str, seconds: float) -> bool:
+        return bool(
+            self._call("lease", self.client.set, LEASE_PREFIX + key, token, nx=True, px=max(1, int(seconds * 1000)))
+        )
+
+    def held(self, key: str) -> bool:
+        return bool(self._call("lease", self.client.exists, LEASE_PREFIX + key))
+
+    def release(self, key: str, token: str) -> None:
+        self._call("lease", self.client.eval, _RELEASE_SCRIPT, 1, LEASE_PREFIX + key, token)

@@ -1,0 +1,126 @@
+"""The Redis hot tier against a real redis-server, its failures, and coalescing across containers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis as redis_client
+
+from llmcache import wiring
+from llmcache.settings import Settings
+
+pytestmark = pytest.mark.redis
+
+
+def test_given_only_redis_when_asked_twice_then_the_hit_comes_from_redis_with_native_expiry(
+    configure, client, redis_url
+):
+    configure(CACHE_TIERS="redis", REDIS_URL=redis_url)
+    first = client.chat("redis please", headers={"X-Cache-TTL": "120"})
+    second = client.chat("redis please")
+    assert (first.cache, second.cache, second.headers["x-cache-tier"]) == ("MISS", "HIT", "redis")
+    r = redis_client.Redis.from_url(redis_url)
+    ttl_ms = r.pttl(f"llmcache:e:{first.headers['x-cache-key']}")
+    assert 0 < ttl_ms <= 120_000
+
+
+def test_given_a_new_container_when_asked_then_redis_answers_and_memory_is_refilled(configure, client, redis_url):
+    settings = configure(CACHE_TIERS="memory,redis,dynamodb", REDIS_URL=redis_url)
+    client.chat("warm in redis")
+    wiring.configure(settings)  # a fresh container: empty memory tier
+    from_redis = client.chat("warm in redis")
+    from_memory = client.chat("warm in redis")
+    assert (from_redis.headers["x-cache-tier"], from_memory.headers["x-cache-tier"]) == ("redis", "memory")
+
+
+def test_given_redis_dies_mid_run_when_asked_then_answers_keep_coming_fast_and_dynamodb_still_hits(
+    configure, client, redis_server, redis_url, provider
+):
+    settings = configure(CACHE_TIERS="redis,dynamodb", REDIS_URL=redis_url)
+    client.chat("before the crash")
+    redis_server.kill()
+    wiring.configure(settings)  # new connections must fail fast, not hang
+    durations = []
+    for i in range(20):
+        started = time.monotonic()
+        answer = client.chat("before the crash" if i % 2 else f"new question {i}")
+        durations.append(time.monotonic() - started)
+        assert answer.status == 200
+        if i % 2:
+            assert (answer.cache, answer.headers["x-cache-tier"]) == ("HIT", "dynamodb")
+    assert max(durations) < 1.0  # a dead Redis costs tens of milliseconds at most, then the breaker skips it
+    redis_server.start()
+
+
+def test_given_corrupt_bytes_in_redis_when_asked_then_the_next_tier_answers_correctly(
+    configure, client, redis_url, capsys
+):
+    configure(CACHE_TIERS="redis,dynamodb", REDIS_URL=redis_url)
+    first = client.chat("corrupt in redis")
+    r = redis_client.Redis.from_url(redis_url)
+    r.set(f"llmcache:e:{first.headers['x-cache-key']}", b"\x00\x00\x00\x05garbage")
+    again = client.chat("corrupt in redis")
+    assert (again.cache, again.headers["x-cache-tier"]) == ("HIT", "dynamodb")
+    assert again.body == first.body
+    assert "CacheBackendError" in capsys.readouterr().out
+
+
+def test_given_an_admin_delete_and_flush_when_done_then_redis_forgets_too(configure, client, redis_url):
+    configure(CACHE_TIERS="memory,redis", REDIS_URL=redis_url)
+    key = client.chat("delete from redis").headers["x-cache-key"]
+    r = redis_client.Redis.from_url(redis_url)
+    assert r.exists(f"llmcache:e:{key}")
+    assert client.call("DELETE", f"/cache/entries/{key}", api_key="admin-secret").status == 204
+    assert not r.exists(f"llmcache:e:{key}")
+    client.chat("flush from redis")
+    client.call("POST", "/cache/flush", {"namespace": "default"}, api_key="admin-secret")
+    assert client.chat("flush from redis").cache == "MISS"
+
+
+def _two_containers(settings: Settings):
+    return wiring.build_engine(settings), wiring.build_engine(settings)
+
+
+@pytest.mark.parametrize("tiers", ["memory,dynamodb", "memory,redis"])
+def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_is_called_once(
+    configure, redis_url, provider, tiers
+):
+    """Two handler instances share the table (or Redis); the second waits on the first one's lease."""
+    from llmcache.engine import ClientRequest
+    from llmcache.keys import tenant_id
+
+    settings = configure(CACHE_TIERS=tiers, REDIS_URL=redis_url)
+    engines = _two_containers(settings)
+    body = {"model": "fake-slow-400", "messages": [{"role": "user", "content": "herd"}]}
+    raw = __import__("json").dumps(body).encode()
+    request = ClientRequest("chat/completions", body, raw, {}, "sk-herd", tenant_id("sk-herd"))
+    results = []
+
+    def ask(engine):
+        results.append(engine.handle(request))
+
+    threads = [threading.Thread(target=ask, args=(engines[i % 2],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 6
+    assert provider.count() == 1
+    assert len({r.body for r in results}) == 1
+    assert any(r.headers.get("X-Cache-Coalesced") == "true" for r in results)
+
+
+def test_given_a_leader_whose_call_fails_when_others_wait_then_they_make_their_own_call(configure, provider):
+    from llmcache.engine import ClientRequest
+    from llmcache.keys import tenant_id
+
+    settings = configure(CACHE_TIERS="memory,dynamodb")
+    first, second = _two_containers(settings)
+    body = {"model": "fake-error-500", "messages": [{"role": "user", "content": "failing herd"}]}
+    raw = __import__("json").dumps(body).encode()
+    request = ClientRequest("chat/completions", body, raw, {}, "sk-herd", tenant_id("sk-herd"))
+    answers = [first.handle(request), second.handle(request)]
+    assert [a.status for a in answers] == [500, 500]
+    assert provider.count() == 2
