@@ -71,7 +71,13 @@ def _credential(headers: dict[str, str]) -> str | None:
         return None
     scheme, _, token = value.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_CREDENTIAL_CHARS or any(c.isspace() for c in token):
+    if (
+        scheme.lower() != "bearer"
+        or not token
+        or len(token) > MAX_CREDENTIAL_CHARS
+        or not (token.isascii() and token.isprintable())
+        or any(c.isspace() for c in token)
+    ):
         raise Unauthorized("the Authorization header must be `Bearer <your API key>`")
     return token
 

@@ -392,12 +392,19 @@ def _is_usage_only_chunk(data: str) -> bool:
 
 def require_json_object(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999 parses as infinity, which JSON cannot carry back
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

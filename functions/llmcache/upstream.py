@@ -45,8 +45,9 @@ class Upstream:
         if key:
             headers["authorization"] = f"Bearer {key}"
         for name in FORWARDED_HEADERS:
-            if name in client_headers:
-                headers[name] = client_headers[name]
+            value = client_headers.get(name)
+            if value is not None and _safe_header_value(value):
+                headers[name] = value
         return headers
 
     @staticmethod
@@ -89,6 +90,11 @@ class Upstream:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _safe_header_value(value: str) -> bool:
+    """Optional headers are passed on only when HTTP can carry them as they are."""
+    return len(value) <= 256 and value.isascii() and value.isprintable()
 
 
 def _guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
