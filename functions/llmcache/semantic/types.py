@@ -1,0 +1,50 @@
+"""Small value types and interfaces of the semantic layer (no heavy imports)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class SemanticCandidate:
+    """A verified near-duplicate: `key` is the exact cache key whose stored answer may be served."""
+
+    key: str
+    similarity: float
+    cached_text: str
+
+
+@runtime_checkable
+class SemanticMatcher(Protocol):
+    def lookup(self, partition: str, text: str, threshold: float, now: float) -> SemanticCandidate | None:
+        """Best neighbour in that exact partition, unexpired, similarity >= threshold and verified."""
+        ...
+
+    def remember(self, partition: str, text: str, key: str, expires_at: float) -> None:
+        """Index `text` as pointing at the stored answer of `key` until `expires_at` (epoch seconds)."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Remove the index point(s) of an exact cache key."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors; raises SemanticUnavailable on any failure."""
+
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One point returned by the index for a query."""
+
+    key: str
+    text: str
+    score: float
+    expires_at: float
+    vector: tuple[float, ...] = ()

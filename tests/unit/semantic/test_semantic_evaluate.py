@@ -1,0 +1,68 @@
+"""The evaluation: its scoring rules (with a fake embedder) and, with the real model, its last line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmcache.semantic.evaluate import evaluate, main
+from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.matcher import DefaultSemanticMatcher
+
+ROWS = [
+    {
+        "a": "How do I reset my router password at home",
+        "b": "How do I reset my router password at home please",
+        "label": 1,
+    },
+    {"a": "What is the capital city of France", "b": "What is the capital city of France today", "label": 0},
+    {"a": "Best pizza dough recipe with yeast", "b": "A completely unrelated question about tax forms", "label": 1},
+]
+
+
+def test_given_rows_when_evaluating_then_own_label1_hits_are_correct_and_label0_hits_are_false(bow: Any) -> None:
+    matcher = DefaultSemanticMatcher(bow, QdrantIndex(prefix="evaltest"))
+    result = evaluate(ROWS, 0.8, matcher=matcher)
+    for side in ("cosine", "verified"):
+        s = result[side]
+        assert s["hits"] == 2 and s["false_hits"] == 1  # row 1 correct, row 2 a false hit, row 3 a miss
+        assert s["precision"] == 0.5 and s["recall"] == 0.5 and s["false_hit_rate"] == 1.0
+    assert result["rows"] == 3 and result["threshold"] == 0.8
+
+
+@pytest.mark.semantic
+def test_given_a_small_file_when_running_the_module_then_the_last_line_is_the_json_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], local_embedder: Any
+) -> None:
+    data = tmp_path / "pairs.jsonl"
+    rows = [
+        {"a": "How can I learn to play the guitar?", "b": "How do I learn to play guitar?", "label": 1},
+        {"a": "What are good watches for men under $200?", "b": "What are good men's watches under $250?", "label": 0},
+        {"a": "What is the boiling point of water?", "b": "Who painted the Mona Lisa?", "label": 0},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main([str(data), "--threshold", "0.8"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert {"precision", "recall", "false_hit_rate", "threshold", "rows", "seconds"} <= summary.keys()
+    assert summary["rows"] == 3 and summary["threshold"] == 0.8
+    assert summary["false_hit_rate"] == 0.0 and summary["recall"] == 1.0
+    assert any(line.startswith("cosine alone") for line in lines)
+    assert any(line.startswith("cosine + verifier") for line in lines)
+
+
+@pytest.mark.semantic
+def test_given_the_local_model_when_matching_then_paraphrase_hits_and_changed_number_misses(
+    local_embedder: Any,
+) -> None:
+    matcher = DefaultSemanticMatcher(local_embedder, QdrantIndex(prefix="localtest"))
+    now = 1_700_000_000.0
+    matcher.remember("p" * 64, "How can I learn to play the guitar?", "1" * 64, now + 60)
+    matcher.remember("p" * 64, "What are good watches for men under $200?", "2" * 64, now + 60)
+    hit = matcher.lookup("p" * 64, "How do I learn to play guitar?", 0.85, now)
+    assert hit is not None and hit.key == "1" * 64
+    assert matcher.lookup("p" * 64, "What are good watches for men under $250?", 0.85, now) is None
+    assert matcher.lookup("q" * 64, "How do I learn to play guitar?", 0.0, now) is None
