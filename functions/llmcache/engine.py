@@ -85,6 +85,10 @@ class Engine:
     # ----- entry point -------------------------------------------------------------------------
     def handle(self, request: ClientRequest) -> GatewayResponse:
         controls = policy.parse_controls(request.headers, request.body.get("cache"))
+        if self.semantic is not None:
+            from llmcache.semantic_embed import current_credential
+
+            current_credential.set(request.credential)  # passthrough: the caller pays for its own embedding
         if request.route == "embeddings":
             from llmcache.embeddings import handle_embeddings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +13,6 @@ DEFAULT_NAMESPACE = "default"
 MAX_NAMESPACE_CHARS = 128
 MAX_CUSTOM_KEY_CHARS = 1024
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
-BODY_CONTROL_FIELDS = frozenset(
-    {"no-cache", "no-store", "s-maxage", "ttl", "namespace", "cache_key", "semantic", "semantic_threshold"}
-)
 
 
 @dataclass(frozen=True)
@@ -93,51 +90,56 @@ def _parse_cache_control(header: str, found: dict[str, Any]) -> None:
         # Other directives (private, must-revalidate, ...) mean nothing to this cache: ignored, as HTTP does.
 
 
+def _semantic_switch(value: Any, control: str) -> bool:
+    value = str(value).strip().lower()
+    if value not in ("on", "off"):
+        raise BadRequest(f"{control} must be on or off", param=control)
+    return value == "on"
+
+
+Parser = Callable[[Any, str], Any]
+# body `cache` field -> (control, parser); the LiteLLM spellings.
+BODY_CONTROLS: dict[str, tuple[str, Parser]] = {
+    "no-cache": ("no_cache", _flag),
+    "no-store": ("no_store", _flag),
+    "s-maxage": ("max_age", _whole_number),
+    "ttl": ("ttl", _whole_number),
+    "namespace": ("namespace", _namespace),
+    "cache_key": ("custom_key", _custom_key),
+    "semantic": ("semantic", _flag),
+    "semantic_threshold": ("semantic_threshold", _threshold),
+}
+# header (lower case) -> (control, parser, the name errors use). Cache-Control is parsed on its own.
+HEADER_CONTROLS: dict[str, tuple[str, Parser, str]] = {
+    "x-cache-ttl": ("ttl", _whole_number, "X-Cache-TTL"),
+    "x-cache-namespace": ("namespace", lambda v, c: _namespace(v.strip(), c), "X-Cache-Namespace"),
+    "x-cache-custom-key": ("custom_key", _custom_key, "X-Cache-Custom-Key"),
+    "x-cache-semantic": ("semantic", _semantic_switch, "X-Cache-Semantic"),
+    "x-cache-semantic-threshold": ("semantic_threshold", _threshold, "X-Cache-Semantic-Threshold"),
+}
+
+
 def parse_controls(headers: Mapping[str, str], body_cache: Any) -> Controls:
     """Headers win over the body object when both set the same control. `headers` keys are lower case."""
     found: dict[str, Any] = {}
     if body_cache is not None:
         if not isinstance(body_cache, dict):
             raise BadRequest("the body field `cache` must be an object of cache controls", param="cache")
-        unknown = sorted(set(body_cache) - BODY_CONTROL_FIELDS)
+        unknown = sorted(set(body_cache) - set(BODY_CONTROLS))
         if unknown:
             raise BadRequest(
-                f"unknown cache control(s) {', '.join(unknown)} in body `cache`; "
-                f"known: {', '.join(sorted(BODY_CONTROL_FIELDS))}",
+                f"unknown cache control(s) {', '.join(map(str, unknown))} in body `cache`; "
+                f"known: {', '.join(sorted(BODY_CONTROLS))}",
                 param="cache",
             )
-        if "no-cache" in body_cache:
-            found["no_cache"] = _flag(body_cache["no-cache"], "cache.no-cache")
-        if "no-store" in body_cache:
-            found["no_store"] = _flag(body_cache["no-store"], "cache.no-store")
-        if "s-maxage" in body_cache:
-            found["max_age"] = _whole_number(body_cache["s-maxage"], "cache.s-maxage")
-        if "ttl" in body_cache:
-            found["ttl"] = _whole_number(body_cache["ttl"], "cache.ttl")
-        if "namespace" in body_cache:
-            found["namespace"] = _namespace(body_cache["namespace"], "cache.namespace")
-        if "cache_key" in body_cache:
-            found["custom_key"] = _custom_key(body_cache["cache_key"], "cache.cache_key")
-        if "semantic" in body_cache:
-            found["semantic"] = _flag(body_cache["semantic"], "cache.semantic")
-        if "semantic_threshold" in body_cache:
-            found["semantic_threshold"] = _threshold(body_cache["semantic_threshold"], "cache.semantic_threshold")
-
+        for name, value in body_cache.items():
+            control, parse = BODY_CONTROLS[name]
+            found[control] = parse(value, f"cache.{name}")
     if "cache-control" in headers:
         _parse_cache_control(headers["cache-control"], found)
-    if "x-cache-ttl" in headers:
-        found["ttl"] = _whole_number(headers["x-cache-ttl"], "X-Cache-TTL")
-    if "x-cache-namespace" in headers:
-        found["namespace"] = _namespace(headers["x-cache-namespace"].strip(), "X-Cache-Namespace")
-    if "x-cache-custom-key" in headers:
-        found["custom_key"] = _custom_key(headers["x-cache-custom-key"], "X-Cache-Custom-Key")
-    if "x-cache-semantic" in headers:
-        value = headers["x-cache-semantic"].strip().lower()
-        if value not in ("on", "off"):
-            raise BadRequest("X-Cache-Semantic must be on or off", param="X-Cache-Semantic")
-        found["semantic"] = value == "on"
-    if "x-cache-semantic-threshold" in headers:
-        found["semantic_threshold"] = _threshold(headers["x-cache-semantic-threshold"], "X-Cache-Semantic-Threshold")
+    for header, (control, parse, label) in HEADER_CONTROLS.items():
+        if header in headers:
+            found[control] = parse(headers[header], label)
     if found.get("ttl") == 0:
         raise BadRequest("cache control ttl must be at least 1 second; use no-store to skip storing", param="ttl")
     return Controls(**found)

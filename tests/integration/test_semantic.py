@@ -1,0 +1,118 @@
+"""Semantic matching through the handler: near-duplicates hit, nothing crosses a partition."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.semantic
+
+QUESTION = "What is the capital city of France?"
+PARAPHRASE = "What's the capital city of France?"
+
+
+@pytest.fixture
+def semantic(configure):
+    def apply(**env: str):
+        return configure(CACHE_TIERS="memory", SEMANTIC_MODE="on", SEMANTIC_EMBEDDER="local", **env)
+
+    return apply
+
+
+def test_given_a_paraphrase_when_asked_then_a_semantic_hit_with_similarity(semantic, client, provider):
+    semantic()
+    first = client.chat(QUESTION)
+    second = client.chat(PARAPHRASE)
+    assert first.cache == "MISS"
+    assert (second.cache, second.headers["x-cache-match"]) == ("HIT", "semantic")
+    assert 0.9 <= float(second.headers["x-cache-similarity"]) <= 1.0
+    assert second.body == first.body
+    assert provider.count() == 1
+
+
+def test_given_a_different_question_when_asked_then_it_is_a_miss(semantic, client):
+    semantic()
+    client.chat(QUESTION)
+    assert client.chat("What is the capital city of Germany?").cache == "MISS"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"api_key": "sk-a"}, {"api_key": "sk-b"}),
+        ({"model": "gpt-4o-mini"}, {"model": "gpt-4o"}),
+        ({"extra": {"temperature": 0}}, {"extra": {"temperature": 1}}),
+        ({"headers": {"X-Cache-Namespace": "a"}}, {"headers": {"X-Cache-Namespace": "b"}}),
+    ],
+)
+def test_given_another_partition_when_a_paraphrase_is_asked_then_it_never_matches(semantic, client, first, second):
+    semantic()
+    client.chat(QUESTION, **first)
+    assert client.chat(PARAPHRASE, **second).cache == "MISS"
+
+
+@pytest.mark.parametrize("context", ["system prompt", "history"])
+def test_given_another_conversation_when_a_paraphrase_is_asked_then_it_never_matches(semantic, client, context):
+    semantic()
+
+    def ask(text: str, variant: str):
+        earlier = (
+            [{"role": "system", "content": f"You are {variant}."}]
+            if context == "system prompt"
+            else [{"role": "user", "content": f"Talk about {variant}"}, {"role": "assistant", "content": "Sure."}]
+        )
+        body = {"model": "gpt-4o-mini", "messages": [*earlier, {"role": "user", "content": text}]}
+        return client.call("POST", "/v1/chat/completions", body)
+
+    ask(QUESTION, "a geographer")
+    assert ask(PARAPHRASE, "a poet").cache == "MISS"
+    assert ask(PARAPHRASE, "a geographer").headers.get("x-cache-match") == "semantic"
+
+
+def test_given_opt_out_or_a_raised_threshold_when_asked_then_no_semantic_hit(semantic, client):
+    semantic()
+    client.chat(QUESTION)
+    no_store = {"Cache-Control": "no-store"}  # keep each probe from becoming an exact entry of its own
+    assert client.chat(PARAPHRASE, headers={**no_store, "X-Cache-Semantic": "off"}).cache == "MISS"
+    assert client.chat(PARAPHRASE, headers=no_store, extra={"cache": {"semantic": False}}).cache == "MISS"
+    assert client.chat(PARAPHRASE, headers={**no_store, "X-Cache-Semantic-Threshold": "0.9999"}).cache == "MISS"
+    assert client.chat(PARAPHRASE, headers=no_store).headers.get("x-cache-match") == "semantic"
+
+
+def test_given_a_strict_deployment_threshold_when_a_request_asks_lower_then_the_deployment_wins(semantic, client):
+    semantic(SEMANTIC_THRESHOLD="0.999")
+    client.chat(QUESTION)
+    lowered = client.chat(PARAPHRASE, headers={"X-Cache-Semantic-Threshold": "0.5"})
+    assert lowered.cache == "MISS"
+
+
+def test_given_an_expired_entry_when_a_paraphrase_is_asked_then_it_is_a_miss(semantic, client):
+    semantic()
+    client.chat(QUESTION, headers={"X-Cache-TTL": "1"})
+    time.sleep(1.2)
+    assert client.chat(PARAPHRASE).cache == "MISS"
+
+
+def test_given_a_flush_when_a_paraphrase_is_asked_then_it_is_a_miss(semantic, client):
+    semantic()
+    client.chat(QUESTION)
+    client.call("POST", "/cache/flush", {"namespace": "default"}, api_key="admin-secret")
+    assert client.chat(PARAPHRASE).cache == "MISS"
+
+
+def test_given_a_deleted_entry_when_a_paraphrase_is_asked_then_it_is_a_miss(semantic, client):
+    semantic()
+    key = client.chat(QUESTION).headers["x-cache-key"]
+    assert client.call("DELETE", f"/cache/entries/{key}", api_key="admin-secret").status == 204
+    assert client.chat(PARAPHRASE).cache == "MISS"
+
+
+def test_given_the_index_is_down_when_asked_then_a_plain_miss_and_a_backend_error(semantic, client, capsys):
+    semantic(QDRANT_URL="http://127.0.0.1:9")
+    first = client.chat(QUESTION)
+    second = client.chat(PARAPHRASE)
+    assert (first.status, second.status) == (200, 200)
+    assert second.cache == "MISS"
+    assert client.chat(QUESTION).cache == "HIT"  # the exact path is untouched
+    assert "CacheBackendError" in capsys.readouterr().out
