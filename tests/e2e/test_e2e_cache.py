@@ -27,6 +27,7 @@ def test_given_a_new_prompt_when_the_sdk_asks_twice_then_miss_then_hit_with_equa
     assert second.headers["x-cache"] == "HIT"
     assert HEX64.match(first.headers["x-cache-key"])
     assert second.headers["x-cache-key"] == first.headers["x-cache-key"]
+    assert "age" not in first.headers and "x-cache-tier" not in first.headers
     assert int(second.headers["age"]) >= 0
     assert second.headers["x-cache-match"] == "exact"
     assert second.headers["x-cache-tier"] in {"memory", "redis", "dynamodb", "s3"}
@@ -108,6 +109,21 @@ def test_given_a_streamed_miss_when_asked_again_plainly_then_the_assembled_answe
     assert raw.headers["x-cache"] == "MISS"
     assert again.headers["x-cache"] == "HIT"
     assert again.parse().choices[0].message.content == streamed == f"offline answer to: {prompt}"
+
+
+def test_given_a_batch_partly_cached_when_embedded_then_only_the_missing_inputs_go_upstream(
+    gw: GatewayProcess, fake_provider: FakeProvider, prompt: str
+) -> None:
+    client = sdk(gw)
+    first_inputs, second_inputs = [f"{prompt} one", f"{prompt} two"], [f"{prompt} two", f"{prompt} three"]
+    first = client.embeddings.create(model="text-embedding-3-small", input=first_inputs, encoding_format="float")
+
+    second = client.embeddings.create(model="text-embedding-3-small", input=second_inputs, encoding_format="float")
+
+    assert fake_provider.requests("POST /v1/embeddings")[-1]["body"]["input"] == [f"{prompt} three"]
+    assert [d.index for d in second.data] == [0, 1]
+    assert second.data[0].embedding == first.data[1].embedding
+    assert second.usage.prompt_tokens > 0
 
 
 def test_given_dynamodb_is_down_when_a_new_prompt_arrives_then_the_answer_still_comes_from_upstream(

@@ -35,12 +35,13 @@ class LocalPlan:
     start_offline_provider: bool = False
     upstream_mode: str = "passthrough"  # passthrough | managed | offline
     generated_admin_key: str | None = None
+    max_request_bytes: int = 0
 
 
 def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True) -> LocalPlan:
     """Decide the local run's setup. Pure: reads `env`, starts nothing. Raises SettingsError."""
     settings = Settings.from_env(env)  # validates tiers, Redis URL, numbers before anything starts
-    plan = LocalPlan()
+    plan = LocalPlan(max_request_bytes=settings.max_request_bytes)
     endpoint = env.get("AWS_ENDPOINT_URL", "").strip()
     if settings.uses_aws:
         if endpoint:
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmcache: configuration error: {exc}", file=sys.stderr)
         return 2
 
-    from llmcache.local.server import GatewayHTTPServer
+    from llmcache.local.server import API_GATEWAY_MAX_BODY, GatewayHTTPServer
 
     stoppers: list[Any] = []
     moto_endpoint = None
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             # Bind first: a taken port should fail before anything else starts.
             httpd = GatewayHTTPServer((args.host, args.port), _not_ready, access_log=not args.quiet)
+            # API Gateway's own limit, or the configured one if larger, so the handler answers 413 itself.
+            httpd.max_body_bytes = max(API_GATEWAY_MAX_BODY, plan.max_request_bytes + 64 * 1024)
         except OSError as exc:
             print(f"llmcache: cannot listen on {args.host}:{args.port}: {exc}; choose another --port", file=sys.stderr)
             return 1
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         httpd.lambda_handler = handler
 
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, _raise_interrupt)  # also when started in the background
         print(banner(httpd.url, settings, plan, moto_endpoint=moto_endpoint, import_seconds=import_seconds), flush=True)
         try:
             httpd.serve_forever(poll_interval=0.2)
