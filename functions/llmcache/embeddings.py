@@ -136,7 +136,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
     for i in range(len(inputs)):
         if i in hits:
             entry = hits[i].entry
-            item = json.loads(entry.raw_body())
+            item = json.loads(hits[i].raw)
             saved += entry.tokens
             prompt_tokens += entry.tokens
             model = model or entry.model

@@ -190,8 +190,7 @@ class Engine:
     def _serve_hit(
         self, hit: Hit, key: str, stream: bool, include_usage: bool, now: float, started: float, count: bool = True
     ) -> GatewayResponse:
-        entry = hit.entry
-        raw = entry.raw_body()
+        entry, raw = hit.entry, hit.raw
         if stream:
             from llmcache.streaming import replay_sse
 

@@ -87,6 +87,7 @@ class CacheEntry:
 class Hit:
     entry: CacheEntry
     tier: str  # memory | redis | dynamodb | s3
+    raw: bytes = b""  # the decompressed body, filled in once by the tiered store
 
 
 class CacheStore(Protocol):

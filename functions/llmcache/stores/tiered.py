@@ -6,8 +6,10 @@ the next tier, or the upstream, answers. A tier that keeps failing is skipped fo
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from llmcache.errors import BackendFailure
@@ -50,8 +52,10 @@ class TieredStore:
         self.report_failure(failure)
 
     def get(self, key: str, now: float) -> Hit | None:
+        """The entry from the fastest tier that has it, decompressed: bytes that do not decode
+        (corruption) are that tier's failure, and the next tier answers."""
         for index, tier in enumerate(self.tiers):
-            ok, hit = self._attempt(tier, "get", tier.get, key, now)
+            ok, hit = self._attempt(tier, "get", _get_decoded, tier, key, now)
             if ok and hit is not None:
                 self._backfill(self.tiers[:index], key, hit.entry)
                 return hit
@@ -85,3 +89,13 @@ class TieredStore:
                 if self._backfill_pool is None:
                     self._backfill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="backfill")
                 self._backfill_pool.submit(self._attempt, tier, "backfill", tier.put, key, entry)
+
+
+def _get_decoded(tier: CacheStore, key: str, now: float) -> Hit | None:
+    hit = tier.get(key, now)
+    if hit is None:
+        return None
+    try:
+        return replace(hit, raw=hit.entry.raw_body())
+    except zlib.error as exc:
+        raise BackendFailure(hit.tier, "decode", exc) from exc
