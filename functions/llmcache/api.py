@@ -24,6 +24,7 @@ from llmcache.observability import logger
 
 JSON = "application/json"
 MAX_CREDENTIAL_CHARS = 4096
+MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
 # Client routes, with and without the /v1 prefix (some SDKs are configured without it).
 CLIENT_ROUTES = {
     "chat/completions": ("model", "messages"),
@@ -62,7 +63,13 @@ def _raw_body() -> bytes:
 
 def _headers() -> dict[str, str]:
     headers = app.current_event.get("headers") or {}
-    return {str(k).lower(): str(v) for k, v in headers.items() if v is not None}
+    lowered = {str(k).lower(): str(v) for k, v in headers.items() if v is not None}
+    for name, value in lowered.items():
+        if len(value) > MAX_HEADER_CHARS:
+            raise BadRequest(
+                f"header {name} is {len(value)} characters; at most {MAX_HEADER_CHARS} are accepted", param=name
+            )
+    return lowered
 
 
 def _credential(headers: dict[str, str]) -> str | None:

@@ -95,3 +95,10 @@ def test_given_a_bad_cache_control_when_posted_then_400_names_the_control(config
     extra = {"cache": cache} if cache is not None else None
     error = _assert_envelope(client.chat("controls", headers=headers, extra=extra), 400)
     assert error["param"] == param
+
+
+def test_given_an_oversized_header_when_posted_then_400_names_it(configure, client):
+    configure(CACHE_TIERS="memory")
+    answer = client.chat("big header", headers={"X-Cache-Namespace": "n" * 9000})
+    error = _assert_envelope(answer, 400)
+    assert error["param"] == "x-cache-namespace"
