@@ -11,12 +11,14 @@ from llmcache import keys
 BASE = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
 
-def key_of(body=BASE, *, tenant="t1", namespace="default", generation="0.0", route="chat/completions",
-           custom_key=None) -> str:
+def key_of(
+    body=BASE, *, tenant="t1", namespace="default", generation="0.0", route="chat/completions", custom_key=None
+) -> str:
     if isinstance(body, (bytes, str)):
         body = json.loads(body)
-    return keys.request_key(tenant=tenant, namespace=namespace, generation=generation, route=route, body=body,
-                            custom_key=custom_key)
+    return keys.request_key(
+        tenant=tenant, namespace=namespace, generation=generation, route=route, body=body, custom_key=custom_key
+    )
 
 
 SAME = [
@@ -39,8 +41,13 @@ DIFFERENT = [
     ("tools", {**BASE, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
     ("max_tokens", {**BASE, "max_tokens": 5}),
     ("true is not 1", {**BASE, "logprobs": True, "top_logprobs": 1}),
-    ("two text parts", {**BASE, "messages": [{"role": "user", "content": [{"type": "text", "text": "h"},
-                                                                          {"type": "text", "text": "i"}]}]}),
+    (
+        "two text parts",
+        {
+            **BASE,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "h"}, {"type": "text", "text": "i"}]}],
+        },
+    ),
     ("seed", {**BASE, "seed": 1}),
 ]
 

@@ -19,8 +19,9 @@ def test_given_header_and_body_controls_when_both_set_then_the_header_wins():
 
 
 def test_given_the_body_object_when_parsed_then_litellm_names_map_to_controls():
-    c = policy.parse_controls({}, {"no-cache": True, "no-store": False, "s-maxage": 5, "ttl": 7,
-                                   "namespace": "n", "cache_key": "k"})
+    c = policy.parse_controls(
+        {}, {"no-cache": True, "no-store": False, "s-maxage": 5, "ttl": 7, "namespace": "n", "cache_key": "k"}
+    )
     assert (c.no_cache, c.no_store, c.max_age, c.ttl, c.namespace, c.custom_key) == (True, False, 5, 7, "n", "k")
 
 
