@@ -18,6 +18,11 @@ def test_given_an_empty_environment_when_planned_then_moto_offline_provider_and_
     assert "UPSTREAM_BASE_URL" not in plan.env_updates  # set once the provider has a port
 
 
+def test_given_max_request_bytes_when_planned_then_the_server_limit_can_follow_it() -> None:
+    assert plan_local_run({"MAX_REQUEST_BYTES": "20000000"}).max_request_bytes == 20_000_000
+    assert plan_local_run({}).max_request_bytes == 6_291_456
+
+
 def test_given_two_runs_when_admin_keys_are_generated_then_they_differ() -> None:
     assert plan_local_run({}).generated_admin_key != plan_local_run({}).generated_admin_key
 
