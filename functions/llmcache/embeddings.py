@@ -83,8 +83,9 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
     now = engine.clock()
     hits: dict[int, Hit] = {}
     if input_keys and not controls.no_cache:
+        found = engine.store.get_many(list(dict.fromkeys(input_keys)), now)
         for i, key in enumerate(input_keys):
-            hit = engine.store.get(key, now)
+            hit = found.get(key)
             if hit is not None and (controls.max_age is None or hit.entry.age(now) <= controls.max_age):
                 hits[i] = hit
     missing = [i for i in range(len(inputs)) if i not in hits]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from llmcache.streaming import StreamAssembler, iter_sse_data
 
 
@@ -103,3 +105,30 @@ def test_given_an_empty_input_when_embedded_then_400(configure, client):
     configure(CACHE_TIERS="memory")
     answer = _embed(client, [])
     assert answer.status == 400 and answer.json()["error"]["param"] == "input"
+
+
+def test_given_a_batch_on_dynamodb_when_looked_up_then_one_batch_read_not_one_per_input(configure, client, monkeypatch):
+    from pynamodb.connection.base import Connection
+
+    configure(CACHE_TIERS="dynamodb")
+    _embed(client, ["one", "two", "three"])
+    calls: list[str] = []
+    real = Connection._make_api_call
+
+    def counting(self, operation_name, *args, **kwargs):
+        calls.append(operation_name)
+        return real(self, operation_name, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "_make_api_call", counting)
+    again = _embed(client, ["three", "one", "two"])
+    assert again.cache == "HIT"
+    assert [c for c in calls if c in ("GetItem", "BatchGetItem")] == ["BatchGetItem"]
+
+
+@pytest.mark.redis
+def test_given_a_batch_on_redis_when_looked_up_then_the_hits_come_from_redis(configure, client, redis_url):
+    configure(CACHE_TIERS="redis", REDIS_URL=redis_url)
+    first = _embed(client, ["r1", "r2"])
+    again = _embed(client, ["r2", "r1"])
+    assert (again.cache, again.headers["x-cache-tier"]) == ("HIT", "redis")
+    assert again.json()["data"][0]["embedding"] == first.json()["data"][1]["embedding"]

@@ -77,6 +77,23 @@ class DynamoDbStore:
             return None
         except PynamoDBException as exc:
             raise BackendFailure(self.name, "get", exc) from exc
+        return self._hit_of(key, item, now)
+
+    def get_many(self, keys: list[str], now: float) -> dict[str, Hit]:
+        """One BatchGetItem per 100 keys (pynamodb splits and retries unprocessed keys)."""
+        try:
+            items = list(self.item_model.batch_get([ENTRY_PREFIX + k for k in keys]))
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "get", exc) from exc
+        found: dict[str, Hit] = {}
+        for item in items:
+            key = item.pk[len(ENTRY_PREFIX) :]
+            hit = self._hit_of(key, item, now)
+            if hit is not None:
+                found[key] = hit
+        return found
+
+    def _hit_of(self, key: str, item: Any, now: float) -> Hit | None:
         expires = item.expires_precise or item.expires_at
         if expires is None or now >= float(expires):
             return None

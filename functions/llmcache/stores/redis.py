@@ -47,6 +47,16 @@ class RedisStore:
         entry = CacheEntry.unpack(data, self.name)
         return Hit(entry, self.name) if entry.is_fresh(now) else None
 
+    def get_many(self, keys: list[str], now: float) -> dict[str, Hit]:
+        values = self._call("get", self.client.mget, [ENTRY_PREFIX + k for k in keys])
+        found: dict[str, Hit] = {}
+        for key, data in zip(keys, values, strict=True):
+            if data is not None:
+                entry = CacheEntry.unpack(data, self.name)
+                if entry.is_fresh(now):
+                    found[key] = Hit(entry, self.name)
+        return found
+
     def put(self, key: str, entry: CacheEntry) -> None:
         # Absolute expiry in ms, so Redis drops the entry exactly when the entry itself expires.
         self._call("put", self.client.set, ENTRY_PREFIX + key, entry.pack(), pxat=math.ceil(entry.expires_at * 1000))

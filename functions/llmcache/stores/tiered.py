@@ -61,6 +61,21 @@ class TieredStore:
                 return hit
         return None
 
+    def get_many(self, keys: list[str], now: float) -> dict[str, Hit]:
+        """Several keys at once (embedding batches): one round trip per tier for what is still missing."""
+        found: dict[str, Hit] = {}
+        for index, tier in enumerate(self.tiers):
+            missing = [k for k in keys if k not in found]
+            if not missing:
+                break
+            ok, hits = self._attempt(tier, "get", _get_many_decoded, tier, missing, now)
+            if not ok:
+                continue
+            for key, hit in hits.items():
+                found[key] = hit
+                self._backfill(self.tiers[:index], key, hit.entry)
+        return found
+
     def locate(self, key: str, now: float) -> Hit | None:
         """Like get, without refilling: for the admin API."""
         for tier in self.tiers:
@@ -91,11 +106,22 @@ class TieredStore:
                 self._backfill_pool.submit(self._attempt, tier, "backfill", tier.put, key, entry)
 
 
-def _get_decoded(tier: CacheStore, key: str, now: float) -> Hit | None:
-    hit = tier.get(key, now)
-    if hit is None:
-        return None
+def _decoded(hit: Hit) -> Hit:
     try:
         return replace(hit, raw=hit.entry.raw_body())
     except zlib.error as exc:
         raise BackendFailure(hit.tier, "decode", exc) from exc
+
+
+def _get_decoded(tier: CacheStore, key: str, now: float) -> Hit | None:
+    hit = tier.get(key, now)
+    return None if hit is None else _decoded(hit)
+
+
+def _get_many_decoded(tier: CacheStore, keys: list[str], now: float) -> dict[str, Hit]:
+    batch = getattr(tier, "get_many", None)
+    if batch is not None:
+        hits: dict[str, Hit] = batch(keys, now)
+    else:
+        hits = {k: h for k in keys if (h := tier.get(k, now)) is not None}
+    return {key: _decoded(hit) for key, hit in hits.items()}
