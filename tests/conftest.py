@@ -169,6 +169,8 @@ def gateway(moto_server: MotoHandle, fake_provider: FakeProvider) -> Iterator[Ga
         return process
 
     yield start
+    for process in _live_gateways:
+        process.terminate()
     for process in _live_gateways[:]:
         process.stop()
         process.remove_log()
