@@ -154,17 +154,28 @@ class Engine:
                 semantic_partition=(tenant_scope, generation),
             )
 
+        def answered_meanwhile(hit: Hit | None) -> GatewayResponse | None:
+            """Another caller's answer, stored since this request's lookup: served, not fetched again."""
+            if hit is None or not _young_enough(hit.entry, controls, self.clock()):
+                return None
+            response = self._serve_hit(hit, key, stream, include_usage, self.clock(), started, count=False)
+            response.headers["X-Cache-Coalesced"] = "true"
+            return response
+
         def fetch() -> GatewayResponse:
-            if self.leases is None or controls.no_cache or controls.no_store:
+            if controls.no_cache or controls.no_store:
+                return call()
+            # The previous flight may have stored its answer between our lookup and our flight
+            # (checked in this container's memory only: it costs no round trip).
+            meanwhile = answered_meanwhile(self.store.get_local(key, self.clock()))
+            if meanwhile is not None:
+                return meanwhile
+            if self.leases is None:
                 return call()
             token = self.leases.acquire(key)
             if token is None:  # another container is asking the provider right now: wait for its answer
-                waited = self.leases.wait_for(key, lambda: self.store.get(key, self.clock()))
-                if waited is not None and _young_enough(waited.entry, controls, self.clock()):
-                    response = self._serve_hit(waited, key, stream, include_usage, self.clock(), started, count=False)
-                    response.headers["X-Cache-Coalesced"] = "true"
-                    return response
-                return call()
+                waited = answered_meanwhile(self.leases.wait_for(key, lambda: self.store.get(key, self.clock())))
+                return waited if waited is not None else call()
             try:
                 return call()
             finally:

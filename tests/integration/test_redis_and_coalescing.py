@@ -124,3 +124,16 @@ def test_given_a_leader_whose_call_fails_when_others_wait_then_they_make_their_o
     answers = [first.handle(request), second.handle(request)]
     assert [a.status for a in answers] == [500, 500]
     assert provider.count() == 2
+
+
+def test_given_a_burst_over_a_few_prompts_when_served_then_each_prompt_reaches_the_provider_once(
+    configure, client, provider
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    configure(CACHE_TIERS="memory")  # no shared tier, so no lease: the in-container single flight alone
+    prompts = [f"burst prompt {i}" for i in range(5)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda i: client.chat(prompts[i % 5], model="fake-slow-50"), range(200)))
+    assert all(a.status == 200 for a in answers)
+    assert provider.count() == 5

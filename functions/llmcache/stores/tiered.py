@@ -61,6 +61,12 @@ class TieredStore:
                 return hit
         return None
 
+    def get_local(self, key: str, now: float) -> Hit | None:
+        """The in-process memory tier alone (None when there is none): no network round trip."""
+        if not self.tiers or self.tiers[0].name != "memory":
+            return None
+        return _get_decoded(self.tiers[0], key, now)
+
     def get_many(self, keys: list[str], now: float) -> dict[str, Hit]:
         """Several keys at once (embedding batches): one round trip per tier for what is still missing."""
         found: dict[str, Hit] = {}
