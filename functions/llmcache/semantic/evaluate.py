@@ -6,8 +6,10 @@ text, as the cache would give identical prompts one key); every `b` is asked. A 
 with label 1 is correct; any other hit is a false hit. The local embedder (all-MiniLM-L6-v2), an
 in-memory Qdrant index, the verifier and the deployment's threshold are those the gateway runs.
 
-Prints a table, cosine alone side by side with cosine + verifier, then as its LAST line one JSON object:
-precision, recall, false_hit_rate, threshold, rows, seconds (and the baseline's numbers under "cosine").
+Prints a table, cosine alone side by side with cosine + verifier, a k-fold held-out estimate (the threshold
+chosen on k-1 folds, scored on the fold left out), then as its LAST line one JSON object: precision, recall,
+false_hit_rate, threshold, rows, seconds (the baseline's numbers under "cosine", the estimate under
+"held_out").
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from typing import Any
 from llmcache.semantic.errors import SemanticUnavailable
 
 PARTITION = hashlib.sha256(b"llmcache-eval").hexdigest()
+# Held-out estimate: the threshold is chosen on k-1 folds from this grid (the most precise one whose recall
+# on those folds reaches TARGET_RECALL), then scored on the fold left out. The verifier's margins stay fixed.
+THRESHOLD_GRID = tuple(round(0.85 + 0.01 * i, 2) for i in range(10))
+TARGET_RECALL = 0.35
 
 
 @dataclass
@@ -65,14 +71,69 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What one asked row saw: enough to re-decide it offline at another threshold."""
+
+    label: int
+    own: bool  # the nearest entry is the row's own `a`
+    similarity: float | None  # of the nearest entry (None: the partition was empty)
+    accepted: bool  # the verifier's verdict on the nearest entry, whatever the threshold
+
+
+def _precision_recall(observations: Sequence[Observation], threshold: float) -> tuple[int, int, int]:
+    """(hits, correct hits, label-1 rows) of cosine + verifier at `threshold`."""
+    hits = correct = 0
+    for o in observations:
+        if o.similarity is not None and o.similarity >= threshold and o.accepted:
+            hits += 1
+            correct += int(o.own and o.label == 1)
+    return hits, correct, sum(o.label for o in observations)
+
+
+def cross_validate(
+    observations: Sequence[Observation], folds: int = 5, seed: int = 0, grid: Sequence[float] = THRESHOLD_GRID
+) -> dict[str, Any]:
+    """k-fold held-out precision/recall: per fold, the threshold is chosen on the other folds only."""
+    import random
+
+    order = list(range(len(observations)))
+    random.Random(seed).shuffle(order)
+    fold_of = {row: i % folds for i, row in enumerate(order)}
+    precisions, recalls, chosen = [], [], []
+    for k in range(folds):
+        train = [o for i, o in enumerate(observations) if fold_of[i] != k]
+        test = [o for i, o in enumerate(observations) if fold_of[i] == k]
+        best: tuple[float, float] | None = None
+        for threshold in grid:
+            hits, correct, positives = _precision_recall(train, threshold)
+            precision = correct / hits if hits else 1.0
+            if positives and correct / positives >= TARGET_RECALL and (best is None or precision > best[0]):
+                best = (precision, threshold)
+        threshold = best[1] if best is not None else min(grid)
+        hits, correct, positives = _precision_recall(test, threshold)
+        precisions.append(correct / hits if hits else 1.0)
+        recalls.append(correct / positives if positives else 0.0)
+        chosen.append(threshold)
+
+    def mean_sd(values: list[float]) -> tuple[float, float]:
+        mean = sum(values) / len(values)
+        return round(mean, 4), round((sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5, 4)
+
+    (p, p_sd), (r, r_sd) = mean_sd(precisions), mean_sd(recalls)
+    return {"folds": folds, "precision": p, "precision_sd": p_sd, "recall": r, "recall_sd": r_sd, "thresholds": chosen}
+
+
 def default_threshold() -> float:
     from llmcache.settings import Settings
 
     return Settings.from_env().semantic_threshold
 
 
-def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = None) -> dict[str, Any]:
-    """Score `rows`; `matcher` defaults to the local embedder + in-memory Qdrant + verifier."""
+def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = None, folds: int = 5) -> dict[str, Any]:
+    """Score `rows`; `matcher` defaults to the local embedder + in-memory Qdrant + verifier.
+
+    `folds` > 1 adds a k-fold held-out estimate under "held_out" (0 or 1: none)."""
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
     from llmcache.semantic.index import QdrantIndex
     from llmcache.semantic.matcher import DefaultSemanticMatcher
@@ -91,12 +152,23 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
         matcher.remember(PARTITION, text, key_of(text), expires)
     cosine, verified = Score(), Score()
     lookup_seconds = 0.0
+    observations = []
     for row in rows:
         t0 = time.perf_counter()
         decision = matcher.decide(PARTITION, row["b"], threshold, now)
         lookup_seconds += time.perf_counter() - t0
         own = key_of(row["a"])
         best = decision.best
+        if folds > 1:
+            accepted = best is not None and (
+                decision.verdict.accepted
+                if decision.verdict is not None
+                else matcher.verifier.verify(
+                    row["b"], best.text, best.score, runner_up=decision.runner_up, twin=decision.twin
+                ).accepted
+            )
+            similarity = best.score if best is not None else None
+            observations.append(Observation(row["label"], best is not None and best.key == own, similarity, accepted))
         for score, hit_key in (
             (cosine, best.key if best is not None and best.score >= threshold else None),
             (verified, decision.candidate.key if decision.candidate else None),
@@ -114,6 +186,7 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
     positives = sum(1 for r in rows if r["label"] == 1)
     negatives = len(rows) - positives
     return {
+        "held_out": cross_validate(observations, folds) if folds > 1 else None,
         "cosine": cosine.summary(positives, negatives),
         "verified": verified.summary(positives, negatives),
         "rejections": dict(verified.rejections.most_common()),
@@ -144,6 +217,15 @@ def render(result: dict[str, Any], path: str) -> str:
         _row("cosine alone", c),
         _row("cosine + verifier", v),
         "",
+        *(
+            [
+                f"held-out estimate ({h['folds']}-fold, threshold chosen on the other folds: "
+                f"{', '.join(str(t) for t in h['thresholds'])}): precision {h['precision']:.3f} +/- "
+                f"{h['precision_sd']:.3f}, recall {h['recall']:.3f} +/- {h['recall_sd']:.3f}",
+            ]
+            if (h := result.get("held_out"))
+            else []
+        ),
         "verifier rejections (a candidate may have several reasons): "
         + (", ".join(f"{k} {n}" for k, n in result["rejections"].items()) or "none"),
         f"{result['seconds']} s in all, {result['ms_per_lookup']} ms per lookup (embedding cached, search, verify)",
@@ -161,11 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="cosine threshold (default: SEMANTIC_THRESHOLD or the settings default)",
     )
     parser.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+    parser.add_argument("--folds", type=int, default=5, help="k for the held-out estimate (0: none)")
     args = parser.parse_args(argv)
     rows = load_rows(args.path)[: args.limit]
     threshold = args.threshold if args.threshold is not None else default_threshold()
     try:
-        result = evaluate(rows, threshold)
+        result = evaluate(rows, threshold, folds=args.folds)
     except SemanticUnavailable as exc:
         print(f"semantic path unavailable: {exc}", file=sys.stderr)
         return 2
@@ -180,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": result["seconds"],
         "cosine": {k: result["cosine"][k] for k in ("precision", "recall", "false_hit_rate")},
     }
+    if result["held_out"] is not None:
+        last["held_out"] = {k: result["held_out"][k] for k in ("folds", "precision", "recall")}
     print(json.dumps(last))
     return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmcache.semantic.evaluate import evaluate, main
+from llmcache.semantic.evaluate import Observation, cross_validate, evaluate, main
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 
@@ -66,3 +66,27 @@ def test_given_the_local_model_when_matching_then_paraphrase_hits_and_changed_nu
     assert hit is not None and hit.key == "1" * 64
     assert matcher.lookup("p" * 64, "What are good watches for men under $250?", 0.85, now) is None
     assert matcher.lookup("q" * 64, "How do I learn to play guitar?", 0.0, now) is None
+
+
+def test_given_observations_when_cross_validating_then_each_fold_picks_its_threshold_on_the_others() -> None:
+    # label-1 rows whose own entry is nearest at 0.95 (accepted), label-0 rows with a false candidate at 0.88:
+    # every training split shows that 0.89+ keeps all correct hits and drops every false one.
+    observations = [Observation(1, True, 0.95, True) for _ in range(20)]
+    observations += [Observation(0, True, 0.88, True) for _ in range(20)]
+    observations += [Observation(1, False, None, False) for _ in range(5)]  # empty partition: a miss
+    held_out = cross_validate(observations, folds=5)
+    assert held_out["folds"] == 5 and len(held_out["thresholds"]) == 5
+    assert all(0.88 < t <= 0.95 for t in held_out["thresholds"])
+    assert held_out["precision"] == 1.0 and held_out["precision_sd"] == 0.0
+    assert 0.7 <= held_out["recall"] <= 0.9
+
+
+def test_given_rows_when_evaluating_with_folds_then_a_held_out_estimate_is_reported(bow: Any) -> None:
+    matcher = DefaultSemanticMatcher(bow, QdrantIndex(prefix="evalfolds"))
+    rows = ROWS * 4
+    result = evaluate(rows, 0.8, matcher=matcher, folds=2)
+    assert result["held_out"] is not None and result["held_out"]["folds"] == 2
+    assert (
+        evaluate(ROWS, 0.8, matcher=DefaultSemanticMatcher(bow, QdrantIndex(prefix="evalnofolds")), folds=0)["held_out"]
+        is None
+    )
