@@ -83,11 +83,13 @@ diff: install layer
 layer: install
 	$(PY) layers/build.py
 
-bench: install semantic-deps redis-server
-	$(PY) -m bench
+# Benchmarks need the dev + bench groups and a redis-server binary (not the semantic model).
+# BENCH_ARGS, e.g. "--quick" or "--cold-runs 5"; LOAD_ARGS, e.g. "--seconds 30 --rps 300 --tiers memory".
+bench: install redis-server
+	$(PY) -m bench $(BENCH_ARGS)
 
 load: install
-	$(PY) -m bench.load
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 DATA ?= ../shared/data/semantic/qqp_dev_sample.jsonl
 eval-semantic: install semantic-deps
