@@ -19,7 +19,15 @@ from infra.nag import acknowledge
 
 HANDLER = "llmcache.handler.lambda_handler"
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON_VERSION.replace(".", "_"))
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache", "*.egg-info"]
+# llmcache/local (the `make run` server, moto bootstrap and offline provider) is never imported on Lambda.
+ASSET_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    "*.egg-info",
+    "llmcache/local",
+]
 
 
 def _latest_python() -> lambda_.Runtime:

@@ -527,6 +527,7 @@ class _Drop(Exception):
 
 class _FakeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see local/server.py
     server_version = "llmcache-fake-provider"
     sys_version = ""
     server: FakeProviderServer
