@@ -55,6 +55,8 @@ run: install
 	$(PY) -m llmcache.local --port $(PORT)
 
 test: install semantic-deps redis-server
+	$(VENV)/bin/ruff check functions infra tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 test-fast: install
