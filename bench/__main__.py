@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "method": {
             "percentiles": "nearest rank; with n samples p99 is the ceil(0.99 n)-th smallest (the largest for n < 100)",
             "request": "a ~2 KB chat request (system prompt, context, question: 3 messages)",
-            "upstream": "the offline fake provider (llmcache.local.fake_provider) in its own process, TCP_NODELAY "
-            "on (bench/provider.py)",
+            "upstream": "the offline fake provider (llmcache.local.fake_provider) in its own process",
             "isolation": "llmcache and LiteLLM run in separate worker processes; the helper servers in others",
         },
     }

@@ -255,12 +255,10 @@ def start_moto_process() -> HelperProcess:
     return HelperProcess("moto", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port)
 
 
-def start_provider_process(nagle: bool = False) -> HelperProcess:
-    """The offline OpenAI-compatible fake provider in its own process (TCP_NODELAY unless `nagle`;
-    see bench/provider.py)."""
+def start_provider_process() -> HelperProcess:
+    """The offline OpenAI-compatible fake provider in its own process (it sets TCP_NODELAY itself)."""
     port = free_port()
-    args = ["-m", "bench.provider", "--port", str(port), *(["--nagle"] if nagle else [])]
-    return HelperProcess("fake-provider", args, port)
+    return HelperProcess("fake-provider", ["-m", "llmcache.local.fake_provider", "--port", str(port)], port)
 
 
 def run_worker(module: str, config: dict[str, Any], timeout: float, extra_env: dict[str, str] | None = None) -> Any:

@@ -26,9 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.common import (
-    HelperProcess,
     chat_body,
-    free_port,
     load_average,
     machine,
     percentile,
@@ -52,11 +50,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--embedded",
         action="store_true",
         help="let the gateway start its own moto and offline provider in-process (plain `make run`)",
-    )
-    parser.add_argument(
-        "--tcp-nodelay",
-        action="store_true",
-        help="start the gateway through bench/gateway.py, which turns Nagle's algorithm off on its sockets",
     )
     parser.add_argument("--seed", type=int, default=7)
     return parser.parse_args(argv)
@@ -246,7 +239,6 @@ def render(summary: dict[str, Any]) -> str:
         ("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items()))),
         ("errors", f"{summary['errors']}" + (f" {summary['error_kinds']}" if summary["errors"] else "")),
         ("tiers", summary["tiers"] + (" (embedded moto + provider)" if summary["embedded"] else "")),
-        ("gateway sockets", "TCP_NODELAY (bench/gateway.py)" if summary["tcp_nodelay"] else "stock (Nagle on)"),
     ]
     width = max(len(k) for k, _ in items)
     lines = ["| " + "measure".ljust(width) + " | value", "|" + "-" * (width + 2) + "|" + "-" * 40]
@@ -278,16 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                 helpers.append(moto)
                 overrides.update(emulated_aws_env(moto.url))
         env = gateway_env(overrides)
-        if args.tcp_nodelay:
-            port = free_port()
-            launched = HelperProcess("gateway", ["-m", "bench.gateway", "--port", str(port), "--quiet"], port, env)
-            helpers.append(launched)
-            base_url = launched.url
-            wait_healthy(base_url)
-        else:
-            gateway = GatewayProcess(env, name="load", extra_args=("--quiet",))
-            gateway.start()
-            base_url = gateway.url
+        gateway = GatewayProcess(env, name="load", extra_args=("--quiet",))
+        gateway.start()
+        base_url = gateway.url
         log(f"gateway on {base_url} (tiers {args.tiers}); {args.rps:g} rps for {args.seconds:g} s")
         warm_up(base_url)
         load_before = load_average()
@@ -296,7 +281,6 @@ def main(argv: list[str] | None = None) -> int:
         summary["load_average"] = [load_before, load_average()]
         summary["machine"] = machine()
         summary["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        summary["tcp_nodelay"] = args.tcp_nodelay
     finally:
         if gateway is not None:
             gateway.stop()
