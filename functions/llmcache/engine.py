@@ -53,15 +53,6 @@ class GatewayResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Lookup:
-    """Where a cacheable request lives: its key and partition, or no key when caching is off for it."""
-
-    key: str | None
-    tenant_scope: str
-    generation: str | None
-
-
 class Engine:
     def __init__(
         self,
