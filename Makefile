@@ -5,7 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else the copy `make uv` installs with pip (run as a module, wherever pip put it).
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 ENV ?= dev
 PORT ?= 8080
 # torch comes from pip's local wheel folder (CPU build); uv never resolves it (see README).
@@ -26,8 +27,8 @@ help:
 	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
 
 uv:
-	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
-	@test -x "$(UV)" || command -v uv >/dev/null
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv
+	@$(UV) --version
 
 $(VENV)/.synced: uv.lock pyproject.toml | uv
 	$(UV) sync --frozen --inexact
