@@ -22,7 +22,8 @@ from bench.common import ROOT, child_env, summary
 
 # Peak RSS is VmHWM (this process's own high-water mark): ru_maxrss would carry the parent's RSS
 # across fork/exec on Linux.
-LLMCACHE_CHILD = r"""
+# Both children time their import the same way; only what they import and do next differs.
+_CHILD_PRELUDE = r"""
 import json, os, sys, time
 def hwm():
     for line in open("/proc/self/status"):
@@ -30,10 +31,18 @@ def hwm():
             return int(line.split()[1]) / 1024
 out, body_path = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
-import llmcache.handler
+"""
+_CHILD_AFTER_IMPORT = r"""
 t1 = time.perf_counter()
 result = {"import_ms": (t1 - t0) * 1000, "rss_import_mb": hwm(),
           "modules": len(sys.modules)}
+"""
+
+LLMCACHE_CHILD = (
+    _CHILD_PRELUDE
+    + "import llmcache.handler\n"
+    + _CHILD_AFTER_IMPORT
+    + r"""
 if body_path:
     from llmcache.local.events import LocalLambdaContext, request_to_event  # the Lambda runtime's part
     body = open(body_path, "rb").read()
@@ -50,19 +59,13 @@ if body_path:
                    "modules_after_first": len(sys.modules)})
 open(out, "w").write(json.dumps(result))
 """
+)
 
-LITELLM_CHILD = r"""
-import json, os, sys, time
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-out, body_path = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-import litellm
-t1 = time.perf_counter()
-result = {"import_ms": (t1 - t0) * 1000, "rss_import_mb": hwm(),
-          "modules": len(sys.modules)}
+LITELLM_CHILD = (
+    _CHILD_PRELUDE
+    + "import litellm\n"
+    + _CHILD_AFTER_IMPORT
+    + r"""
 if body_path:
     body = json.loads(open(body_path, "rb").read())
     t2 = time.perf_counter()
@@ -78,6 +81,7 @@ if body_path:
 open(out, "w").write(json.dumps(result))
 os._exit(0)  # LiteLLM's logging worker threads would otherwise hold the exit
 """
+)
 
 
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
