@@ -38,9 +38,13 @@ def stub_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthesized(
-    cdk_context: dict[str, Any], stub_layer: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Synthesized]:
+def cdk_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the test synthesis writes its cloud assembly (templates and staged assets)."""
+    return tmp_path_factory.mktemp("cdk.out")
+
+
+@pytest.fixture(scope="session")
+def synthesized(cdk_context: dict[str, Any], stub_layer: Path, cdk_outdir: Path) -> dict[str, Synthesized]:
     """dev, prod and prodhot, synthesized once (cdk-nag runs as a validation plugin)."""
     prod = load_config(cdk_context, "prod")
     configs = {
@@ -48,7 +52,7 @@ def synthesized(
         "prod": prod,
         HOT: dataclasses.replace(prod.with_hot_tier(), name=HOT),
     }
-    app = infra_app.new_app(cdk_context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    app = infra_app.new_app(cdk_context, outdir=str(cdk_outdir))
     stacks = {name: infra_app.add_stack(app, cfg, layer_dir=stub_layer) for name, cfg in configs.items()}
     assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
     out = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,6 +85,22 @@ def test_given_env_when_synthesized_then_function_is_python_arm64_traced_with_js
     )
     log_groups = [r["Properties"].get("RetentionInDays") for r in s.resources("AWS::Logs::LogGroup").values()]
     assert log_groups and set(log_groups) == {s.config.log_retention_days}
+
+
+def test_given_dev_when_synthesized_then_the_function_asset_is_the_package_without_the_local_runner(
+    dev: Synthesized, cdk_outdir: Path
+) -> None:
+    function = next(
+        r
+        for r in dev.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "llmcache.handler.lambda_handler"
+    )
+    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    asset = cdk_outdir / f"asset.{asset_hash}"
+    assert (asset / "llmcache" / "handler.py").is_file()
+    assert (asset / "llmcache" / "stores" / "tiered.py").is_file()
+    assert not (asset / "llmcache" / "local").exists()  # make run's server and fake provider: never on Lambda
+    assert not list(asset.rglob("__pycache__"))
 
 
 def test_given_dev_when_synthesized_then_function_timeout_exceeds_the_integration_timeout(dev: Synthesized) -> None:
