@@ -50,7 +50,3 @@ class SingleFlight(Generic[T]):
             raise flight.error
         assert flight.result is not None
         return flight.result, True
-
-    def in_flight(self) -> int:
-        with self._lock:
-            return len(self._flights)

@@ -29,6 +29,7 @@ from llmcache.upstream_types import UpstreamResponse
 
 if TYPE_CHECKING:
     from llmcache.leases import Leases
+    from llmcache.semantic_link import SemanticQuery
     from llmcache.upstream import Upstream
 
 JSON = "application/json"
@@ -116,12 +117,13 @@ class Engine:
             custom_key=controls.custom_key,
         )
         started = time.perf_counter()
+        query = self._semantic_query(request, controls, tenant_scope, generation)
         if not controls.no_cache:
             now = self.clock()
             hit = self.store.get(key, now)
             if hit is not None and _young_enough(hit.entry, controls, now):
                 return self._serve_hit(hit, key, stream, include_usage, now, started)
-            semantic = self._semantic_lookup(request, controls, tenant_scope, generation, now)
+            semantic = self._semantic_lookup(query, controls, now) if query is not None else None
             if semantic is not None:
                 hit, similarity = semantic
                 response = self._serve_hit(hit, key, stream, include_usage, now, started)
@@ -142,7 +144,7 @@ class Engine:
                 include_usage=include_usage,
                 store=not controls.no_store,
                 controls=controls,
-                semantic_partition=(tenant_scope, generation),
+                semantic=query,
             )
 
         def answered_meanwhile(hit: Hit | None) -> GatewayResponse | None:
@@ -219,15 +221,18 @@ class Engine:
         return response
 
     # ----- semantic ----------------------------------------------------------------------------
-    def _semantic_lookup(
-        self, request: ClientRequest, controls: Controls, tenant_scope: str, generation: str, now: float
-    ) -> tuple[Hit, float] | None:
-        if self.semantic is None or not controls.semantic or controls.custom_key is not None:
+    def _semantic_query(
+        self, request: ClientRequest, controls: Controls, tenant_scope: str, generation: str
+    ) -> SemanticQuery | None:
+        """What the semantic index compares and its partition, once per request; None when not applicable."""
+        if self.semantic is None or controls.custom_key is not None:
             return None
         from llmcache.semantic_link import semantic_query
 
-        query = semantic_query(request.route, request.body, tenant_scope, controls.namespace, generation)
-        if query is None:
+        return semantic_query(request.route, request.body, tenant_scope, controls.namespace, generation)
+
+    def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
+        if not controls.semantic:  # the caller opted out of lookups (its answer is still indexed for others)
             return None
         threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
         try:
@@ -242,22 +247,7 @@ class Engine:
             return None
         return hit, candidate.similarity
 
-    def _semantic_remember(
-        self,
-        request: ClientRequest,
-        controls: Controls,
-        partition: tuple[str, str],
-        key: str,
-        entry: CacheEntry,
-    ) -> None:
-        if self.semantic is None or controls.custom_key is not None:
-            return
-        from llmcache.semantic_link import semantic_query
-
-        tenant_scope, generation = partition
-        query = semantic_query(request.route, request.body, tenant_scope, controls.namespace, generation)
-        if query is None:
-            return
+    def _semantic_remember(self, query: SemanticQuery, key: str, entry: CacheEntry) -> None:
         try:
             self.semantic.remember(query.partition, query.text, key, entry.expires_at)
         except Exception as exc:
@@ -273,7 +263,7 @@ class Engine:
         include_usage: bool,
         store: bool,
         controls: Controls,
-        semantic_partition: tuple[str, str] | None = None,
+        semantic: SemanticQuery | None = None,
     ) -> GatewayResponse:
         started = time.perf_counter()
         if stream:
@@ -286,7 +276,7 @@ class Engine:
         elif key is not None and store and answer is not None:
             # A plain answer is kept as the provider's own bytes; a stream as its assembled JSON.
             raw = _compact_json(answer) if stream else response.body
-            self._store(request, controls, key, answer, raw, semantic_partition)
+            self._store(request, controls, key, answer, raw, semantic)
         return response
 
     def forward_body(self, body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
@@ -352,7 +342,7 @@ class Engine:
         key: str,
         answer: dict[str, Any],
         raw: bytes,
-        semantic_partition: tuple[str, str] | None,
+        semantic: SemanticQuery | None,
     ) -> None:
         now = self.clock()
         entry = CacheEntry.from_answer(
@@ -364,8 +354,8 @@ class Engine:
             tokens=usage_tokens(answer),
         )
         self.store.put(key, entry)
-        if semantic_partition is not None:
-            self._semantic_remember(request, controls, semantic_partition, key, entry)
+        if semantic is not None:
+            self._semantic_remember(semantic, key, entry)
 
 
 def _compact_json(value: Any) -> bytes:

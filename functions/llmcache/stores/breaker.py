@@ -34,7 +34,3 @@ class CircuitBreaker:
             self._failures += 1
             if self._failures >= self.failures_to_open:
                 self._open_until = time.monotonic() + self.cooldown_seconds
-
-    @property
-    def is_open(self) -> bool:
-        return self._open_until != 0.0 and time.monotonic() < self._open_until

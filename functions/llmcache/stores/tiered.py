@@ -26,10 +26,6 @@ class TieredStore:
         self.breakers = {t.name: CircuitBreaker() for t in self.tiers if t.name != "memory"}
         self._backfill_pool: ThreadPoolExecutor | None = None
 
-    @property
-    def tier_names(self) -> list[str]:
-        return [t.name for t in self.tiers]
-
     def _attempt(self, tier: CacheStore, operation: str, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         breaker = self.breakers.get(tier.name)
         if breaker is not None and not breaker.allows():
