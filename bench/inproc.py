@@ -36,6 +36,15 @@ def redis_commandstats(client: Any) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
+def paired_miss(gateway_us: list[float], direct_us: list[float]) -> dict[str, Any]:
+    """Each gateway call ran right after its direct twin: the difference per pair is the overhead."""
+    return {
+        "gateway_us": summary(gateway_us),
+        "direct_us": summary(direct_us),
+        "overhead_us": summary([g - d for g, d in zip(gateway_us, direct_us, strict=True)]),
+    }
+
+
 def commands_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     return {name: count for name, count in delta.items() if count and name not in ("info",)}
@@ -237,13 +246,7 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
                 direct_us.append((middle - started_ns) * 1e6)
                 gateway_us.append((ended - middle) * 1e6)
     direct.close()
-    out["miss"] = {
-        "gateway_us": summary(gateway_us),
-        "direct_us": summary(direct_us),
-        # Each gateway call ran right after its direct twin: the difference per pair is the overhead.
-        "overhead_us": summary([g - d for g, d in zip(gateway_us, direct_us, strict=True)]),
-        "outcomes": sorted(outcomes),
-    }
+    out["miss"] = {**paired_miss(gateway_us, direct_us), "outcomes": sorted(outcomes)}
 
     # Scaling with the request size: key computation alone, and the whole hit.
     scaling: dict[str, Any] = {}
@@ -430,11 +433,7 @@ def run_litellm(config: dict[str, Any]) -> dict[str, Any]:
             direct_us.append((t1 - t0) * 1e6)
             litellm_us.append((t2 - t1) * 1e6)
     direct.close()
-    out["miss"] = {
-        "gateway_us": summary(litellm_us),
-        "direct_us": summary(direct_us),
-        "overhead_us": summary([g - d for g, d in zip(litellm_us, direct_us, strict=True)]),
-    }
+    out["miss"] = paired_miss(litellm_us, direct_us)
 
     # Hit path: Cache(type="redis") on the same redis-server.
     if config.get("redis_port"):
