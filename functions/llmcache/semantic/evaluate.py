@@ -7,9 +7,9 @@ with label 1 is correct; any other hit is a false hit. The local embedder (all-M
 in-memory Qdrant index, the verifier and the deployment's threshold are those the gateway runs.
 
 Prints a table, cosine alone side by side with cosine + verifier, a k-fold held-out estimate (the threshold
-chosen on k-1 folds, scored on the fold left out), then as its LAST line one JSON object: precision, recall,
-false_hit_rate, threshold, rows, seconds (the baseline's numbers under "cosine", the estimate under
-"held_out").
+chosen on k-1 folds, scored on the fold left out), both again at a range of thresholds, then as its LAST line
+one JSON object: precision, recall, false_hit_rate, threshold, rows, seconds (the baseline's numbers under
+"cosine", the estimate under "held_out").
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ PARTITION = hashlib.sha256(b"llmcache-eval").hexdigest()
 # on those folds reaches TARGET_RECALL), then scored on the fold left out. The verifier's margins stay fixed.
 THRESHOLD_GRID = tuple(round(0.85 + 0.01 * i, 2) for i in range(10))
 TARGET_RECALL = 0.35
+# The precision/recall table printed beside the default threshold, for choosing one on your own pairs.
+SWEEP_GRID = tuple(round(0.80 + 0.02 * i, 2) for i in range(9))
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Score:
     hits: int = 0
     correct: int = 0
     false_on_negatives: int = 0
+    false_on_other_entries: int = 0  # hits on another row's `a` (may ask the same question: still false)
     rejections: Counter[str] = field(default_factory=Counter)
 
     def summary(self, positives: int, negatives: int) -> dict[str, float]:
@@ -48,6 +51,7 @@ class Score:
             "false_hit_rate": round(self.false_on_negatives / negatives, 4) if negatives else 0.0,
             "hits": self.hits,
             "false_hits": self.hits - self.correct,
+            "false_hits_on_other_entries": self.false_on_other_entries,
         }
 
 
@@ -81,14 +85,30 @@ class Observation:
     accepted: bool  # the verifier's verdict on the nearest entry, whatever the threshold
 
 
-def _precision_recall(observations: Sequence[Observation], threshold: float) -> tuple[int, int, int]:
-    """(hits, correct hits, label-1 rows) of cosine + verifier at `threshold`."""
+def _precision_recall(
+    observations: Sequence[Observation], threshold: float, verified: bool = True
+) -> tuple[int, int, int]:
+    """(hits, correct hits, label-1 rows) at `threshold`: cosine + verifier, or cosine alone."""
     hits = correct = 0
     for o in observations:
-        if o.similarity is not None and o.similarity >= threshold and o.accepted:
+        if o.similarity is not None and o.similarity >= threshold and (o.accepted or not verified):
             hits += 1
             correct += int(o.own and o.label == 1)
     return hits, correct, sum(o.label for o in observations)
+
+
+def sweep(observations: Sequence[Observation], grid: Sequence[float] = SWEEP_GRID) -> list[dict[str, float]]:
+    """Precision and recall of cosine alone and of cosine + verifier at each threshold of `grid`."""
+    table = []
+    for threshold in grid:
+        row: dict[str, float] = {"threshold": threshold}
+        for name, verified in (("cosine", False), ("verified", True)):
+            hits, correct, positives = _precision_recall(observations, threshold, verified)
+            row[f"{name}_precision"] = round(correct / hits, 4) if hits else 1.0
+            row[f"{name}_recall"] = round(correct / positives, 4) if positives else 0.0
+            row[f"{name}_hits"] = hits
+        table.append(row)
+    return table
 
 
 def cross_validate(
@@ -130,6 +150,17 @@ def default_threshold() -> float:
     return Settings.from_env().semantic_threshold
 
 
+def _observe(matcher: Any, row: dict[str, Any], decision: Any, own_key: str) -> Observation:
+    """The nearest entry and the verifier's verdict on it, whether or not it cleared the threshold."""
+    best = decision.best
+    if best is None:
+        return Observation(row["label"], False, None, False)
+    verdict = decision.verdict or matcher.verifier.verify(
+        row["b"], best.text, best.score, runner_up=decision.runner_up, twin=decision.twin
+    )
+    return Observation(row["label"], best.key == own_key, best.score, verdict.accepted)
+
+
 def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = None, folds: int = 5) -> dict[str, Any]:
     """Score `rows`; `matcher` defaults to the local embedder + in-memory Qdrant + verifier.
 
@@ -159,16 +190,7 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
         lookup_seconds += time.perf_counter() - t0
         own = key_of(row["a"])
         best = decision.best
-        if folds > 1:
-            accepted = best is not None and (
-                decision.verdict.accepted
-                if decision.verdict is not None
-                else matcher.verifier.verify(
-                    row["b"], best.text, best.score, runner_up=decision.runner_up, twin=decision.twin
-                ).accepted
-            )
-            similarity = best.score if best is not None else None
-            observations.append(Observation(row["label"], best is not None and best.key == own, similarity, accepted))
+        observations.append(_observe(matcher, row, decision, own))
         for score, hit_key in (
             (cosine, best.key if best is not None and best.score >= threshold else None),
             (verified, decision.candidate.key if decision.candidate else None),
@@ -178,8 +200,9 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
             score.hits += 1
             if hit_key == own and row["label"] == 1:
                 score.correct += 1
-            elif row["label"] == 0:
-                score.false_on_negatives += 1
+                continue
+            score.false_on_other_entries += int(hit_key != own)
+            score.false_on_negatives += int(row["label"] == 0)
         if decision.verdict is not None and not decision.verdict.accepted:
             for reason in decision.verdict.reasons:
                 verified.rejections[reason.split(":")[0]] += 1
@@ -187,6 +210,7 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
     negatives = len(rows) - positives
     return {
         "held_out": cross_validate(observations, folds) if folds > 1 else None,
+        "sweep": sweep(observations),
         "cosine": cosine.summary(positives, negatives),
         "verified": verified.summary(positives, negatives),
         "rejections": dict(verified.rejections.most_common()),
@@ -226,6 +250,19 @@ def render(result: dict[str, Any], path: str) -> str:
             if (h := result.get("held_out"))
             else []
         ),
+        f"false hits on another row's entry (a different cached text, sometimes the same question asked "
+        f"again): cosine alone {c['false_hits_on_other_entries']} of {c['false_hits']}, with the verifier "
+        f"{v['false_hits_on_other_entries']} of {v['false_hits']}",
+        "",
+        "by threshold (choose yours here; the verifier's margins stay fixed):",
+        f"{'threshold':>10}{'cosine P':>10}{'R':>7}{'hits':>6}{'+ verifier P':>15}{'R':>7}{'hits':>6}",
+        *(
+            f"{r['threshold']:>10.2f}{r['cosine_precision']:>10.3f}{r['cosine_recall']:>7.3f}"
+            f"{int(r['cosine_hits']):>6}{r['verified_precision']:>15.3f}{r['verified_recall']:>7.3f}"
+            f"{int(r['verified_hits']):>6}"
+            for r in result["sweep"]
+        ),
+        "",
         "verifier rejections (a candidate may have several reasons): "
         + (", ".join(f"{k} {n}" for k, n in result["rejections"].items()) or "none"),
         f"{result['seconds']} s in all, {result['ms_per_lookup']} ms per lookup (embedding cached, search, verify)",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmcache.semantic.evaluate import Observation, cross_validate, evaluate, main
+from llmcache.semantic.evaluate import Observation, cross_validate, evaluate, main, sweep
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 
@@ -90,3 +90,23 @@ def test_given_rows_when_evaluating_with_folds_then_a_held_out_estimate_is_repor
         evaluate(ROWS, 0.8, matcher=DefaultSemanticMatcher(bow, QdrantIndex(prefix="evalnofolds")), folds=0)["held_out"]
         is None
     )
+
+
+def test_given_observations_when_sweeping_then_each_threshold_scores_cosine_alone_and_with_the_verifier() -> None:
+    observations = [Observation(1, True, 0.95, True) for _ in range(6)]  # correct, accepted
+    observations += [Observation(0, True, 0.93, False) for _ in range(2)]  # false, rejected by the verifier
+    observations += [Observation(1, False, 0.85, True) for _ in range(2)]  # nearest is another row's entry
+    table = {row["threshold"]: row for row in sweep(observations, grid=(0.84, 0.90, 0.96))}
+    assert table[0.84]["cosine_hits"] == 10 and table[0.84]["cosine_precision"] == 0.6
+    assert table[0.84]["verified_hits"] == 8 and table[0.84]["verified_precision"] == 0.75
+    assert table[0.90]["cosine_precision"] == 0.75 and table[0.90]["verified_precision"] == 1.0
+    assert table[0.90]["verified_recall"] == 0.75  # 6 of the 8 label-1 rows
+    assert table[0.96]["verified_hits"] == 0 and table[0.96]["verified_recall"] == 0.0
+
+
+def test_given_a_hit_on_another_rows_entry_when_evaluating_then_it_is_counted_as_such(bow: Any) -> None:
+    rows = [*ROWS, {"a": "Cheap flights to Lisbon in May", "b": "What is the capital city of France today", "label": 1}]
+    result = evaluate(rows, 0.8, matcher=DefaultSemanticMatcher(bow, QdrantIndex(prefix="evalother")), folds=0)
+    # row 2's b is nearest to its own a (a label-0 false hit); row 4 asks the same b, so its hit is on row 2's a
+    assert result["cosine"]["false_hits"] == 2 and result["cosine"]["false_hits_on_other_entries"] == 1
+    assert [r["threshold"] for r in result["sweep"]][:2] == [0.8, 0.82]
