@@ -44,7 +44,13 @@ metrics = Metrics(namespace=METRIC_NAMESPACE, service=os.environ.get("POWERTOOLS
 
 
 def use_environment(name: str) -> None:
-    """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect."""
+    """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect.
+
+    Reconfiguring (tests, the local runner) replaces the value; Powertools warns when a dimension is added
+    twice, so the old one is dropped first."""
+    if metrics.default_dimensions.get(DIMENSION_ENVIRONMENT) == name:
+        return
+    metrics.dimension_set.pop(DIMENSION_ENVIRONMENT, None)
     metrics.set_default_dimensions(**{DIMENSION_ENVIRONMENT: name})
 
 

@@ -69,9 +69,11 @@ def log_lines() -> Iterator[io.StringIO]:
 
     handler = logger.registered_handler
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    # Swap the stream directly: setStream() flushes the old one, which is closed when the logger was first
+    # imported under another test's capsys (this file run on its own).
+    previous, handler.stream = handler.stream, buffer  # type: ignore[attr-defined]
     yield buffer
-    handler.setStream(previous)  # type: ignore[attr-defined]
+    handler.stream = previous  # type: ignore[attr-defined]
 
 
 @pytest.fixture

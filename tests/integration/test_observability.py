@@ -50,3 +50,15 @@ def test_given_a_prompt_and_a_key_when_handled_then_neither_appears_in_logs(conf
     assert "answered" in logged
     assert secret_prompt not in logged
     assert key not in logged
+
+
+def test_given_the_environment_reconfigured_when_handled_then_emf_carries_the_new_one_without_a_warning(
+    configure, client, capsys, recwarn
+):
+    configure(CACHE_TIERS="memory", ENVIRONMENT="first")
+    configure(CACHE_TIERS="memory", ENVIRONMENT="second")
+    capsys.readouterr()
+    client.chat("which environment")
+    blobs = [b for b in _emf_lines(capsys.readouterr().out) if "environment" in b]
+    assert blobs and all(b["environment"] == "second" for b in blobs)
+    assert not [w for w in recwarn if "already been added" in str(w.message)]
