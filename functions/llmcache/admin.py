@@ -12,6 +12,7 @@ from llmcache.engine import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
 from llmcache.policy import MAX_NAMESPACE_CHARS, NAMESPACE_PATTERN
+from llmcache.stores.base import Hit
 
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 TENANT_PATTERN = re.compile(r"^([0-9a-f]{32}|anonymous)$")
@@ -67,9 +68,7 @@ class Admin:
 
     def entry(self, key: str) -> dict[str, Any]:
         now = self.engine.clock()
-        hit = self.engine.store.locate(self._key(key), now)
-        if hit is None:
-            raise NotFound(f"no live entry for key {key}")
+        hit = self._locate(key, now)
         entry = hit.entry
         return {
             "key": key,
@@ -88,19 +87,33 @@ class Admin:
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
             raise BadRequest("`ttl` must be a whole number of seconds, at least 1", param="ttl")
         now = self.engine.clock()
-        hit = self.engine.store.locate(self._key(key), now)
-        if hit is None:
-            raise NotFound(f"no live entry for key {key}")
+        hit = self._locate(key, now)
         self.engine.store.put(key, hit.entry.with_expiry(now + min(ttl, self.engine.settings.max_ttl)))
         return self.entry(key)
 
+    def _locate(self, key: str, now: float) -> Hit:
+        try:
+            hit = self.engine.store.locate(self._key(key), now)
+        except BackendFailure as failure:
+            raise ServiceUnavailable(f"the entry could not be read ({failure.tier} failed); try again") from None
+        if hit is None:
+            raise NotFound(f"no live entry for key {key}")
+        return hit
+
     def delete(self, key: str) -> None:
-        removed = self.engine.store.delete(self._key(key))
+        key = self._key(key)
+        failure: BackendFailure | None = None
+        try:
+            removed = self.engine.store.delete(key)
+        except BackendFailure as exc:
+            removed, failure = False, exc
         if self.engine.semantic is not None:
             try:
                 self.engine.semantic.forget(key)
             except Exception as exc:
                 self.engine.store.report_failure(BackendFailure("semantic", "forget", exc))
+        if failure is not None:
+            raise ServiceUnavailable(f"the entry could not be deleted ({failure.tier} failed); try again")
         if not removed:
             raise NotFound(f"no live entry for key {key}")
 

@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+from pynamodb.connection.base import Connection
+
 from llmcache.local.events import LocalLambdaContext, request_to_event, result_to_response
 
 
@@ -57,3 +60,17 @@ class HandlerClient:
     ) -> Answer:
         body = {"model": model, "messages": [{"role": "user", "content": content}], **(extra or {})}
         return self.call("POST", "/v1/chat/completions", body, **kwargs)
+
+
+def throttle_dynamodb(operation: str) -> Any:
+    """A replacement for pynamodb's API call that throttles one DynamoDB operation (monkeypatch it in)."""
+    real = Connection._make_api_call
+
+    def failing(self: Connection, operation_name: str, operation_kwargs: Any, *args: Any, **kwargs: Any) -> Any:
+        if operation_name == operation:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation_name
+            )
+        return real(self, operation_name, operation_kwargs, *args, **kwargs)
+
+    return failing

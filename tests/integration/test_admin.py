@@ -6,6 +6,8 @@ import datetime as dt
 
 import boto3
 import pytest
+from pynamodb.connection.base import Connection
+from tests.integration.harness import throttle_dynamodb
 
 ADMIN = "admin-secret"
 
@@ -76,6 +78,20 @@ def test_given_a_patched_ttl_when_it_passes_then_the_entry_is_gone(configure, cl
 
     time.sleep(1.2)
     assert client.chat("expire me soon").cache == "MISS"
+
+
+@pytest.mark.parametrize("operation", ["GetItem", "DeleteItem"])
+def test_given_dynamodb_failing_when_an_entry_is_inspected_or_deleted_then_503_not_a_false_404(
+    configure, client, monkeypatch, operation
+):
+    configure(CACHE_TIERS="dynamodb")
+    key = client.chat("unreadable entry").headers["x-cache-key"]
+    monkeypatch.setattr(Connection, "_make_api_call", throttle_dynamodb(operation))
+    method = "GET" if operation == "GetItem" else "DELETE"
+    answer = client.call(method, f"/cache/entries/{key}", api_key=ADMIN)
+    assert answer.status == 503 and "dynamodb" in answer.json()["error"]["message"]
+    monkeypatch.undo()
+    assert client.call("GET", f"/cache/entries/{key}", api_key=ADMIN).status == 200  # it was there all along
 
 
 def test_given_an_unknown_key_when_inspected_then_404(configure, client):

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from pynamodb.connection.base import Connection
-
-
-def _throttle(operation: str):
-    real = Connection._make_api_call
-
-    def failing(self, operation_name, operation_kwargs, *args, **kwargs):
-        if operation_name == operation:
-            raise ClientError(
-                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation_name
-            )
-        return real(self, operation_name, operation_kwargs, *args, **kwargs)
-
-    return failing
+from tests.integration.harness import throttle_dynamodb
 
 
 @pytest.mark.parametrize("operation", ["GetItem", "PutItem", "BatchGetItem"])
@@ -26,7 +13,7 @@ def test_given_dynamodb_throttles_an_operation_when_asked_then_the_answer_is_rig
     configure, client, monkeypatch, capsys, operation
 ):
     configure(CACHE_TIERS="dynamodb")
-    monkeypatch.setattr(Connection, "_make_api_call", _throttle(operation))
+    monkeypatch.setattr(Connection, "_make_api_call", throttle_dynamodb(operation))
     first = client.chat("throttled")
     second = client.chat("throttled")
     assert (first.status, second.status) == (200, 200)

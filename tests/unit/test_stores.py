@@ -139,13 +139,28 @@ def test_given_an_unexpected_exception_in_a_tier_when_written_then_it_is_contain
     assert failures and failures[0].operation == "put"
 
 
-def test_given_deletes_when_one_tier_fails_then_the_others_still_delete():
+def test_given_deletes_when_one_tier_fails_then_the_others_still_delete_and_the_failure_is_raised():
     a, b = FlakyStore("redis"), FlakyStore("dynamodb")
     a.data["k"], b.data["k"] = entry(), entry()
     a.failing = True
     tiered = TieredStore([a, b], report_failure=lambda f: None)
-    assert tiered.delete("k") is True
+    with pytest.raises(BackendFailure) as failure:  # the entry may survive in redis: neither 204 nor 404 is true
+        tiered.delete("k")
+    assert failure.value.tier == "redis"
     assert "k" not in b.data
+
+
+def test_given_a_failing_tier_when_locating_then_a_hit_elsewhere_is_returned_and_absence_is_not_claimed():
+    a, b = FlakyStore("redis"), FlakyStore("dynamodb")
+    b.data["k"] = entry()
+    a.failing = True
+    tiered = TieredStore([a, b], report_failure=lambda f: None)
+    hit = tiered.locate("k", 0.0)
+    assert hit is not None and hit.tier == "dynamodb"
+    with pytest.raises(BackendFailure):
+        tiered.locate("absent", 0.0)
+    a.failing = False
+    assert tiered.locate("absent", 0.0) is None
 
 
 def test_given_cached_generations_when_read_within_the_ttl_then_the_source_is_not_asked():

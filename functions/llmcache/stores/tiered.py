@@ -79,11 +79,17 @@ class TieredStore:
         return found
 
     def locate(self, key: str, now: float) -> Hit | None:
-        """Like get, without refilling: for the admin API."""
+        """Like get, without refilling: for the admin API. Unlike a lookup, "not found" must be true:
+        when no tier has the entry and one of them failed, BackendFailure is raised, not None returned."""
+        failed: list[str] = []
         for tier in self.tiers:
             ok, hit = self._attempt(tier, "get", tier.get, key, now)
             if ok and hit is not None:
                 return hit
+            if not ok:
+                failed.append(tier.name)
+        if failed:
+            raise BackendFailure(",".join(failed), "get", "the entry could not be read")
         return None
 
     def put(self, key: str, entry: CacheEntry) -> None:
@@ -91,10 +97,16 @@ class TieredStore:
             self._attempt(tier, "put", tier.put, key, entry)
 
     def delete(self, key: str) -> bool:
-        removed = False
+        """Deletes from every tier; True when one had it. BackendFailure when a tier failed: the entry may
+        still be there, so neither "deleted" nor "absent" would be true."""
+        removed, failed = False, []
         for tier in self.tiers:
             ok, found = self._attempt(tier, "delete", tier.delete, key)
             removed = removed or (ok and bool(found))
+            if not ok:
+                failed.append(tier.name)
+        if failed:
+            raise BackendFailure(",".join(failed), "delete", "the entry could not be deleted")
         return removed
 
     def _backfill(self, upper: list[CacheStore], key: str, entry: CacheEntry) -> None:
