@@ -11,8 +11,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
+from llmcache.constants import Metric
 from llmcache.engine import ClientRequest, GatewayResponse, require_json_object
 from llmcache.errors import (
+    UPSTREAM_ERROR_TYPE,
     BadRequest,
     GatewayError,
     MethodNotAllowed,
@@ -20,7 +22,7 @@ from llmcache.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from llmcache.observability import logger
+from llmcache.observability import logger, record
 
 JSON = "application/json"
 MAX_CREDENTIAL_CHARS = 4096
@@ -212,6 +214,8 @@ def entry(key: str) -> Response[str]:
 def gateway_error(error: GatewayError) -> Response[str]:
     if error.status >= 500:
         logger.warning("upstream or backend failure", extra={"status": error.status, "code": error.code})
+    if error.type == UPSTREAM_ERROR_TYPE:  # unreachable, timed out or unreadable: the provider-outage alarm
+        record(Metric.UPSTREAM_ERROR)
     return _json(error.status, error.envelope())
 
 

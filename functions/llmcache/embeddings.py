@@ -114,10 +114,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
             if response.status >= 400:
                 record(Metric.UPSTREAM_ERROR)
             return _finish(response, outcome, input_keys)
-        data = answer.get("data")
-        if not isinstance(data, list) or len(data) != len(asked):
-            raise UpstreamUnavailable("the provider returned a different number of embeddings than inputs asked")
-        by_index = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+        by_index = _in_input_order(answer.get("data"), len(asked))
         usage = answer.get("usage")
         prompt_tokens_used = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         total = prompt_tokens_used if isinstance(prompt_tokens_used, int) and prompt_tokens_used >= 0 else 0
@@ -162,6 +159,18 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
         response.headers["Age"] = str(max(h.entry.age(now) for h in hits.values()))
         response.headers["X-Cache-Match"] = "exact"
     return _finish(response, outcome, input_keys, hits=len(hits), total=len(inputs))
+
+
+def _in_input_order(data: Any, count: int) -> list[dict[str, Any]]:
+    """The provider's embedding objects in input order; a 502 unless they are `count` objects indexed
+    0..count-1 (or carry no index at all, when the provider's order is taken)."""
+    if isinstance(data, list) and len(data) == count and all(isinstance(d, dict) for d in data):
+        indexes = [d.get("index") for d in data]
+        if all(i is None for i in indexes):
+            return data
+        if all(type(i) is int for i in indexes) and sorted(indexes) == list(range(count)):
+            return sorted(data, key=lambda d: d["index"])
+    raise UpstreamUnavailable("the provider's embeddings do not match the inputs asked (their number or index)")
 
 
 def _store_one(engine: Engine, controls: Controls, key: str, item: dict[str, Any], model: str, tokens: int) -> None:

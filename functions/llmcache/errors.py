@@ -53,15 +53,18 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
+UPSTREAM_ERROR_TYPE = "upstream_error"
+
+
 class UpstreamUnavailable(GatewayError):
     status = 502
-    type = "upstream_error"
+    type = UPSTREAM_ERROR_TYPE
     code = "upstream_unavailable"
 
 
 class UpstreamTimeout(GatewayError):
     status = 504
-    type = "upstream_error"
+    type = UPSTREAM_ERROR_TYPE
     code = "upstream_timeout"
 
 

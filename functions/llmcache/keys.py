@@ -63,7 +63,9 @@ def digest(*parts: str) -> str:
     """SHA-256 over length-delimited parts, so no two part lists can collide by concatenation."""
     h = hashlib.sha256()
     for part in parts:
-        data = part.encode("utf-8")
+        # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it still needs a key, and the mapping stays
+        # one-to-one, so no two texts share one.
+        data = part.encode("utf-8", "surrogatepass")
         h.update(len(data).to_bytes(8, "big"))
         h.update(data)
     return h.hexdigest()

@@ -29,18 +29,22 @@ class Controls:
     semantic_threshold: float | None = None
 
 
+MAX_SECONDS = 10**12  # about 31,700 years: any larger TTL or max-age is a mistake, not a wish
+_SECONDS = re.compile(r"[0-9]{1,13}")
+
+
 def _whole_number(value: Any, control: str) -> int:
-    if isinstance(value, bool):
-        raise BadRequest(f"cache control {control} must be a whole number of seconds", param=control)
-    if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit():
-            raise BadRequest(f"cache control {control} must be a whole number of seconds, got {value!r}", param=control)
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
+    """Seconds, as an int or a string of ASCII digits (not "²", which str.isdigit() accepts)."""
+    if isinstance(value, str) and _SECONDS.fullmatch(value.strip()):
+        value = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int) or value < 0:
-        raise BadRequest(f"cache control {control} must be a whole number of seconds, got {value!r}", param=control)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SECONDS:
+        shown = value if not isinstance(value, str) else value[:40]
+        raise BadRequest(
+            f"cache control {control} must be a whole number of seconds up to {MAX_SECONDS}, got {shown!r}",
+            param=control,
+        )
     return value
 
 
@@ -166,5 +170,26 @@ def is_storable_answer(route: str, status: int, answer: Any) -> bool:
     choices = answer.get("choices")
     if not isinstance(choices, list) or not choices:
         return False
-    # A choice cut off mid-generation by an error has no finish_reason; do not keep it.
-    return all(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+    return all(_is_servable_choice(route, c) for c in choices)
+
+
+def _is_servable_choice(route: str, choice: Any) -> bool:
+    """A finished choice in OpenAI's shape: a stored answer is later replayed as a stream, which needs it.
+
+    A choice cut off mid-generation by an error has no finish_reason; one without an integer index, or
+    whose message is not an object, could not be replayed."""
+    if not isinstance(choice, dict) or not choice.get("finish_reason"):
+        return False
+    index = choice.get("index")
+    if isinstance(index, bool) or not isinstance(index, int):
+        return False
+    if route == "completions":
+        return isinstance(choice.get("text"), str)
+    message = choice.get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("content"), (str, type(None))):
+        return False
+    tool_calls = message.get("tool_calls")
+    function_call = message.get("function_call")
+    return (tool_calls is None or (isinstance(tool_calls, list) and all(isinstance(t, dict) for t in tool_calls))) and (
+        function_call is None or isinstance(function_call, dict)
+    )

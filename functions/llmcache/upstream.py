@@ -52,9 +52,9 @@ class Upstream:
 
     @staticmethod
     def _kept_headers(response: httpx.Response) -> dict[str, str]:
-        kept = {k: response.headers[k] for k in RETURNED_HEADERS if k in response.headers}
-        kept["content-type"] = response.headers.get("content-type", "application/json")
-        return kept
+        # A missing content-type stays missing: UpstreamResponse.content_type reads it as JSON for a plain
+        # answer, while a stream without one is taken as the SSE it was asked for.
+        return {k: response.headers[k] for k in (*RETURNED_HEADERS, "content-type") if k in response.headers}
 
     def post(self, route: str, body: bytes, client_headers: dict[str, str], credential: str | None) -> UpstreamResponse:
         try:

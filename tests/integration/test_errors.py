@@ -24,6 +24,10 @@ def _assert_envelope(answer, status: int) -> dict:
         (b'{"model": 5, "messages": [{"role": "user", "content": "hi"}]}', "`model` must be"),
         (b'{"model": "m", "messages": "hi"}', "`messages` must be"),
         (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 600 + b"]" * 600 + b"}",
+            "nests deeper",
+        ),
     ],
 )
 def test_given_a_malformed_body_when_posted_then_400_names_the_problem(configure, client, raw, needle):
@@ -85,6 +89,9 @@ def test_given_an_unreachable_upstream_when_asked_then_502(configure, client):
         ({"X-Cache-Namespace": "bad namespace!"}, None, "X-Cache-Namespace"),
         ({"X-Cache-Custom-Key": "k" * 5000}, None, "X-Cache-Custom-Key"),
         ({}, {"ttl": "x"}, "cache.ttl"),
+        ({}, {"ttl": "\u00b2"}, "cache.ttl"),  # a superscript two: str.isdigit() says yes, int() says no
+        ({"X-Cache-TTL": "9" * 5000}, None, "X-Cache-TTL"),  # beyond int()'s 4300-digit limit
+        ({}, {"ttl": 10**400}, "cache.ttl"),  # a whole number no clock can add
         ({}, {"no-cache": "yes"}, "cache.no-cache"),
         ({}, {"bogus": 1}, "cache"),
         ({}, "on", "cache"),
@@ -102,3 +109,37 @@ def test_given_an_oversized_header_when_posted_then_400_names_it(configure, clie
     answer = client.chat("big header", headers={"X-Cache-Namespace": "n" * 9000})
     error = _assert_envelope(answer, 400)
     assert error["param"] == "x-cache-namespace"
+
+
+def test_given_a_lone_surrogate_in_the_prompt_when_asked_twice_then_it_is_cached_like_any_text(configure, client):
+    configure(CACHE_TIERS="memory")
+    raw = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "broken \\ud800 pair"}]}'
+    first = client.call("POST", "/v1/chat/completions", raw=raw, headers={"Content-Type": "application/json"})
+    second = client.call("POST", "/v1/chat/completions", raw=raw, headers={"Content-Type": "application/json"})
+    assert (first.status, first.cache, second.cache) == (200, "MISS", "HIT")
+
+
+def test_given_a_body_nested_just_under_the_limit_when_posted_then_it_is_answered(configure, client):
+    configure(CACHE_TIERS="memory")
+    answer = client.chat("deep but fine", extra={"metadata": {"x": [[[[[[[[[[1]]]]]]]]]]}})
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    ("model", "settings"),
+    [
+        ("fake-garbage", {}),
+        ("fake-drop", {}),
+        ("fake-slow-1500", {"UPSTREAM_READ_TIMEOUT": "0.3"}),
+    ],
+)
+def test_given_an_unreachable_or_unreadable_upstream_when_asked_then_upstream_error_is_counted(
+    configure, client, model, settings
+):
+    from llmcache.constants import Metric
+    from llmcache.observability import counters
+
+    configure(CACHE_TIERS="memory", **settings)
+    before = counters.snapshot().get(Metric.UPSTREAM_ERROR, 0)
+    assert client.chat("outage", model=model).status in (502, 504)
+    assert counters.snapshot().get(Metric.UPSTREAM_ERROR, 0) == before + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import respx
 
 from llmcache.streaming import StreamAssembler, iter_sse_data
 
@@ -132,3 +133,61 @@ def test_given_a_batch_on_redis_when_looked_up_then_the_hits_come_from_redis(con
     again = _embed(client, ["r2", "r1"])
     assert (again.cache, again.headers["x-cache-tier"]) == ("HIT", "redis")
     assert again.json()["data"][0]["embedding"] == first.json()["data"][1]["embedding"]
+
+
+def test_given_an_answer_without_choice_index_when_asked_then_it_is_passed_on_but_not_stored(
+    configure, client, provider
+):
+    configure(CACHE_TIERS="memory")
+    answer = {
+        "id": "x",
+        "object": "chat.completion",
+        "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
+    }
+    with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
+        mock.post("/chat/completions").respond(200, json=answer)
+        plain = client.chat("no index")
+    assert (plain.status, plain.json()) == (200, answer)
+    streamed = client.chat("no index", extra={"stream": True})  # never a replay of an unreplayable entry
+    assert (streamed.status, streamed.cache) == (200, "MISS")
+    assert _content_of_stream(streamed.body)[2]
+
+
+def test_given_a_provider_that_ignores_stream_when_streamed_then_its_json_is_passed_on_and_stored(
+    configure, client, provider
+):
+    configure(CACHE_TIERS="memory")
+    answer = {
+        "id": "whole",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "in one piece"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4},
+    }
+    with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
+        mock.post("/chat/completions").respond(200, json=answer)
+        streamed = client.chat("one piece", extra={"stream": True})
+    assert (streamed.status, streamed.cache) == (200, "MISS")
+    assert streamed.headers["content-type"].startswith("application/json") and streamed.json() == answer
+    replay = client.chat("one piece", extra={"stream": True})
+    assert replay.cache == "HIT" and _content_of_stream(replay.body)[0] == "in one piece"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[0.1, 0.2], [0.3, 0.4]],  # not objects
+        [{"index": 0, "embedding": [0.1]}, {"index": None, "embedding": [0.2]}],  # a null index beside an int
+        [{"index": 0, "embedding": [0.1]}, {"index": 0, "embedding": [0.2]}],  # the same index twice
+        [{"index": 0, "embedding": [0.1]}],  # one embedding for two inputs
+    ],
+)
+def test_given_malformed_embeddings_from_the_provider_when_asked_then_502_and_nothing_stored(
+    configure, client, provider, data
+):
+    configure(CACHE_TIERS="memory")
+    with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
+        mock.post("/embeddings").respond(200, json={"object": "list", "data": data, "model": "m"})
+        answer = _embed(client, ["first", "second"])
+    assert answer.status == 502 and answer.json()["error"]["code"] == "upstream_unavailable"
+    assert _embed(client, ["first", "second"]).cache == "MISS"  # nothing of the bad answer was kept
