@@ -237,6 +237,14 @@ def not_found(_: NotFoundError) -> Response[str]:
     return _json(error.status, error.envelope())
 
 
+@app.exception_handler(RecursionError)
+def too_deep(_: RecursionError) -> Response[str]:
+    # Only a body nested hundreds of levels deep gets here (the key normalises it recursively). Checking the
+    # depth up front would walk every request on the hit path; Python's own limit is the guard instead.
+    error = BadRequest("the request body is nested too deeply to be processed")
+    return _json(error.status, error.envelope())
+
+
 @app.exception_handler(Exception)
 def unexpected(error: Exception) -> Response[str]:
     # A bug, not an input: log the type and where, never the request. The client gets the envelope.

@@ -34,9 +34,6 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 SSE = "text/event-stream"
-# Far deeper than any chat request or tool schema; shallow enough that the recursive walks over the body
-# (canonical key, provider JSON) stay well inside Python's recursion limit.
-MAX_JSON_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -397,23 +394,7 @@ def require_json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    if _nesting_depth(body) > MAX_JSON_DEPTH:
-        raise BadRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     return body
-
-
-def _nesting_depth(value: Any) -> int:
-    """Depth of nested arrays/objects, without recursion (the key and the verifier walk the body recursively)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            node = node.values()
-        elif not isinstance(node, list):
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
-    return deepest
 
 
 def _finite_float(text: str) -> float:
