@@ -20,6 +20,10 @@ LAMBDA_PYTHON_VERSION = "3.12"
 # API Gateway REST (Regional) integration timeouts above 29 s are allowed, and so are
 # Lambda timeouts up to 900 s.
 MAX_FUNCTION_TIMEOUT_SECONDS = 900
+# Lambda takes at most 6 MiB per synchronous invocation, for the whole API Gateway event: the body (JSON-escaped
+# inside the event), headers and request context. A body limit above this leaves room for them, so an
+# oversized request reaches the function and gets the contract's 413 instead of API Gateway's own error.
+MAX_DEPLOYED_REQUEST_BYTES = 6 * 1024 * 1024 - 1024 * 1024
 # The retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS = (
     1,
@@ -218,6 +222,11 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
     _check(cache.scope in ("tenant", "shared"), f"{where}.cache.scope must be tenant or shared")
     _check(cache.upstream_base_url.startswith("https://"), f"{where}.cache.upstreamBaseUrl must be an https:// URL")
     _positive_int(cache.default_ttl_seconds, f"{where}.cache.defaultTtlSeconds")
+    _check(
+        0 < cache.max_request_bytes <= MAX_DEPLOYED_REQUEST_BYTES,
+        f"{where}.cache.maxRequestBytes must be 1..{MAX_DEPLOYED_REQUEST_BYTES}: Lambda's 6 MiB event limit "
+        "includes headers and the escaped body, and a larger body would never reach the function's 413",
+    )
     _positive_int(cache.max_ttl_seconds, f"{where}.cache.maxTtlSeconds")
     _check(cache.default_ttl_seconds <= cache.max_ttl_seconds, f"{where}.cache.defaultTtlSeconds exceeds maxTtlSeconds")
     _check(0 <= alarms.hit_rate_min_percent <= 100, f"{where}.alarms.hitRateMinPercent must be 0..100")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -18,6 +19,15 @@ from infra.config import LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS
 from infra.nag import acknowledge
 
 HANDLER = "llmcache.handler.lambda_handler"
+# What functions/llmcache/stores/dynamodb.py and leases.py call: point reads (also batched for embeddings),
+# conditional puts and deletes (leases), and atomic counters (flush generations).
+TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON_VERSION.replace(".", "_"))
 # llmcache/local (the `make run` server, moto bootstrap and offline provider) is never imported on Lambda.
 ASSET_EXCLUDES = [
@@ -176,6 +186,11 @@ class CacheFunction(Construct):
     def allow_metric_reads(self) -> None:
         """cloudwatch:GetMetricData for the admin stats route; it has no resource-level scoping."""
         self.role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
+
+    def allow_table_items(self, table: dynamodb.ITable) -> None:
+        """Only the item calls the code makes (entries, leases, generations). Not grant_read_write_data:
+        it adds Scan and Query, which would let the role read every tenant's cached answers at once."""
+        self.role.add_to_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[table.table_arn]))
 
     def allow_secret(self, secret: secretsmanager.ISecret) -> None:
         secret.grant_read(self.role)

@@ -10,8 +10,8 @@ from infra.nag import acknowledge
 
 _NO_ROTATION = (
     "{what} is issued outside AWS, so no rotation Lambda can mint a new one; operators rotate it by "
-    "hand with `aws secretsmanager put-secret-value` (docs/deploy.md) and the function picks the new "
-    "value up on its next cold start."
+    "hand with `aws secretsmanager put-secret-value` (README, 'Put the provider key in place') and the "
+    "function picks the new value up on its next cold start."
 )
 
 

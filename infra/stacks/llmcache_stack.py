@@ -130,7 +130,7 @@ class LlmCacheStack(Stack):
             vpc=vpc,
             security_groups=security_groups,
         )
-        storage.table.grant_read_write_data(fn.role)
+        fn.allow_table_items(storage.table)
         fn.allow_bucket_objects(storage.bucket, BUCKET_BODY_PREFIX)
         fn.allow_secret(secrets.admin_key)
         if secrets.upstream_key:

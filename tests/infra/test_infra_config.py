@@ -66,3 +66,13 @@ def test_given_cli_style_arguments_when_parsed_then_context_pairs_come_back() ->
     }
     with pytest.raises(SystemExit):
         infra_app.parse_context_args(["--env", "prod"])
+
+
+def test_given_a_body_limit_lambda_cannot_take_when_loaded_then_config_error(cdk_context: dict[str, Any]) -> None:
+    # 6 MiB is Lambda's limit for the whole event; a body that large never reaches the function's 413
+    context = copy.deepcopy(cdk_context)
+    context[ENVIRONMENTS_KEY]["prod"].setdefault("cache", {})["maxRequestBytes"] = 6291456
+
+    with pytest.raises(ConfigError, match="maxRequestBytes"):
+        load_config(context, "prod")
+    assert load_config(cdk_context, "prod").cache.max_request_bytes == 5242880

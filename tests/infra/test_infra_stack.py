@@ -185,6 +185,9 @@ def test_given_env_when_synthesized_then_function_role_is_least_privilege(
             assert set(_actions(st)) <= allowed_star, st
         if any(a.startswith("dynamodb:") for a in _actions(st)):
             assert st["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+            # only item calls: no Scan or Query, which would read every tenant's answers at once
+            assert set(_actions(st)) == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                                         "dynamodb:UpdateItem", "dynamodb:DeleteItem"}  # fmt: skip
         if any(a.startswith("s3:") and a != "s3:ListBucket" for a in _actions(st)):
             assert set(_actions(st)) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
             assert st["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, f"/{BUCKET_BODY_PREFIX}*"]]}
