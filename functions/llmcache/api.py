@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -129,7 +130,8 @@ def _client_call(route: str) -> Response[str]:
     if route == "chat/completions" and (not isinstance(body["messages"], list) or not body["messages"]):
         raise BadRequest("`messages` must be a non-empty list of messages", param="messages")
     tenant = keys.tenant_id(credential, api_key_id)
-    request = ClientRequest(route, body, raw, headers, credential, tenant)
+    deadline = time.monotonic() + wiring.settings().request_deadline
+    request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)
     logger.info(
         "answered",

@@ -107,6 +107,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
             json.dumps({**params, "input": asked}, separators=(",", ":")).encode(),
             request.headers,
             request.credential,
+            deadline=request.deadline,
         )
         record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - upstream_started) * 1000)
         response, answer = engine.passthrough(upstream, ROUTE)

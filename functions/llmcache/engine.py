@@ -44,6 +44,7 @@ class ClientRequest:
     headers: dict[str, str]  # lower-case names
     credential: str | None
     tenant: str
+    deadline: float | None = None  # time.monotonic() by which the provider must have answered
 
 
 @dataclass
@@ -167,7 +168,9 @@ class Engine:
                 return call()
             token = self.leases.acquire(key)
             if token is None:  # another container is asking the provider right now: wait for its answer
-                waited = answered_meanwhile(self.leases.wait_for(key, lambda: self.store.get(key, self.clock())))
+                waited = answered_meanwhile(
+                    self.leases.wait_for(key, lambda: self.store.get(key, self.clock()), request.deadline)
+                )
                 return waited if waited is not None else call()
             try:
                 return call()
@@ -179,7 +182,8 @@ class Engine:
         if controls.no_cache:
             response = fetch()
         else:
-            response, shared = self.flights.run(flight_key, fetch, self.settings.upstream_read_timeout)
+            wait = _seconds_left(request.deadline) if request.deadline else self.settings.upstream_read_timeout
+            response, shared = self.flights.run(flight_key, fetch, wait)
             if shared:
                 response = GatewayResponse(
                     response.status,
@@ -289,7 +293,11 @@ class Engine:
 
     def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
         upstream = self.upstream.post(
-            request.route, self.forward_body(request.body, request.raw), request.headers, request.credential
+            request.route,
+            self.forward_body(request.body, request.raw),
+            request.headers,
+            request.credential,
+            deadline=request.deadline,
         )
         return self.passthrough(upstream, request.route)
 
@@ -316,7 +324,9 @@ class Engine:
         # Always ask for usage, so the stored answer has it even when this client did not want it.
         options = {**(stream_options if isinstance(stream_options, dict) else {}), "include_usage": True}
         body = self.forward_body(request.body, request.raw, stream_options=options)
-        with self.upstream.stream(request.route, body, request.headers, request.credential) as (head, chunks):
+        with self.upstream.stream(
+            request.route, body, request.headers, request.credential, deadline=request.deadline
+        ) as (head, chunks):
             if head.status >= 400 or head.headers.get("content-type", SSE).startswith(JSON):
                 # An error, or a provider that ignored `stream` and answered in one piece: passed on as it
                 # came (and stored when it is a complete answer), never turned into an empty stream.
@@ -371,6 +381,10 @@ def usage_tokens(answer: dict[str, Any]) -> int:
         if isinstance(total, int) and not isinstance(total, bool):
             return total
     return 0
+
+
+def _seconds_left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def _young_enough(entry: CacheEntry, controls: Controls, now: float) -> bool:

@@ -54,9 +54,12 @@ class Leases:
         except BackendFailure as failure:
             self.report_failure(failure)
 
-    def wait_for(self, key: str, lookup: Callable[[], Hit | None]) -> Hit | None:
-        """Poll for the leader's answer while its lease lasts (bounded by the lease itself)."""
+    def wait_for(self, key: str, lookup: Callable[[], Hit | None], until: float | None = None) -> Hit | None:
+        """Poll for the leader's answer while its lease lasts, and no later than `until` (the request's own
+        deadline, time.monotonic()), so a waiter still has time to make its own call."""
         deadline = time.monotonic() + self.lease_seconds
+        if until is not None:
+            deadline = min(deadline, until)
         while time.monotonic() < deadline:
             time.sleep(self.poll_seconds)
             hit = lookup()

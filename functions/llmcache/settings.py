@@ -75,6 +75,8 @@ class Settings:
     upstream_api_key_secret_arn: str | None = None
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 120.0
+    # The longest one request may spend on the provider (coalescing waits, connect, every read), from arrival.
+    request_deadline: float = 125.0
     cache_table: str = "llmcache-local"
     cache_bucket: str = "llmcache-local-bodies"
     redis_url: str | None = None
@@ -128,6 +130,7 @@ class Settings:
             upstream_api_key_secret_arn=env.get(Env.UPSTREAM_API_KEY_SECRET_ARN, "").strip() or None,
             upstream_connect_timeout=_float(env, Env.UPSTREAM_CONNECT_TIMEOUT, 5.0, 0.01, 60.0),
             upstream_read_timeout=_float(env, Env.UPSTREAM_READ_TIMEOUT, 120.0, 0.01, 900.0),
+            request_deadline=_float(env, Env.REQUEST_DEADLINE, 125.0, 0.01, 900.0),
             cache_table=env.get(Env.CACHE_TABLE, "").strip() or "llmcache-local",
             cache_bucket=env.get(Env.CACHE_BUCKET, "").strip() or "llmcache-local-bodies",
             redis_url=redis_url,

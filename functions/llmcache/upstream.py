@@ -6,6 +6,7 @@ multiplies the load on a provider that is already failing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,8 @@ from llmcache.upstream_types import UpstreamResponse
 FORWARDED_HEADERS = ("openai-organization", "openai-project", "openai-beta", "accept-language")
 # Provider headers worth passing back on a miss.
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after")
+JSON = "application/json"
+SSE = "text/event-stream"
 
 
 class Upstream:
@@ -32,6 +35,8 @@ class Upstream:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.managed_key = managed_key
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self.client = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
@@ -56,32 +61,55 @@ class Upstream:
         # answer, while a stream without one is taken as the SSE it was asked for.
         return {k: response.headers[k] for k in (*RETURNED_HEADERS, "content-type") if k in response.headers}
 
-    def post(self, route: str, body: bytes, client_headers: dict[str, str], credential: str | None) -> UpstreamResponse:
-        try:
-            response = self.client.post(
-                f"{self.base_url}/{route}", content=body, headers=self._headers(client_headers, credential)
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the provider did not answer in time ({type(exc).__name__}); try again") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider could not be reached: {type(exc).__name__}") from exc
-        return UpstreamResponse(response.status_code, self._kept_headers(response), response.content)
+    def _timeout(self, deadline: float | None) -> httpx.Timeout | None:
+        """The client's timeouts, cut to what is left of the request's deadline (None: the client's own)."""
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamTimeout("the request ran out of time before the provider was asked; try again")
+        return httpx.Timeout(min(self.read_timeout, left), connect=min(self.connect_timeout, left))
+
+    def post(
+        self,
+        route: str,
+        body: bytes,
+        client_headers: dict[str, str],
+        credential: str | None,
+        *,
+        deadline: float | None = None,
+    ) -> UpstreamResponse:
+        """The whole answer, read by the deadline (read as a stream, so a trickling answer cannot outlast it)."""
+        with self.stream(route, body, client_headers, credential, deadline=deadline, accept=JSON) as (head, chunks):
+            content = b"".join(chunks)
+        return UpstreamResponse(head.status, head.headers, content)
 
     @contextmanager
     def stream(
-        self, route: str, body: bytes, client_headers: dict[str, str], credential: str | None
+        self,
+        route: str,
+        body: bytes,
+        client_headers: dict[str, str],
+        credential: str | None,
+        *,
+        deadline: float | None = None,
+        accept: str = SSE,
     ) -> Iterator[tuple[UpstreamResponse, Iterator[bytes]]]:
-        """Yields the status/headers (empty body) and an iterator over the raw stream bytes.
+        """Yields the status/headers (empty body) and an iterator over the raw body bytes.
 
-        Errors while iterating surface as UpstreamTimeout/UpstreamUnavailable from the iterator.
+        Errors while iterating surface as UpstreamTimeout/UpstreamUnavailable from the iterator, and so does
+        the deadline passing between two chunks.
         """
         headers = self._headers(client_headers, credential)
-        headers["accept"] = "text/event-stream"
+        headers["accept"] = accept
+        timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         try:
-            with self.client.stream("POST", f"{self.base_url}/{route}", content=body, headers=headers) as response:
+            with self.client.stream(
+                "POST", f"{self.base_url}/{route}", content=body, headers=headers, timeout=timeout
+            ) as response:
                 yield (
                     UpstreamResponse(response.status_code, self._kept_headers(response), b""),
-                    _guarded(response.iter_bytes()),
+                    _guarded(response.iter_bytes(), deadline),
                 )
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"the provider did not answer in time ({type(exc).__name__}); try again") from exc
@@ -97,9 +125,12 @@ def _safe_header_value(value: str) -> bool:
     return len(value) <= 256 and value.isascii() and value.isprintable()
 
 
-def _guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _guarded(chunks: Iterator[bytes], deadline: float | None = None) -> Iterator[bytes]:
     try:
-        yield from chunks
+        for chunk in chunks:
+            if deadline is not None and time.monotonic() > deadline:
+                raise UpstreamTimeout("the provider was still sending when the request ran out of time; try again")
+            yield chunk
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout("the provider stopped sending mid-stream; try again") from exc
     except httpx.HTTPError as exc:

@@ -38,6 +38,9 @@ def function_environment(
         Env.ENVIRONMENT: config.name,
         Env.UPSTREAM_BASE_URL: cache.upstream_base_url,
         Env.UPSTREAM_READ_TIMEOUT: str(max(1, config.api.integration_timeout_seconds - UPSTREAM_READ_MARGIN_SECONDS)),
+        # Everything one request spends on the provider (coalescing waits, connect, reads) ends before API
+        # Gateway's integration timeout, so the caller gets our 504 envelope, not the gateway's bare one.
+        Env.REQUEST_DEADLINE: str(max(1, config.api.integration_timeout_seconds - UPSTREAM_READ_MARGIN_SECONDS)),
         Env.CACHE_TABLE: table_name,
         Env.CACHE_BUCKET: bucket_name,
         Env.CACHE_TIERS: ",".join(tiers),

@@ -112,6 +112,9 @@ def test_given_dev_when_synthesized_then_function_timeout_exceeds_the_integratio
     assert timeout_ms == {dev.config.api.integration_timeout_seconds * 1000}
     assert min(timeout_ms) > 29_000, "slow LLM answers need more than REST API's default 29 s"
     assert function_timeout * 1000 > max(timeout_ms)
+    # the request's own deadline ends first, so callers get our 504 envelope rather than API Gateway's
+    deadline = float(dev.one("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"][Env.REQUEST_DEADLINE])
+    assert 0 < deadline * 1000 < min(timeout_ms)
 
 
 @pytest.mark.parametrize("env_name", ["dev", "prod", "prodhot"])

@@ -147,3 +147,17 @@ def test_given_a_body_nested_hundreds_of_levels_deep_when_posted_then_400_not_50
     raw = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * depth + b"]" * depth + b"}"
     error = _assert_envelope(client.call("POST", "/v1/chat/completions", raw=raw), 400)
     assert "nested too deeply" in error["message"] or "not valid JSON" in error["message"]
+
+
+def test_given_a_request_deadline_shorter_than_a_slow_answer_when_asked_then_504_within_it(configure, client):
+    # the read timeout alone (10 s) would wait for the 1.5 s answer; the request's deadline does not
+    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="10", REQUEST_DEADLINE_SECONDS="0.4")
+    _assert_envelope(client.chat("slow answer", model="fake-slow-1500"), 504)
+
+
+def test_given_a_stream_trickling_past_the_deadline_when_asked_then_504_and_nothing_stored(configure, client):
+    # every pause (200 ms) is under the read timeout; the stream as a whole outlasts the 0.5 s deadline
+    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="10", REQUEST_DEADLINE_SECONDS="0.5")
+    _assert_envelope(client.chat("trickle", model="fake-slowstream-200", extra={"stream": True}), 504)
+    plain = client.chat("trickle", model="fake-slowstream-200")  # the fake pauses only in streams
+    assert (plain.status, plain.cache) == (200, "MISS")  # the cut stream was not stored

@@ -236,3 +236,21 @@ def test_given_a_leader_that_takes_too_long_when_waiting_then_the_follower_makes
     assert flight.run("k", lambda: "own", 0.1) == ("own", False)
     gate.set()
     leader.join()
+
+
+def test_given_a_request_deadline_sooner_than_the_lease_when_waiting_then_the_wait_ends_at_the_deadline():
+    from llmcache.leases import Leases
+
+    class HeldForever:
+        def held(self, key: str) -> bool:
+            return True
+
+    lookups: list[int] = []
+
+    def lookup() -> None:
+        lookups.append(1)
+
+    leases = Leases(HeldForever(), lease_seconds=30.0, poll_seconds=0.01, report_failure=lambda f: None)  # type: ignore[arg-type]
+    assert leases.wait_for("k", lookup, until=time.monotonic() + 0.1) is None
+    # polled for ~0.1 s, not for the lease's 30 s (which would be ~3,000 polls)
+    assert 1 <= len(lookups) < 100
