@@ -7,6 +7,7 @@ Content-Length (or chunked). Bodies far over API Gateway's 10 MB payload limit a
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -112,8 +113,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.command} {path} -> {status} ({size} bytes, {ms:.1f} ms)\n")
 
     def _declared_length_too_large(self) -> bool:
-        raw = self.headers.get("Content-Length")
-        return bool(raw and raw.strip().isdigit() and int(raw) > self.server.max_body_bytes)
+        length = _content_length(self.headers.get("Content-Length"))
+        return length is not None and length > self.server.max_body_bytes
 
     def _send_too_large(self) -> None:
         limit_mb = self.server.max_body_bytes // (1024 * 1024)
@@ -149,9 +150,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length")
         if raw is None:
             return b""
-        if not raw.strip().isdigit():
-            raise _BadRequest(f"invalid Content-Length {raw!r}")
-        length = int(raw)
+        length = _content_length(raw)
+        if length is None:
+            raise _BadRequest(f"invalid Content-Length {raw[:40]!r}")
         if length > self.server.max_body_bytes:
             raise _BodyTooLarge
         return self.rfile.read(length)
@@ -161,10 +162,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024).strip()
-            try:
-                size = int(line.split(b";", 1)[0], 16)
-            except ValueError:
-                raise _BadRequest("invalid chunk size") from None
+            size_field = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size_field):  # int(x, 16) also takes "-1", "+f" and "0x10"
+                raise _BadRequest("invalid chunk size")
+            size = int(size_field, 16)
             if size == 0:
                 # Trailer section, up to the blank line.
                 while self.rfile.readline(1024).strip():
@@ -263,3 +264,14 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+
+
+def _content_length(raw: str | None) -> int | None:
+    """The declared length, or None when absent or not plain ASCII digits (str.isdigit() takes "²")."""
+    if raw is None or not _DIGITS.fullmatch(raw.strip()):
+        return None
+    return int(raw.strip())

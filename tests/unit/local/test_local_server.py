@@ -176,3 +176,34 @@ def test_given_keep_alive_when_two_requests_share_a_connection_then_both_are_ans
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert [e["body"] for e in handler.events] == ["one", "two"]
+
+
+def _raw_exchange(server: LocalServer, request: bytes) -> bytes:
+    """Send raw bytes and keep the connection open; what the server answers before it closes it (a server
+    still waiting for body bytes that will never come times the read out: the test fails)."""
+    with socket.create_connection(("127.0.0.1", server.httpd.server_address[1]), timeout=3) as sock:
+        sock.sendall(request)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    return answer
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Content-Length: \xb2",  # a superscript two: str.isdigit() accepts it, int() does not
+        b"Content-Length: \xb2\r\nExpect: 100-continue",
+        b"Content-Length: -5",
+        b"Transfer-Encoding: chunked",  # followed by a chunk size of -1
+    ],
+)
+def test_given_a_malformed_body_framing_when_posted_then_400_and_the_handler_is_not_called(
+    server: LocalServer, handler: RecordingHandler, head: bytes
+) -> None:
+    body = b"-1\r\nxx\r\n0\r\n\r\n" if b"chunked" in head else b"{}"
+    answer = _raw_exchange(server, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n\r\n" + body)
+
+    answer = answer.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")  # the interim answer to Expect, if asked
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert handler.events == []
