@@ -340,7 +340,7 @@ class Engine:
                     relayed.append(data)
         answer = assembler.result()
         headers = {k: v for k, v in head.headers.items() if k != "content-type"}
-        sse = "".join(f"data: {d}\n\n" for d in relayed).encode()
+        sse = "".join(_sse_event(d) for d in relayed).encode()
         response = GatewayResponse(head.status, sse, SSE, headers)
         if answer is None or not policy.is_storable_answer(request.route, head.status, answer):
             return response, None
@@ -381,6 +381,11 @@ def usage_tokens(answer: dict[str, Any]) -> int:
         if isinstance(total, int) and not isinstance(total, bool):
             return total
     return 0
+
+
+def _sse_event(data: str) -> str:
+    """One SSE event carrying `data`; a value that spanned several `data:` lines keeps one line each."""
+    return "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
 
 
 def _seconds_left(deadline: float) -> float:

@@ -191,3 +191,24 @@ def test_given_malformed_embeddings_from_the_provider_when_asked_then_502_and_no
         answer = _embed(client, ["first", "second"])
     assert answer.status == 502 and answer.json()["error"]["code"] == "upstream_unavailable"
     assert _embed(client, ["first", "second"]).cache == "MISS"  # nothing of the bad answer was kept
+
+
+def test_given_a_provider_event_split_over_data_lines_when_relayed_then_each_line_stays_a_data_line(
+    configure, client, provider
+):
+    configure(CACHE_TIERS="memory")
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "two lines"}, "finish_reason": "stop"}],
+    }
+    text = json.dumps(chunk, indent=1)  # valid SSE: one event, its JSON over several data: lines
+    body = "".join(f"data: {line}\n" for line in text.split("\n")) + "\n" + "data: [DONE]\n\n"
+    with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
+        mock.post("/chat/completions").respond(200, headers={"content-type": "text/event-stream"}, content=body)
+        relayed = client.chat("split event", extra={"stream": True})
+    assert relayed.status == 200
+    lines = [line for line in relayed.body.decode().split("\n") if line]
+    assert lines and all(line.startswith("data: ") for line in lines), lines[:5]  # else SDKs drop the rest
+    assert _content_of_stream(relayed.body)[0] == "two lines"
