@@ -88,8 +88,19 @@ class Admin:
             raise BadRequest("`ttl` must be a whole number of seconds, at least 1", param="ttl")
         now = self.engine.clock()
         hit = self._locate(key, now)
-        self.engine.store.put(key, hit.entry.with_expiry(now + min(ttl, self.engine.settings.max_ttl)))
+        entry = hit.entry.with_expiry(now + min(ttl, self.engine.settings.max_ttl))
+        self.engine.store.put(key, entry)
+        self._tell_semantic_index("reexpire", lambda index: index.reexpire(key, entry.expires_at))
         return self.entry(key)
+
+    def _tell_semantic_index(self, operation: str, call: Callable[[Any], None]) -> None:
+        """Keep the semantic index in step with the entry; its failure is counted, never the caller's."""
+        if self.engine.semantic is None:
+            return
+        try:
+            call(self.engine.semantic)
+        except Exception as exc:
+            self.engine.store.report_failure(BackendFailure("semantic", operation, exc))
 
     def _locate(self, key: str, now: float) -> Hit:
         try:
@@ -107,11 +118,7 @@ class Admin:
             removed = self.engine.store.delete(key)
         except BackendFailure as exc:
             removed, failure = False, exc
-        if self.engine.semantic is not None:
-            try:
-                self.engine.semantic.forget(key)
-            except Exception as exc:
-                self.engine.store.report_failure(BackendFailure("semantic", "forget", exc))
+        self._tell_semantic_index("forget", lambda index: index.forget(key))
         if failure is not None:
             raise ServiceUnavailable(f"the entry could not be deleted ({failure.tier} failed); try again")
         if not removed:

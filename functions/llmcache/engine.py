@@ -36,6 +36,10 @@ JSON = "application/json"
 SSE = "text/event-stream"
 
 
+class _SemanticDown(Exception):
+    """The semantic lookup failed (as opposed to finding nothing); the failure is already counted."""
+
+
 @dataclass(frozen=True)
 class ClientRequest:
     route: str  # chat/completions | completions | embeddings
@@ -124,7 +128,10 @@ class Engine:
             hit = self.store.get(key, now)
             if hit is not None and _young_enough(hit.entry, controls, now):
                 return self._serve_hit(hit, key, stream, include_usage, now, started)
-            semantic = self._semantic_lookup(query, controls, now) if query is not None else None
+            try:
+                semantic = self._semantic_lookup(query, controls, now) if query is not None else None
+            except _SemanticDown:
+                semantic, query = None, None  # it just failed: do not wait on it a second time to index
             if semantic is not None:
                 hit, similarity = semantic
                 response = self._serve_hit(hit, key, stream, include_usage, now, started)
@@ -233,9 +240,12 @@ class Engine:
             return None
         from llmcache.semantic_link import semantic_query
 
-        return semantic_query(request.route, request.body, tenant_scope, controls.namespace, generation)
+        return semantic_query(
+            request.route, request.body, tenant_scope, controls.namespace, generation, self.settings.semantic_max_chars
+        )
 
     def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
+        """The semantic hit, or None; _SemanticDown (already counted) when the embedder or index failed."""
         if not controls.semantic:  # the caller opted out of lookups (its answer is still indexed for others)
             return None
         threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
@@ -243,7 +253,7 @@ class Engine:
             candidate = self.semantic.lookup(query.partition, query.text, threshold, now)
         except Exception as exc:  # embedder or index down: a plain miss
             self.store.report_failure(BackendFailure("semantic", "lookup", exc))
-            return None
+            raise _SemanticDown from None
         if candidate is None:
             return None
         hit = self.store.get(candidate.key, now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import time
 from collections.abc import Callable
 
 from llmcache.upstream import Upstream
@@ -14,10 +15,13 @@ from llmcache.upstream import Upstream
 current_credential: contextvars.ContextVar[str | None] = contextvars.ContextVar("credential", default=None)
 
 
-def upstream_embedder(upstream: Upstream) -> Callable[[list[str], str], list[list[float]]]:
+def upstream_embedder(upstream: Upstream, timeout: float) -> Callable[[list[str], str], list[list[float]]]:
+    """`timeout`: seconds for the whole embedding call; past it the request goes on as a plain miss."""
+
     def embed(texts: list[str], model: str) -> list[list[float]]:
         body = json.dumps({"model": model, "input": texts, "encoding_format": "float"}).encode()
-        response = upstream.post("embeddings", body, {}, current_credential.get())
+        deadline = time.monotonic() + timeout
+        response = upstream.post("embeddings", body, {}, current_credential.get(), deadline=deadline)
         if response.status >= 400:
             raise RuntimeError(f"embedding request failed with status {response.status}")
         data = sorted(json.loads(response.body)["data"], key=lambda d: d["index"])

@@ -33,8 +33,10 @@ def _text_of(content: Any) -> str | None:
 
 
 def semantic_query(
-    route: str, body: dict[str, Any], tenant_scope: str, namespace: str, generation: str
+    route: str, body: dict[str, Any], tenant_scope: str, namespace: str, generation: str, max_chars: int
 ) -> SemanticQuery | None:
+    """None when the request has no text to compare, or more than `max_chars` of it (beyond the embedder's
+    window, whatever follows would not count: such prompts are matched exactly only)."""
     canonical = keys.canonical_request(body)
     if route == "chat/completions":
         messages = canonical.get("messages")
@@ -50,7 +52,7 @@ def semantic_query(
         rest = {**canonical, "prompt": None}
     else:
         return None
-    if not text or not text.strip():
+    if not text or not text.strip() or len(text) > max_chars:
         return None
     partition = keys.digest("semantic", tenant_scope, namespace, generation, route, keys.canonical_json(rest))
     return SemanticQuery(partition, text)

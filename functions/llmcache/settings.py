@@ -97,6 +97,10 @@ class Settings:
     semantic_threshold: float = 0.90
     semantic_embedder: str = "upstream"
     semantic_embedding_model: str = "text-embedding-3-small"
+    # Longer texts are matched exactly only: all-MiniLM-L6-v2 reads 256 tokens (~1,000 characters) and
+    # ignores the rest, so two prompts that differ after that would look identical.
+    semantic_max_chars: int = 1000
+    semantic_timeout: float = 2.0  # per embedding or index call: a slow one makes a plain miss, not a slow one
     qdrant_url: str | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_path: str | None = None
@@ -149,6 +153,8 @@ class Settings:
             semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.90, 0.0, 1.0),
             semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
+            semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),
+            semantic_timeout=_float(env, Env.SEMANTIC_TIMEOUT, 2.0, 0.01, 60.0),
             qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,

@@ -131,7 +131,9 @@ def build_engine(settings: Settings) -> Any:
         from llmcache.semantic import build_semantic_matcher
         from llmcache.semantic_embed import upstream_embedder
 
-        semantic = build_semantic_matcher(settings, upstream_embed=upstream_embedder(upstream))
+        semantic = build_semantic_matcher(
+            settings, upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout)
+        )
     return Engine(settings, store, generations, upstream, semantic, leases=_leases(settings, tiers))
 
 

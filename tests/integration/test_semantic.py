@@ -116,3 +116,48 @@ def test_given_the_index_is_down_when_asked_then_a_plain_miss_and_a_backend_erro
     assert second.cache == "MISS"
     assert client.chat(QUESTION).cache == "HIT"  # the exact path is untouched
     assert "CacheBackendError" in capsys.readouterr().out
+
+
+LONG_TEXT = " ".join(
+    f"The farmers of valley {i} grow barley, rye and apples, and sell them at the market every week." for i in range(40)
+)
+
+
+def test_given_a_prompt_longer_than_the_embedders_window_when_only_its_end_differs_then_never_a_semantic_hit(
+    semantic, client
+):
+    # all-MiniLM-L6-v2 reads 256 tokens: both texts would embed identically (similarity 1.0)
+    semantic()
+    assert len(LONG_TEXT) > 1000
+    client.chat(LONG_TEXT + " Summarise the text above briefly.")
+    other = client.chat(LONG_TEXT + " Write a poem that criticises the farmers described above.")
+    assert other.cache == "MISS" and "x-cache-match" not in other.headers
+
+
+def test_given_a_patched_ttl_when_the_old_expiry_passes_then_a_paraphrase_still_hits(semantic, client):
+    semantic()
+    key = client.chat(QUESTION, headers={"X-Cache-TTL": "1"}).headers["x-cache-key"]
+    assert client.call("PATCH", f"/cache/entries/{key}", {"ttl": 600}, api_key="admin-secret").status == 200
+    time.sleep(1.2)
+    hit = client.chat(PARAPHRASE)
+    assert (hit.cache, hit.headers.get("x-cache-match")) == ("HIT", "semantic")
+
+
+def test_given_a_hanging_embedder_when_asked_then_a_plain_miss_after_one_short_wait(configure, client, provider):
+    # the offline provider takes 1.5 s for this model's embeddings; the semantic timeout is 0.3 s
+    configure(
+        CACHE_TIERS="memory",
+        SEMANTIC_MODE="on",
+        SEMANTIC_EMBEDDER="upstream",
+        SEMANTIC_EMBEDDING_MODEL="fake-slow-1500",
+        SEMANTIC_TIMEOUT_SECONDS="0.3",
+    )
+    from llmcache.constants import Metric
+    from llmcache.observability import counters
+
+    faults = counters.snapshot().get(Metric.CACHE_BACKEND_ERROR, 0)
+    answer = client.chat(QUESTION)
+    assert (answer.status, answer.cache) == (200, "MISS")
+    assert counters.snapshot().get(Metric.CACHE_BACKEND_ERROR, 0) == faults + 1  # the lookup gave up, once
+    # storing the answer did not wait on the same embedder a second time
+    assert len(provider.requests("POST /v1/embeddings")) == 1

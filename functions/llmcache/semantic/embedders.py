@@ -58,9 +58,12 @@ class UpstreamEmbedder:
 class BedrockEmbedder:
     """Amazon Bedrock Titan Text Embeddings (v2 by default) through boto3's bedrock-runtime."""
 
-    def __init__(self, model_id: str = TITAN_V2, region: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self, model_id: str = TITAN_V2, region: str | None = None, client: Any = None, timeout: float = 2.0
+    ) -> None:
         self.model_id = model_id
         self.region = region
+        self.timeout = timeout
         self.name = f"bedrock-{model_id}"
         self._client = client
         self._lock = threading.Lock()
@@ -70,8 +73,13 @@ class BedrockEmbedder:
             if self._client is None:
                 try:
                     import boto3
+                    from botocore.config import Config
 
-                    self._client = boto3.client("bedrock-runtime", region_name=self.region)
+                    # One attempt within the timeout: a slow embedding makes a plain miss, not a slow request.
+                    config = Config(
+                        connect_timeout=self.timeout, read_timeout=self.timeout, retries={"max_attempts": 1}
+                    )
+                    self._client = boto3.client("bedrock-runtime", region_name=self.region, config=config)
                 except Exception as exc:
                     raise SemanticUnavailable(f"cannot create the bedrock-runtime client: {exc}") from exc
             return self._client

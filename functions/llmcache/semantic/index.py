@@ -17,7 +17,7 @@ import hashlib
 import re
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmcache.semantic.errors import SemanticUnavailable
@@ -194,6 +194,16 @@ class QdrantIndex:
 
     def delete_key(self, key: str) -> None:
         """Remove every point of that exact cache key, in every collection of this prefix."""
+        self._for_key(key, "delete", lambda client, name, selector: client.delete(name, points_selector=selector))
+
+    def set_expiry(self, key: str, expires_at: float) -> None:
+        """New expiry for every point of that exact cache key (its entry's TTL was changed)."""
+        payload = {"expires_at": float(expires_at)}
+        self._for_key(
+            key, "re-expiry", lambda client, name, selector: client.set_payload(name, payload, points=selector)
+        )
+
+    def _for_key(self, key: str, what: str, action: Callable[[Any, str, Any], Any]) -> None:
         try:
             from qdrant_client import models
 
@@ -204,11 +214,11 @@ class QdrantIndex:
                     filter=models.Filter(must=[models.FieldCondition(key="key", match=models.MatchValue(value=key))])
                 )
                 for name in names:
-                    client.delete(name, points_selector=selector)
+                    action(client, name, selector)
         except SemanticUnavailable:
             raise
         except Exception as exc:
-            raise SemanticUnavailable(f"the Qdrant index refused a delete: {exc}") from exc
+            raise SemanticUnavailable(f"the Qdrant index refused a {what}: {exc}") from exc
 
     def _sweep(self, name: str, now: float) -> None:
         from qdrant_client import models

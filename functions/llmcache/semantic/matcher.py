@@ -106,6 +106,9 @@ class DefaultSemanticMatcher:
     def forget(self, key: str) -> None:
         self.index.delete_key(key)
 
+    def reexpire(self, key: str, expires_at: float) -> None:
+        self.index.set_expiry(key, expires_at)
+
 
 def build_embedder(settings: Settings, upstream_embed: Callable[[list[str], str], Any] | None = None) -> Embedder:
     kind = settings.semantic_embedder
@@ -117,7 +120,7 @@ def build_embedder(settings: Settings, upstream_embed: Callable[[list[str], str]
         inner = UpstreamEmbedder(upstream_embed, model)
     elif kind == "bedrock":
         model_id = model if model.startswith(("amazon.", "cohere.")) else TITAN_V2
-        inner = BedrockEmbedder(model_id)
+        inner = BedrockEmbedder(model_id, timeout=settings.semantic_timeout)
     elif kind == "local":
         inner = LocalEmbedder()
     else:
@@ -134,6 +137,12 @@ def build_from_settings(
 ) -> DefaultSemanticMatcher:
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
-        index=index or QdrantIndex(url=settings.qdrant_url, api_key=settings.qdrant_api_key, path=settings.qdrant_path),
+        index=index
+        or QdrantIndex(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+            path=settings.qdrant_path,
+            timeout=max(1, math.ceil(settings.semantic_timeout)),  # qdrant-client takes whole seconds
+        ),
         verifier=verifier,
     )

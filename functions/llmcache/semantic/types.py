@@ -30,6 +30,10 @@ class SemanticMatcher(Protocol):
         """Remove the index point(s) of an exact cache key."""
         ...
 
+    def reexpire(self, key: str, expires_at: float) -> None:
+        """Give the index point(s) of an exact cache key a new expiry (the entry's TTL was changed)."""
+        ...
+
 
 class Embedder(Protocol):
     """Turns texts into vectors; raises SemanticUnavailable on any failure."""

@@ -140,7 +140,8 @@ def analyse(text: str) -> _Text:
 
 
 def _unmatched(words: frozenset[str], others: frozenset[str]) -> set[str]:
-    return {w for w in words if not any(same_word(w, o) for o in others)}
+    # Exact matches by set difference first: only the leftovers are compared pairwise.
+    return {w for w in words - others if not any(same_word(w, o) for o in others)}
 
 
 class Verifier:
