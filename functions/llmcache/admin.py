@@ -55,6 +55,12 @@ class Admin:
         tenant = body.get("tenant")
         if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant)):
             raise BadRequest("`tenant` must be a tenant id (32 hex characters, as logged per request)", param="tenant")
+        if tenant is not None and self.engine.settings.scope == "shared":
+            # Entries are not per tenant in shared scope: a per-tenant counter would flush nothing.
+            raise BadRequest(
+                "CACHE_SCOPE is shared, so entries are not kept per tenant: flush the namespace (omit `tenant`)",
+                param="tenant",
+            )
         try:
             generation = self.engine.generations.bump(namespace, tenant)
         except BackendFailure as failure:

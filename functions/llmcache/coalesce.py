@@ -26,8 +26,14 @@ class SingleFlight(Generic[T]):
         self._flights: dict[str, _Flight[T]] = {}
         self._lock = threading.Lock()
 
-    def run(self, key: str, call: Callable[[], T], wait_seconds: float) -> tuple[T, bool]:
-        """Returns (outcome, shared): shared is True when another caller's call produced it."""
+    def run(
+        self, key: str, call: Callable[[], T], wait_seconds: float, shareable: Callable[[T], bool] = lambda _: True
+    ) -> tuple[T, bool]:
+        """Returns (outcome, shared): shared is True when another caller's call produced it.
+
+        A follower takes the leader's outcome only when it is `shareable`; after a failed leader (an
+        exception, or an outcome such as a provider error meant for the leader's caller alone) it makes its
+        own call, as a waiter in another container does."""
         with self._lock:
             flight = self._flights.get(key)
             leader = flight is None
@@ -44,9 +50,8 @@ class SingleFlight(Generic[T]):
                 with self._lock:
                     self._flights.pop(key, None)
                 flight.done.set()
-        if not flight.done.wait(wait_seconds):
+        if not flight.done.wait(wait_seconds) or flight.error is not None or flight.result is None:
             return call(), False
-        if flight.error is not None:
-            raise flight.error
-        assert flight.result is not None
+        if not shareable(flight.result):
+            return call(), False
         return flight.result, True

@@ -184,13 +184,16 @@ class Engine:
             finally:
                 self.leases.release(key, token)
 
-        # Identical concurrent misses share one upstream call (a refresh with no-cache does not wait).
+        # Identical concurrent misses share one upstream call. A refresh (no-cache) does not wait, and a
+        # no-store request does not lead one: its answer is never stored, so waiters would get nothing kept.
         flight_key = f"{key}:{int(stream)}:{int(include_usage)}"
-        if controls.no_cache:
+        if controls.no_cache or controls.no_store:
             response = fetch()
         else:
             wait = _seconds_left(request.deadline) if request.deadline else self.settings.upstream_read_timeout
-            response, shared = self.flights.run(flight_key, fetch, wait)
+            # Only a success is shared: a provider error (e.g. a 401 for the leader's own key, which in shared
+            # scope is another tenant's) belongs to the leader's caller alone.
+            response, shared = self.flights.run(flight_key, fetch, wait, shareable=lambda r: r.status < 400)
             if shared:
                 response = GatewayResponse(
                     response.status,

@@ -11,13 +11,22 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from llmcache.errors import BackendFailure
 from llmcache.stores.base import Hit
+from llmcache.stores.breaker import CircuitBreaker
+
+T = TypeVar("T")
+
+
+class _BreakerOpen(BackendFailure):
+    """The lease tier is being skipped after repeated failures: not a new fault, so not counted again."""
 
 
 class LeaseStore(Protocol):
+    name: str
+
     def acquire(self, key: str, token: str, seconds: float) -> bool: ...
 
     def held(self, key: str) -> bool: ...
@@ -33,25 +42,45 @@ class Leases:
         lease_seconds: float,
         poll_seconds: float,
         report_failure: Callable[[BackendFailure], None],
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.store = store
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.report_failure = report_failure
+        self.breaker = breaker  # the lease tier's breaker: while it is open, no lease call waits on it
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A lease store call through the tier's breaker; BackendFailure when skipped or failed."""
+        if self.breaker is not None and not self.breaker.allows():
+            raise _BreakerOpen(self.store.name, "lease", "skipped: the tier's circuit breaker is open")
+        try:
+            result = fn(*args)
+        except BackendFailure:
+            if self.breaker is not None:
+                self.breaker.record_failure()
+            raise
+        if self.breaker is not None:
+            self.breaker.record_success()
+        return result
 
     def acquire(self, key: str) -> str | None:
         """A token when this container should call upstream; None when another container is on it."""
         token = uuid.uuid4().hex
         try:
-            return token if self.store.acquire(key, token, self.lease_seconds) else None
+            return token if self._call(self.store.acquire, key, token, self.lease_seconds) else None
         except BackendFailure as failure:
-            self.report_failure(failure)
+            self._report(failure)
             return token  # cannot coordinate: behave as if alone
 
     def release(self, key: str, token: str) -> None:
         try:
-            self.store.release(key, token)
+            self._call(self.store.release, key, token)
         except BackendFailure as failure:
+            self._report(failure)  # the lease expires on its own
+
+    def _report(self, failure: BackendFailure) -> None:
+        if not isinstance(failure, _BreakerOpen):
             self.report_failure(failure)
 
     def wait_for(self, key: str, lookup: Callable[[], Hit | None], until: float | None = None) -> Hit | None:
@@ -66,9 +95,9 @@ class Leases:
             if hit is not None:
                 return hit
             try:
-                if not self.store.held(key):
+                if not self._call(self.store.held, key):
                     return lookup()  # the leader finished: its answer, or none (then call ourselves)
             except BackendFailure as failure:
-                self.report_failure(failure)
+                self._report(failure)
                 return None
         return None

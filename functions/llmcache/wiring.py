@@ -134,16 +134,16 @@ def build_engine(settings: Settings) -> Any:
         semantic = build_semantic_matcher(
             settings, upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout)
         )
-    return Engine(settings, store, generations, upstream, semantic, leases=_leases(settings, tiers))
+    return Engine(settings, store, generations, upstream, semantic, leases=_leases(settings, store))
 
 
-def _leases(settings: Settings, tiers: list[Any]) -> Any:
+def _leases(settings: Settings, store: Any) -> Any:
     """Cross-container coalescing through the fastest shared tier; none when memory is the only tier."""
     from llmcache.leases import Leases
     from llmcache.observability import report_backend_failure
 
     lease_store: Any = None
-    for tier in tiers:
+    for tier in store.tiers:
         if tier.name == "redis":
             from llmcache.stores.redis import RedisLeases
 
@@ -161,4 +161,5 @@ def _leases(settings: Settings, tiers: list[Any]) -> Any:
         lease_seconds=settings.coalesce_lease_seconds,
         poll_seconds=0.1,
         report_failure=report_backend_failure,
+        breaker=store.breakers.get(lease_store.name),  # the tier's own: a tier skipped for reads is for leases
     )

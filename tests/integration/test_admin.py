@@ -136,3 +136,11 @@ def test_given_a_bad_window_when_reading_stats_then_400(configure, client):
     configure(CACHE_TIERS="memory")
     assert client.call("GET", "/cache/stats?window=abc", api_key=ADMIN).status == 400
     assert client.call("GET", "/cache/stats?window=5", api_key=ADMIN).status == 400
+
+
+def test_given_shared_scope_when_flushing_one_tenant_then_400_says_to_flush_the_namespace(configure, client):
+    configure(CACHE_TIERS="memory", CACHE_SCOPE="shared")
+    client.chat("shared entry")
+    answer = client.call("POST", "/cache/flush", {"namespace": "default", "tenant": "0" * 32}, api_key=ADMIN)
+    assert answer.status == 400 and answer.json()["error"]["param"] == "tenant"
+    assert client.chat("shared entry").cache == "HIT"  # nothing was flushed, and nothing claimed it was

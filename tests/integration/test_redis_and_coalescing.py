@@ -137,3 +137,76 @@ def test_given_a_burst_over_a_few_prompts_when_served_then_each_prompt_reaches_t
         answers = list(pool.map(lambda i: client.chat(prompts[i % 5], model="fake-slow-50"), range(200)))
     assert all(a.status == 200 for a in answers)
     assert provider.count() == 5
+
+
+def test_given_redis_lost_its_flush_counters_when_asked_again_then_the_flushed_entry_stays_flushed(
+    configure, client, redis_url
+):
+    configure(CACHE_TIERS="memory,redis", REDIS_URL=redis_url)  # the generations live in Redis here
+    before = client.chat("flush me").headers["x-cache-key"]
+    assert client.call("POST", "/cache/flush", {"namespace": "default"}, api_key="admin-secret").status == 200
+    after = client.chat("flush me")
+    assert after.cache == "MISS" and after.headers["x-cache-key"] != before
+    redis_client.Redis.from_url(redis_url).flushall()  # a restart without persistence
+    time.sleep(1.2)  # past the container's 1 s copy of the generations
+    again = client.chat("flush me")
+    assert again.headers["x-cache-key"] == after.headers["x-cache-key"]  # never the flushed generation's entry
+
+
+def _slow_answer_by_key(request):
+    """A provider that takes 0.3 s and refuses the key sk-bad (its own 401, naming the key)."""
+    import httpx
+
+    time.sleep(0.3)
+    if request.headers.get("authorization") == "Bearer sk-bad":
+        return httpx.Response(401, json={"error": {"message": "Incorrect API key provided: sk-bad", "code": "invalid"}})
+    return httpx.Response(
+        200,
+        json={
+            "id": "ok",
+            "object": "chat.completion",
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+        },
+    )
+
+
+def test_given_shared_scope_when_a_tenant_with_a_bad_key_leads_then_another_tenant_gets_its_own_answer(
+    configure, provider
+):
+    import respx
+    from tests.integration.harness import HandlerClient
+
+    configure(CACHE_TIERS="memory", CACHE_SCOPE="shared")
+    answers: dict[str, object] = {}
+
+    def ask(key: str) -> None:
+        answers[key] = HandlerClient(api_key=key).chat("same question, two tenants")
+
+    with respx.mock(base_url=provider.base_url) as mock:
+        mock.post("/chat/completions").mock(side_effect=_slow_answer_by_key)
+        leader = threading.Thread(target=ask, args=("sk-bad",))
+        leader.start()
+        time.sleep(0.1)
+        ask("sk-good")
+        leader.join(5)
+    assert answers["sk-bad"].status == 401  # type: ignore[attr-defined]
+    good = answers["sk-good"]
+    assert good.status == 200 and b"sk-bad" not in good.body  # type: ignore[attr-defined]
+
+
+def test_given_a_no_store_request_in_flight_when_an_identical_one_arrives_then_that_ones_answer_is_stored(
+    configure, client
+):
+    configure(CACHE_TIERS="memory")
+    leader = threading.Thread(
+        target=client.chat,
+        args=("not kept",),
+        kwargs={"model": "fake-slow-400", "headers": {"Cache-Control": "no-store"}},
+    )
+    leader.start()
+    time.sleep(0.1)
+    follower = client.chat("not kept", model="fake-slow-400")
+    leader.join(5)
+    assert follower.status == 200
+    assert client.chat("not kept", model="fake-slow-400").cache == "HIT"  # the follower's own answer was kept

@@ -254,3 +254,96 @@ def test_given_a_request_deadline_sooner_than_the_lease_when_waiting_then_the_wa
     assert leases.wait_for("k", lookup, until=time.monotonic() + 0.1) is None
     # polled for ~0.1 s, not for the lease's 30 s (which would be ~3,000 polls)
     assert 1 <= len(lookups) < 100
+
+
+class ScriptedGenerations:
+    """A generation source that answers from a script (a value, or an exception to raise)."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+        self.reads = 0
+
+    def get_generations(self, names):
+        self.reads += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return {n: answer for n in names}
+
+    def bump_generation(self, name):
+        return 1
+
+
+def test_given_a_known_generation_when_a_later_read_fails_then_none_not_the_stale_copy():
+    clock = [0.0]
+    source = ScriptedGenerations(3, BackendFailure("dynamodb", "generation", "throttled"))
+    gens = Generations(source, ttl=1.0, report_failure=lambda f: None, clock=lambda: clock[0])  # type: ignore[arg-type]
+    assert gens.current("t", "ns") == "3.3"
+    clock[0] = 1.5  # the copy is past its 1 s: a flush made elsewhere may be in force
+    assert gens.current("t", "ns") is None
+    clock[0] = 1.9  # within a second of the failure: not asked again
+    assert gens.current("t", "ns") is None and source.reads == 2
+
+
+def test_given_a_source_that_lost_its_counters_when_read_then_the_generation_never_goes_back():
+    clock = [0.0]
+    source = ScriptedGenerations(2, 0)
+    gens = Generations(source, ttl=1.0, report_failure=lambda f: None, clock=lambda: clock[0])  # type: ignore[arg-type]
+    assert gens.current("t", "ns") == "2.2"
+    clock[0] = 1.5
+    assert gens.current("t", "ns") == "2.2"  # not "0.0": that would bring back entries flushed since
+
+
+def test_given_a_leader_with_an_outcome_not_to_share_when_waiting_then_the_follower_calls_itself():
+    flight: SingleFlight[int] = SingleFlight()
+    gate = threading.Event()
+    calls: list[str] = []
+
+    def leader_call() -> int:
+        calls.append("leader")
+        gate.wait(2)
+        return 401
+
+    def follower_call() -> int:
+        calls.append("follower")
+        return 200
+
+    results: list[tuple[int, bool]] = []
+    leader = threading.Thread(target=lambda: results.append(flight.run("k", leader_call, 5, lambda r: r < 400)))
+    leader.start()
+    time.sleep(0.05)
+    follower = threading.Thread(target=lambda: results.append(flight.run("k", follower_call, 5, lambda r: r < 400)))
+    follower.start()
+    time.sleep(0.05)
+    gate.set()
+    leader.join(2)
+    follower.join(2)
+    assert sorted(results) == [(200, False), (401, False)] and sorted(calls) == ["follower", "leader"]
+
+
+def test_given_the_lease_tier_failing_when_leases_are_asked_then_its_breaker_stops_the_calls():
+    from llmcache.leases import Leases
+    from llmcache.stores.breaker import CircuitBreaker
+
+    class SlowRedis:
+        name = "redis"
+        calls = 0
+
+        def acquire(self, key, token, seconds):
+            SlowRedis.calls += 1
+            raise BackendFailure("redis", "lease", "timeout")
+
+        def release(self, key, token):
+            SlowRedis.calls += 1
+            raise BackendFailure("redis", "lease", "timeout")
+
+    failures: list[BackendFailure] = []
+    leases = Leases(
+        SlowRedis(), lease_seconds=30, poll_seconds=0.01, report_failure=failures.append, breaker=CircuitBreaker()
+    )
+    for i in range(10):
+        token = leases.acquire(f"k{i}")
+        assert token is not None  # cannot coordinate: the caller goes ahead alone
+        leases.release(f"k{i}", token)
+    assert SlowRedis.calls == 3  # three failures open the breaker; the rest are skipped, not waited on
+    assert len(failures) == 3  # and a skip is not counted as a new fault
