@@ -160,6 +160,11 @@ class Engine:
             if hit is None or not _young_enough(hit.entry, controls, self.clock()):
                 return None
             response = self._serve_hit(hit, key, stream, include_usage, self.clock(), started, count=False)
+            # This request's lookup missed (and is counted so); its answer came from another caller's call.
+            # Labelled as an in-container follower is: MISS + Coalesced, so headers and metrics agree.
+            for name in ("Age", HEADER_CACHE_MATCH, HEADER_CACHE_TIER):
+                response.headers.pop(name, None)
+            response.headers[HEADER_CACHE] = "MISS"
             response.headers["X-Cache-Coalesced"] = "true"
             return response
 

@@ -109,7 +109,11 @@ def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_
     assert len(results) == 6
     assert provider.count() == 1
     assert len({r.body for r in results}) == 1
-    assert any(r.headers.get("X-Cache-Coalesced") == "true" for r in results)
+    coalesced = [r for r in results if r.headers.get("X-Cache-Coalesced") == "true"]
+    assert coalesced
+    # every request here missed its lookup: a waiter is labelled MISS, as the metrics count it, never HIT
+    assert {r.headers["X-Cache"] for r in results} == {"MISS"}
+    assert not any("X-Cache-Tier" in r.headers for r in coalesced)
 
 
 def test_given_a_leader_whose_call_fails_when_others_wait_then_they_make_their_own_call(configure, provider):
