@@ -64,6 +64,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
     tenant_scope = engine.tenant_scope(request)
     generation = engine.generation_for(tenant_scope, controls.namespace)
     params = {k: v for k, v in request.body.items() if k not in ("input", "cache")}
+    context = keys.header_context(request.headers)
     input_keys = (
         [
             keys.request_key(
@@ -73,6 +74,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
                 route=ROUTE,
                 body={**params, "input": item},
                 custom_key=None,
+                context=context,
             )
             for item in inputs
         ]
@@ -86,7 +88,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
         found = engine.store.get_many(list(dict.fromkeys(input_keys)), now)
         for i, key in enumerate(input_keys):
             hit = found.get(key)
-            if hit is not None and (controls.max_age is None or hit.entry.age(now) <= controls.max_age):
+            if hit is not None and (controls.max_age is None or hit.entry.younger_than(controls.max_age, now)):
                 hits[i] = hit
     missing = [i for i in range(len(inputs)) if i not in hits]
     outcome = "BYPASS" if not input_keys or controls.no_cache else ("MISS" if missing else "HIT")

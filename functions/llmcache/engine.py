@@ -120,6 +120,7 @@ class Engine:
             route=request.route,
             body=body,
             custom_key=controls.custom_key,
+            context=keys.header_context(request.headers),
         )
         started = time.perf_counter()
         query = self._semantic_query(request, controls, tenant_scope, generation)
@@ -249,7 +250,13 @@ class Engine:
         from llmcache.semantic_link import semantic_query
 
         return semantic_query(
-            request.route, request.body, tenant_scope, controls.namespace, generation, self.settings.semantic_max_chars
+            request.route,
+            request.body,
+            tenant_scope,
+            controls.namespace,
+            generation,
+            self.settings.semantic_max_chars,
+            keys.header_context(request.headers),
         )
 
     def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
@@ -389,7 +396,11 @@ class Engine:
 
 
 def _compact_json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" is valid JSON): keep it as an escape
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def usage_tokens(answer: dict[str, Any]) -> int:
@@ -411,7 +422,7 @@ def _seconds_left(deadline: float) -> float:
 
 
 def _young_enough(entry: CacheEntry, controls: Controls, now: float) -> bool:
-    return controls.max_age is None or entry.age(now) <= controls.max_age
+    return controls.max_age is None or entry.younger_than(controls.max_age, now)
 
 
 def _is_usage_only_chunk(data: str) -> bool:

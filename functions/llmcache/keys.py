@@ -13,6 +13,9 @@ import json
 from typing import Any
 
 KEY_VERSION = "v1"
+# Client headers passed on to the provider that select what answers: the account context (organization,
+# project: model access, data controls) and beta behaviour. Requests that differ in them never share a key.
+ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")
 # Fields that do not change the answer (transport, attribution and our own controls).
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cache"})
 
@@ -92,11 +95,27 @@ def cache_key(
     return digest(KEY_VERSION, tenant, namespace, generation, route, request_hash_input)
 
 
+def header_context(headers: dict[str, str]) -> str:
+    """The ANSWER_HEADERS the request carries, canonically; "" when none (keys then stay as they were)."""
+    present = {name: headers[name] for name in ANSWER_HEADERS if name in headers}
+    return canonical_json(present) if present else ""
+
+
 def request_key(
-    *, tenant: str, namespace: str, generation: str, route: str, body: dict[str, Any], custom_key: str | None
+    *,
+    tenant: str,
+    namespace: str,
+    generation: str,
+    route: str,
+    body: dict[str, Any],
+    custom_key: str | None,
+    context: str = "",
 ) -> str:
-    """Key for a whole request: its canonical JSON, or the caller's custom key in its place."""
+    """Key for a whole request: its canonical JSON, or the caller's custom key in its place, plus the
+    `header_context` when there is one (canonical JSON holds no raw newline, so the join is unambiguous)."""
     material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonical_request(body))
+    if context:
+        material = f"{material}\n{context}"
     return cache_key(
         tenant=tenant, namespace=namespace, generation=generation, route=route, request_hash_input=material
     )

@@ -33,7 +33,13 @@ def _text_of(content: Any) -> str | None:
 
 
 def semantic_query(
-    route: str, body: dict[str, Any], tenant_scope: str, namespace: str, generation: str, max_chars: int
+    route: str,
+    body: dict[str, Any],
+    tenant_scope: str,
+    namespace: str,
+    generation: str,
+    max_chars: int,
+    context: str = "",
 ) -> SemanticQuery | None:
     """None when the request has no text to compare, or more than `max_chars` of it (beyond the embedder's
     window, whatever follows would not count: such prompts are matched exactly only)."""
@@ -54,5 +60,6 @@ def semantic_query(
         return None
     if not text or not text.strip() or len(text) > max_chars:
         return None
-    partition = keys.digest("semantic", tenant_scope, namespace, generation, route, keys.canonical_json(rest))
+    # `context`: the answer-selecting headers (keys.header_context), part of the partition as of the key
+    partition = keys.digest("semantic", tenant_scope, namespace, generation, route, keys.canonical_json(rest), context)
     return SemanticQuery(partition, text)

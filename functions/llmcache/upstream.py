@@ -13,10 +13,11 @@ from contextlib import contextmanager
 import httpx
 
 from llmcache.errors import UpstreamTimeout, UpstreamUnavailable
+from llmcache.keys import ANSWER_HEADERS
 from llmcache.upstream_types import UpstreamResponse
 
 # Client headers worth passing on; everything else (Host, our cache controls) stays here.
-FORWARDED_HEADERS = ("openai-organization", "openai-project", "openai-beta", "accept-language")
+FORWARDED_HEADERS = (*ANSWER_HEADERS, "accept-language")  # the first ones are part of the cache key
 # Provider headers worth passing back on a miss.
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after")
 JSON = "application/json"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+
+import pytest
 
 
 def test_given_no_cache_when_asked_then_bypass_and_the_fresh_answer_replaces_the_entry(configure, client, provider):
@@ -65,3 +68,34 @@ def test_given_a_custom_key_when_questions_differ_then_they_share_within_the_ten
     client.chat("question one", headers={"X-Cache-Custom-Key": "greeting"})
     assert client.chat("question two", extra={"cache": {"cache_key": "greeting"}}).cache == "HIT"
     assert client.chat("question two", headers={"X-Cache-Custom-Key": "greeting"}, api_key="sk-other").cache == "MISS"
+
+
+@pytest.mark.parametrize(
+    ("headers", "extra"),
+    [({"Cache-Control": "max-age=0"}, None), ({}, {"cache": {"s-maxage": 0}})],
+)
+def test_given_max_age_zero_when_an_entry_was_just_stored_then_it_is_not_served(configure, client, headers, extra):
+    configure(CACHE_TIERS="memory")
+    client.chat("fresh only")
+    again = client.chat("fresh only", headers=headers, extra=extra)  # within the same second: Age would be 0
+    assert again.cache == "MISS"
+
+
+def test_given_an_answer_selecting_header_when_it_differs_then_the_entries_differ(configure, client, provider):
+    configure(CACHE_TIERS="memory")
+    plain = client.chat("per project")
+    a = client.chat("per project", headers={"OpenAI-Project": "proj_A"})
+    a_again = client.chat("per project", headers={"OpenAI-Project": "proj_A"})
+    b = client.chat("per project", headers={"OpenAI-Project": "proj_B", "OpenAI-Organization": "org_X"})
+    assert (plain.cache, a.cache, a_again.cache, b.cache) == ("MISS", "MISS", "HIT", "MISS")
+    assert len({plain.headers["x-cache-key"], a.headers["x-cache-key"], b.headers["x-cache-key"]}) == 3
+    assert provider.count() == 3  # proj_B was asked itself, not served proj_A's answer
+
+
+@pytest.mark.parametrize("extra", [{"cache": {"ttl": 60}}, {"stream": True}])
+def test_given_a_lone_surrogate_when_the_body_is_re_serialized_then_it_is_forwarded_not_a_500(configure, client, extra):
+    configure(CACHE_TIERS="memory")
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x\ud800"}], **extra}
+    raw = json.dumps(body).encode()  # ensure_ascii: the lone surrogate travels as the escape \ud800
+    answer = client.call("POST", "/v1/chat/completions", raw=raw, headers={"Content-Type": "application/json"})
+    assert answer.status == 200 and answer.cache == "MISS"

@@ -111,8 +111,9 @@ def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_
     assert len({r.body for r in results}) == 1
     coalesced = [r for r in results if r.headers.get("X-Cache-Coalesced") == "true"]
     assert coalesced
-    # every request here missed its lookup: a waiter is labelled MISS, as the metrics count it, never HIT
-    assert {r.headers["X-Cache"] for r in results} == {"MISS"}
+    # a waiter missed its lookup: labelled MISS, as the metrics count it, never HIT (a thread that started
+    # after the answer was stored may be a plain HIT, without X-Cache-Coalesced)
+    assert {r.headers["X-Cache"] for r in coalesced} == {"MISS"}
     assert not any("X-Cache-Tier" in r.headers for r in coalesced)
 
 

@@ -42,7 +42,12 @@ class CacheEntry:
         return now < self.expires_at
 
     def age(self, now: float) -> int:
+        """Whole seconds, for the Age header."""
         return max(0, int(now - self.created_at))
+
+    def younger_than(self, seconds: float, now: float) -> bool:
+        """The contract's max-age test: strictly younger, unrounded (max-age=0 accepts nothing)."""
+        return now - self.created_at < seconds
 
     def raw_body(self) -> bytes:
         return zlib.decompress(self.body)
