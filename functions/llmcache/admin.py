@@ -34,11 +34,11 @@ class Admin:
         self.metrics_reader = metrics_reader  # None: this process's own counters (make run)
 
     def authorize(self, credential: str | None) -> None:
-        expected = self.admin_key()
-        if credential is None:
+        if credential is None:  # before the key is read: no credential is a 401 whatever Secrets Manager does
             raise Unauthorized(
                 "the management API needs `Authorization: Bearer <ADMIN_API_KEY>`", code="missing_api_key"
             )
+        expected = self.admin_key()
         if not expected:
             raise Forbidden("the management API is disabled: set ADMIN_API_KEY (or ADMIN_API_KEY_SECRET_ARN)")
         if not hmac.compare_digest(credential.encode(), expected.encode()):

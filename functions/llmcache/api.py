@@ -141,7 +141,8 @@ def _client_call(route: str) -> Response[str]:
             "cache": result.headers.get("X-Cache"),
             "tier": result.headers.get("X-Cache-Tier"),
             "tenant": tenant,
-            "model": body["model"][:100],
+            # the client's text: a lone surrogate would make the whole log line unwritable
+            "model": body["model"][:100].encode("utf-8", "replace").decode(),
         },
     )
     return _to_response(result)

@@ -5,6 +5,7 @@ Nothing here logs prompt text or credentials: callers pass ids and sizes, never 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -19,6 +20,10 @@ from llmcache.constants import DIMENSION_ENVIRONMENT, METRIC_NAMESPACE, SERVICE_
 from llmcache.errors import BackendFailure
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+# At DEBUG (dev's level) these libraries log whole request and response bodies: Secrets Manager values,
+# cached answers, prompts. The gateway's own logger keeps the configured level; theirs stay at WARNING.
+for _chatty in ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore", "redis"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
 def _make_tracer() -> Tracer | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from llmcache.constants import Env
 
@@ -50,6 +51,22 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     if value not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _valid_redis_url(url: str) -> bool:
+    """What redis-py's from_url would accept, checked here so that a bad deploy fails at import, not on
+    every request (without importing redis-py, which cold start does not pay for when it is unused)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return bool(parts.path)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        return False
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        return False
+    db = parts.path.strip("/")
+    return not db or (db.isascii() and db.isdigit())
 
 
 def _tiers(env: Mapping[str, str], redis_url: str | None) -> tuple[str, ...]:
@@ -118,11 +135,15 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         redis_url = env.get(Env.REDIS_URL, "").strip() or None
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(f"{Env.REDIS_URL} must start with redis://, rediss:// or unix://")
+        if redis_url and not _valid_redis_url(redis_url):
+            raise SettingsError(
+                f"{Env.REDIS_URL} must be redis://host[:port][/db], rediss://... or unix://path (value not shown)"
+            )
         base_url = (env.get(Env.UPSTREAM_BASE_URL, "").strip() or OPENAI_BASE_URL).rstrip("/")
         if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(f"{Env.UPSTREAM_BASE_URL} must be an http(s) URL, got {base_url!r}")
+            raise SettingsError(
+                f"{Env.UPSTREAM_BASE_URL} must be an http(s) URL (value not shown: it may hold a password)"
+            )
         default_ttl = _int(env, Env.CACHE_DEFAULT_TTL, 86_400, minimum=1)
         max_ttl = _int(env, Env.CACHE_MAX_TTL, 2_592_000, minimum=1)
         if default_ttl > max_ttl:

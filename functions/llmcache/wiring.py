@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from llmcache.errors import ServiceUnavailable
 from llmcache.settings import Settings
 
 _settings = Settings.from_env()
@@ -54,14 +55,17 @@ def admin() -> Any:
             if _admin is None:
                 _admin = Admin(
                     built_engine,
-                    _secret_reader(_settings.admin_api_key, _settings.admin_api_key_secret_arn),
+                    _secret_reader(_settings.admin_api_key, _settings.admin_api_key_secret_arn, "admin key"),
                     metrics_reader=_metrics_reader(_settings),
                 )
     return _admin
 
 
-def _secret_reader(value: str | None, secret_arn: str | None) -> Callable[[], str | None]:
-    """A key given directly, or read from Secrets Manager once and cached for the container."""
+def _secret_reader(value: str | None, secret_arn: str | None, what: str) -> Callable[[], str | None]:
+    """A key given directly, or read from Secrets Manager once and cached for the container.
+
+    A secret that cannot be read (Secrets Manager down, access denied, deleted) is a 503 naming `what`,
+    never a 500; the error's text is logged, never the secret."""
     if value or not secret_arn:
         return lambda: value
     cache: dict[str, str] = {}
@@ -70,7 +74,13 @@ def _secret_reader(value: str | None, secret_arn: str | None) -> Callable[[], st
         if "value" not in cache:
             from aws_lambda_powertools.utilities import parameters
 
-            cache["value"] = str(parameters.get_secret(secret_arn, max_age=3600)).strip()
+            try:
+                cache["value"] = str(parameters.get_secret(secret_arn, max_age=3600)).strip()
+            except Exception as exc:
+                from llmcache.observability import logger
+
+                logger.warning("secret unreadable", extra={"secret": what, "error": type(exc).__name__})
+                raise ServiceUnavailable(f"the {what} could not be read from Secrets Manager; try again") from None
         return cache["value"]
 
     return read
@@ -116,7 +126,7 @@ def build_engine(settings: Settings) -> Any:
     store = TieredStore(tiers, report_backend_failure)
     generations = Generations(generation_source, settings.generation_ttl, report_backend_failure)
     managed_key = (
-        _secret_reader(settings.upstream_api_key, settings.upstream_api_key_secret_arn)
+        _secret_reader(settings.upstream_api_key, settings.upstream_api_key_secret_arn, "provider key")
         if settings.managed_upstream_key
         else None
     )

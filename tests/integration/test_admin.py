@@ -144,3 +144,16 @@ def test_given_shared_scope_when_flushing_one_tenant_then_400_says_to_flush_the_
     answer = client.call("POST", "/cache/flush", {"namespace": "default", "tenant": "0" * 32}, api_key=ADMIN)
     assert answer.status == 400 and answer.json()["error"]["param"] == "tenant"
     assert client.chat("shared entry").cache == "HIT"  # nothing was flushed, and nothing claimed it was
+
+
+def test_given_an_unreadable_admin_key_secret_when_admin_routes_are_called_then_503_or_401_never_500(configure, client):
+    configure(CACHE_TIERS="memory", ADMIN_API_KEY="", ADMIN_API_KEY_SECRET_ARN="llmcache-missing-admin-secret")
+    with_key = client.call("GET", "/cache/stats", api_key="some-key")
+    assert with_key.status == 503 and "admin key could not be read" in with_key.json()["error"]["message"]
+    assert client.call("GET", "/cache/stats", api_key=None).status == 401  # decided before the secret is read
+
+
+def test_given_an_unreadable_provider_key_secret_in_managed_mode_when_asked_then_503(configure, client):
+    configure(CACHE_TIERS="memory", UPSTREAM_API_KEY_SECRET_ARN="llmcache-missing-provider-secret")
+    answer = client.chat("managed key missing")
+    assert answer.status == 503 and "provider key could not be read" in answer.json()["error"]["message"]

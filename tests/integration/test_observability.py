@@ -62,3 +62,16 @@ def test_given_the_environment_reconfigured_when_handled_then_emf_carries_the_ne
     blobs = [b for b in _emf_lines(capsys.readouterr().out) if "environment" in b]
     assert blobs and all(b["environment"] == "second" for b in blobs)
     assert not [w for w in recwarn if "already been added" in str(w.message)]
+
+
+def test_given_a_lone_surrogate_in_the_model_when_handled_then_the_request_is_still_logged(
+    configure, client, log_lines
+):
+    configure(CACHE_TIERS="memory")
+    raw = b'{"model": "gpt-4o-mini\\ud800", "messages": [{"role": "user", "content": "hi"}]}'
+    answer = client.call("POST", "/v1/chat/completions", raw=raw, headers={"Content-Type": "application/json"})
+    assert answer.status == 200
+    text = log_lines.getvalue()
+    text.encode("utf-8")  # what Lambda's log stream must take; a lone surrogate in it made the line unwritable
+    answered = [json.loads(line) for line in text.splitlines() if '"answered"' in line]
+    assert answered and answered[-1]["model"].startswith("gpt-4o-mini")

@@ -1,0 +1,49 @@
+"""Settings are validated at import: a bad deploy fails there, with a message that names the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmcache.settings import Settings, SettingsError
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret@localhost:notaport",  # redis-py would fail on every request, not at start
+        "redis://:s3cret@localhost:99999",
+        "redis://:s3cret@:6379",
+        "redis://:s3cret@localhost:6379/zero",
+        "http://:s3cret@localhost:6379",
+    ],
+)
+def test_given_a_redis_url_redis_py_cannot_use_when_settings_load_then_an_error_without_the_password(url):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"REDIS_URL": url, "CACHE_TIERS": "memory,redis"})
+    assert "REDIS_URL" in str(error.value) and "s3cret" not in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["redis://localhost", "rediss://:pw@cache.example:6380/2", "unix:///tmp/redis.sock"])
+def test_given_a_usable_redis_url_when_settings_load_then_it_is_kept(url):
+    assert Settings.from_env({"REDIS_URL": url, "CACHE_TIERS": "memory,redis"}).redis_url == url
+
+
+def test_given_an_upstream_url_with_credentials_that_is_not_http_when_loaded_then_the_error_hides_it():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"UPSTREAM_BASE_URL": "ftp://user:s3cret@example.com/v1"})
+    assert "UPSTREAM_BASE_URL" in str(error.value) and "s3cret" not in str(error.value)
+
+
+def test_given_the_gateway_loaded_when_libraries_would_log_bodies_at_debug_then_they_are_capped_at_warning():
+    import logging
+
+    import llmcache.observability  # noqa: F401 - importing it caps them
+
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.DEBUG)  # as Lambda sets it for a function whose log level is DEBUG
+    try:
+        for name in ("botocore", "urllib3", "httpx"):
+            assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+    finally:
+        root.setLevel(previous)
