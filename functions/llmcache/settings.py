@@ -118,6 +118,9 @@ class Settings:
     # ignores the rest, so two prompts that differ after that would look identical.
     semantic_max_chars: int = 1000
     semantic_timeout: float = 2.0  # per embedding or index call: a slow one makes a plain miss, not a slow one
+    # Where GET /cache/stats reads: "cloudwatch" (many containers), "process" (this one), "auto": CloudWatch
+    # when running on Lambda, else the process.
+    stats_source: str = "auto"
     qdrant_url: str | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_path: str | None = None
@@ -176,6 +179,7 @@ class Settings:
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),
             semantic_timeout=_float(env, Env.SEMANTIC_TIMEOUT, 2.0, 0.01, 60.0),
+            stats_source=_choice(env, Env.STATS_SOURCE, "auto", ("auto", "cloudwatch", "process")),
             qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,

@@ -88,8 +88,8 @@ def _secret_reader(value: str | None, secret_arn: str | None, what: str) -> Call
 
 def _metrics_reader(settings: Settings) -> Any:
     """Deployed (many containers), stats come from CloudWatch; under `make run`, from this process."""
-    source = os.environ.get("STATS_SOURCE", "").lower()
-    if source == "cloudwatch" or (not source and os.environ.get("AWS_LAMBDA_FUNCTION_NAME")):
+    source = settings.stats_source
+    if source == "cloudwatch" or (source == "auto" and os.environ.get("AWS_LAMBDA_FUNCTION_NAME")):
         from llmcache.stores.cloudwatch import MetricsReader
 
         return MetricsReader(os.environ.get("POWERTOOLS_SERVICE_NAME", "llmcache"), settings.environment)

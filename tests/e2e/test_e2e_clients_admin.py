@@ -136,6 +136,15 @@ def test_given_every_control_when_sent_over_http_then_the_gateway_honours_it(gw:
     assert post(gw, "/v1/chat/completions", chat_body("other words"), headers=custom).headers["x-cache"] == "HIT"
     bad = post(gw, "/v1/chat/completions", {**body, "cache": {"ttl": "soon"}})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "cache.ttl"
+    assert post(gw, "/v1/chat/completions", body, headers={"Cache-Control": "max-age=0"}).headers["x-cache"] == "MISS"
+    ttl_body = chat_body(f"{prompt} with a ttl")
+    stored = post(gw, "/v1/chat/completions", ttl_body, headers={"X-Cache-TTL": "60"})
+    meta = httpx.get(
+        f"{gw.url}/cache/entries/{stored.headers['x-cache-key']}",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=20,
+    ).json()
+    assert meta["expires"] - meta["created"] == 60
 
 
 def _admin(gw: GatewayProcess, method: str, path: str, body: object = None, key: str | None = ADMIN_KEY):

@@ -47,3 +47,10 @@ def test_given_the_gateway_loaded_when_libraries_would_log_bodies_at_debug_then_
             assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
     finally:
         root.setLevel(previous)
+
+
+def test_given_an_unknown_stats_source_when_settings_load_then_it_is_refused_at_start():
+    with pytest.raises(SettingsError, match="STATS_SOURCE"):
+        Settings.from_env({"STATS_SOURCE": "bogus"})
+    assert Settings.from_env({"STATS_SOURCE": "CloudWatch"}).stats_source == "cloudwatch"
+    assert Settings.from_env({}).stats_source == "auto"
