@@ -17,10 +17,13 @@ export PYTHONPATH := functions:.
 .PHONY: help uv install semantic-deps redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic clean
 
 help:
-	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process)"
+	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it)"
 	@echo "make test           install everything from the lock file, start servers, run every suite"
+	@echo "make test-fast      the same without the semantic-model and slow tests"
 	@echo "make lint           ruff + mypy"
-	@echo "make synth ENV=dev  CloudFormation for an environment (cdk-nag checked); deploy, diff alike"
+	@echo "make synth ENV=dev  CloudFormation for an environment (cdk-nag checked)"
+	@echo "make deploy ENV=dev / make diff ENV=dev   the same, deployed / compared (needs AWS credentials)"
+	@echo "make format         ruff format + autofix"
 	@echo "make layer          build the Lambda dependency layer folder (no Docker)"
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -20,6 +21,8 @@ from llmcache.constants import DIMENSION_ENVIRONMENT, METRIC_NAMESPACE, SERVICE_
 from llmcache.errors import BackendFailure
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+# Admin and health calls record no metric; Powertools would warn about that on each of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 # At DEBUG (dev's level) these libraries log whole request and response bodies: Secrets Manager values,
 # cached answers, prompts. The gateway's own logger keeps the configured level; theirs stay at WARNING.
 for _chatty in ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore", "redis"):

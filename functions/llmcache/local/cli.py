@@ -166,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             # API Gateway's own limit, or the configured one if larger, so the handler answers 413 itself.
             httpd.max_body_bytes = max(API_GATEWAY_MAX_BODY, plan.max_request_bytes + 64 * 1024)
         except OSError as exc:
-            print(f"llmcache: cannot listen on {args.host}:{args.port}: {exc}; choose another --port", file=sys.stderr)
+            print(
+                f"llmcache: cannot listen on {args.host}:{args.port}: {exc}; "
+                "choose another: make run PORT=8081 (or --port)",
+                file=sys.stderr,
+            )
             return 1
         stoppers.append(httpd.server_close)
         if plan.start_moto:
@@ -210,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             httpd.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             print("\nllmcache: stopping", flush=True)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return 0
     finally:
         for stop in reversed(stoppers):

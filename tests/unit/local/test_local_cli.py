@@ -97,3 +97,19 @@ def test_given_a_url_when_the_curl_example_is_built_then_it_posts_json_with_a_be
     assert "Authorization: Bearer sk-demo" in command
     assert "Content-Type: application/json" in command
     assert '"messages"' in command
+
+
+def test_given_a_port_already_taken_when_run_then_it_exits_and_says_how_to_pick_another(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from llmcache.local.cli import main
+
+    monkeypatch.setenv("CACHE_TIERS", "memory")  # nothing else to start
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port)]) != 0
+    assert "make run PORT=" in capsys.readouterr().err
