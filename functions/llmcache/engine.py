@@ -113,6 +113,7 @@ class Engine:
             )
             response.headers[HEADER_CACHE] = "BYPASS"
             return response
+        context = keys.header_context(request.headers)  # once: the key and the semantic partition share it
         key = keys.request_key(
             tenant=tenant_scope,
             namespace=controls.namespace,
@@ -120,10 +121,10 @@ class Engine:
             route=request.route,
             body=body,
             custom_key=controls.custom_key,
-            context=keys.header_context(request.headers),
+            context=context,
         )
         started = time.perf_counter()
-        query = self._semantic_query(request, controls, tenant_scope, generation)
+        query = self._semantic_query(request, controls, tenant_scope, generation, context)
         if not controls.no_cache:
             now = self.clock()
             hit = self.store.get(key, now)
@@ -242,7 +243,7 @@ class Engine:
 
     # ----- semantic ----------------------------------------------------------------------------
     def _semantic_query(
-        self, request: ClientRequest, controls: Controls, tenant_scope: str, generation: str
+        self, request: ClientRequest, controls: Controls, tenant_scope: str, generation: str, context: str
     ) -> SemanticQuery | None:
         """What the semantic index compares and its partition, once per request; None when not applicable."""
         if self.semantic is None or controls.custom_key is not None:
@@ -256,7 +257,7 @@ class Engine:
             controls.namespace,
             generation,
             self.settings.semantic_max_chars,
-            keys.header_context(request.headers),
+            context,
         )
 
     def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:

@@ -74,3 +74,15 @@ def throttle_dynamodb(operation: str) -> Any:
         return real(self, operation_name, operation_kwargs, *args, **kwargs)
 
     return failing
+
+
+def chat_answer(content: str, *, answer_id: str = "chatcmpl-test", model: str = "gpt-4o-mini") -> dict[str, Any]:
+    """A complete, storable OpenAI chat answer, for respx to return in place of the provider."""
+    return {
+        "id": answer_id,
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }

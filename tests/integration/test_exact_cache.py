@@ -9,6 +9,7 @@ import re
 import boto3
 import pytest
 import respx
+from tests.integration.harness import chat_answer
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -116,14 +117,7 @@ def test_given_a_400kb_answer_when_stored_then_dynamodb_holds_a_pointer_and_the_
     settings = configure(CACHE_TIERS="dynamodb")
     # Random text barely compresses, so the stored body stays far above DynamoDB's 400 KB item limit.
     content = base64.b64encode(os.urandom(450_000)).decode()
-    answer = {
-        "id": "chatcmpl-big",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }
+    answer = chat_answer(content, answer_id="chatcmpl-big", model="m")
     with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
         mock.post("/chat/completions").respond(200, json=answer)
         first = client.chat("a very long answer")

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import redis as redis_client
+from tests.integration.harness import chat_answer
 
 from llmcache import wiring
 from llmcache.settings import Settings
@@ -165,15 +166,7 @@ def _slow_answer_by_key(request):
     time.sleep(0.3)
     if request.headers.get("authorization") == "Bearer sk-bad":
         return httpx.Response(401, json={"error": {"message": "Incorrect API key provided: sk-bad", "code": "invalid"}})
-    return httpx.Response(
-        200,
-        json={
-            "id": "ok",
-            "object": "chat.completion",
-            "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
-        },
-    )
+    return httpx.Response(200, json=chat_answer("fine"))
 
 
 def test_given_shared_scope_when_a_tenant_with_a_bad_key_leads_then_another_tenant_gets_its_own_answer(

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import respx
+from tests.integration.harness import chat_answer
 
 from llmcache.streaming import StreamAssembler, iter_sse_data
 
@@ -157,13 +158,7 @@ def test_given_a_provider_that_ignores_stream_when_streamed_then_its_json_is_pas
     configure, client, provider
 ):
     configure(CACHE_TIERS="memory")
-    answer = {
-        "id": "whole",
-        "object": "chat.completion",
-        "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "in one piece"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4},
-    }
+    answer = chat_answer("in one piece", answer_id="whole")
     with respx.mock(base_url=provider.base_url, assert_all_called=True) as mock:
         mock.post("/chat/completions").respond(200, json=answer)
         streamed = client.chat("one piece", extra={"stream": True})
