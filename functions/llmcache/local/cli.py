@@ -21,14 +21,17 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from llmcache.constants import Env
 from llmcache.settings import OPENAI_BASE_URL, Settings, SettingsError
 
 DEFAULT_APP = "llmcache.asgi:app"
-# uvicorn's limits for `make run` (docs/streaming.md): idle keep-alive connections are closed after this,
-# and at most this many connections are served at once (the rest get a 503).
+# Limits of `make run` (docs/streaming.md). A connection idle after an answer is closed after KEEP_ALIVE_SECONDS;
+# one that has not sent a whole request head within REQUEST_HEAD_SECONDS (slow or silent) is closed too; a body
+# not whole within the app's LLMCACHE_BODY_TIMEOUT_SECONDS gets a 408. Past MAX_CONNECTIONS, a 503.
 KEEP_ALIVE_SECONDS = 5
+REQUEST_HEAD_SECONDS = 10
 MAX_CONNECTIONS = 1000
 OPENAI_API_KEY = "OPENAI_API_KEY"
 
@@ -208,14 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
         host, port = listener.getsockname()[:2]
         url = f"http://{_host_for_url(str(host))}:{port}"
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=not args.quiet,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            limit_concurrency=MAX_CONNECTIONS,
-            timeout_graceful_shutdown=3,  # Ctrl-C: open streams get 3 s, then the stop goes on
-        )
+        config = uvicorn_config(app, access_log=not args.quiet)
         print(banner(url, settings, plan, moto_endpoint=moto_endpoint, import_seconds=import_seconds), flush=True)
         _Server(config).run(sockets=[listener])  # returns on Ctrl-C or SIGTERM, after a clean stop
         return 0
@@ -225,6 +221,43 @@ def main(argv: list[str] | None = None) -> int:
                 stop()
             except Exception as exc:  # shutting down: report, keep stopping the rest
                 print(f"llmcache: error while stopping: {exc}", file=sys.stderr)
+
+
+class _TimedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, plus a deadline for each request head: uvicorn times out only a connection
+    idle after an answer, so one that connects and then sends nothing (or a byte now and then) would be kept."""
+
+    head_seconds = REQUEST_HEAD_SECONDS
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._await_request_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_request_head()
+
+    def _await_request_head(self) -> None:
+        cycle = self.cycle
+        self.loop.call_later(self.head_seconds, self._close_unless_new_request, cycle)
+
+    def _close_unless_new_request(self, cycle: Any) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():
+            self.transport.close()
+
+
+def uvicorn_config(app: Any, *, access_log: bool = True, head_seconds: float = REQUEST_HEAD_SECONDS) -> uvicorn.Config:
+    """How `make run` serves the ASGI app (the tests use the same)."""
+    protocol = type("TimedH11Protocol", (_TimedH11Protocol,), {"head_seconds": head_seconds})
+    return uvicorn.Config(
+        app,
+        http=protocol,
+        log_level="warning",
+        access_log=access_log,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_graceful_shutdown=3,  # Ctrl-C: open streams get 3 s, then the stop goes on
+    )
 
 
 class _Server(uvicorn.Server):
