@@ -67,6 +67,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     try:
+        if _declared_length(scope) > _body_limit():  # refused unread, as API Gateway does
+            raise _BodyTooLarge
         with anyio.fail_after(BODY_SECONDS):
             raw = await _read_body(receive, _body_limit())
     except _BodyTooLarge:
@@ -170,6 +172,13 @@ def _trusted_context(header: str, default: dict[str, Any]) -> dict[str, Any]:
 
 def _body_limit() -> int:
     return max(API_GATEWAY_MAX_BODY, wiring.settings().max_request_bytes + 64 * 1024)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length" and value.strip().isdigit():
+            return int(value)
+    return 0
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
