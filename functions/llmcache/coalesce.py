@@ -2,7 +2,8 @@
 
 The first caller (the leader) runs the call; the others wait, bounded, and share its outcome.
 A follower that waits too long stops waiting and makes its own call. `run` does all of it for an answer
-known at once; `join`, `wait` and `land` let a leader keep its flight open while its answer streams in.
+known at once; `join`, `share`, `wait` and `land` let a leader share an answer that streams in, and keep its
+flight open until it has.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -20,6 +21,9 @@ class Flight(Generic[T]):
     done: threading.Event = field(default_factory=threading.Event)
     result: T | None = None
     error: BaseException | None = None
+    # A leader whose answer streams in shares it before it is done (`share`); set on landing too.
+    started: threading.Event = field(default_factory=threading.Event)
+    shared: Any = None
 
 
 class SingleFlight(Generic[T]):
@@ -42,6 +46,13 @@ class SingleFlight(Generic[T]):
             if self._flights.get(key) is flight:
                 del self._flights[key]
         flight.done.set()
+        flight.started.set()
+
+    @staticmethod
+    def share(flight: Flight[T], shared: Any) -> None:
+        """What followers may take while the leader's answer is still coming in."""
+        flight.shared = shared
+        flight.started.set()
 
     @staticmethod
     def wait(flight: Flight[T], seconds: float) -> bool:

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
-from llmcache.coalesce import SingleFlight
+from llmcache.coalesce import Flight, SingleFlight
 from llmcache.constants import (
     HEADER_CACHE,
     HEADER_CACHE_KEY,
@@ -25,6 +25,7 @@ from llmcache.generations import Generations
 from llmcache.observability import record
 from llmcache.policy import Controls
 from llmcache.settings import Settings
+from llmcache.shared_stream import SharedStream
 from llmcache.stores.base import CacheEntry, Hit
 from llmcache.stores.tiered import TieredStore
 from llmcache.streaming import SseEvent, iter_sse_events
@@ -204,16 +205,12 @@ class Engine:
         stored: Callable[[], GatewayResponse | None],
         wait: float,
     ) -> GatewayResponse:
-        """One provider call per herd of identical streamed misses. The leader relays the provider's events as
-        they come; the flight stays open until its stream ends (stored or not). The others wait for it, then
-        replay the stored answer, or ask the provider themselves when nothing was stored (docs/streaming.md)."""
+        """One provider call per herd of identical streamed misses, whose events every member gets as they come:
+        the leader's stream is shared (SharedStream), followers read it from its first event. A follower that
+        comes when the stream was given up (its readers all left) waits for the stored answer, or asks itself."""
         flight, leader = self.flights.join(flight_key)
         if not leader:
-            if self.flights.wait(flight, wait):
-                answered = stored()
-                if answered is not None:
-                    return answered
-            return fetch()
+            return self._follow(flight, fetch, stored, wait)
         try:
             response = fetch()
         except BaseException as exc:
@@ -221,9 +218,31 @@ class Engine:
             raise
         if response.stream is None:
             self.flights.land(flight_key, flight, result=response)
-        else:
-            response.stream.on_close(lambda: self.flights.land(flight_key, flight, result=response))
-        return response
+            return response
+        response.stream.on_close(lambda: self.flights.land(flight_key, flight, result=None))
+        shared, reader = SharedStream.open(response.stream)
+        self.flights.share(flight, (response, shared))
+        return GatewayResponse(response.status, b"", response.content_type, response.headers, reader)
+
+    def _follow(
+        self,
+        flight: Flight[GatewayResponse],
+        fetch: Callable[[], GatewayResponse],
+        stored: Callable[[], GatewayResponse | None],
+        wait: float,
+    ) -> GatewayResponse:
+        until = time.monotonic() + wait
+        if flight.started.wait(wait) and flight.shared is not None:
+            head, shared = flight.shared
+            reader = shared.reader()
+            if reader is not None:
+                headers = {**head.headers, "X-Cache-Coalesced": "true"}
+                return GatewayResponse(head.status, b"", head.content_type, headers, reader)
+        if self.flights.wait(flight, max(0.0, until - time.monotonic())):
+            answered = stored()
+            if answered is not None:
+                return answered
+        return fetch()
 
     def _serve_hit(
         self,

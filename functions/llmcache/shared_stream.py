@@ -32,12 +32,22 @@ class SharedStream:
         self._closed = False
         self._error: GatewayError | None = None
 
+    @classmethod
+    def open(cls, source: BodyStream) -> tuple[SharedStream, BodyStream]:
+        """The shared stream and its first reader (the leader's)."""
+        shared = cls(source)
+        shared._readers = 1
+        return shared, shared._new_reader()
+
     def reader(self) -> BodyStream | None:
         """A new reader from the first piece, or None when the stream was already given up (closed early)."""
         with self._readers_lock:
             if self._closed and not self._done:
                 return None
             self._readers += 1
+        return self._new_reader()
+
+    def _new_reader(self) -> BodyStream:
         resources = ExitStack()
         resources.callback(self._leave)
         return BodyStream(self._read(), resources, self._source.error_event)

@@ -1,11 +1,14 @@
 """Issue 13 through the real local gateway (uvicorn, as `make run`) and the openai SDK: a streamed miss
 reaches the client as the provider writes it; a stream that breaks raises in the SDK and is not stored; a
-client that goes away cancels the provider call and stores nothing."""
+client that goes away cancels the provider call and stores nothing (unless a coalesced follower still reads
+it); a herd of identical streamed misses shares one provider stream as it comes."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -101,3 +104,74 @@ def test_given_a_client_that_goes_away_mid_stream_when_streamed_then_the_provide
     again = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert again.headers["x-cache"] == "MISS"
     assert fake_provider.count(CHAT) == before + 2
+
+
+def _first_content_at(response: httpx.Response) -> tuple[float | None, str]:
+    """When (time.time()) the first content delta arrived, and the whole streamed text."""
+    first, text = None, ""
+    for line in response.iter_lines():
+        if not line.startswith("data: {"):
+            continue
+        choices = json.loads(line[6:]).get("choices") or []
+        piece = (choices[0].get("delta") or {}).get("content") if choices else None
+        if piece and first is None:
+            first = time.time()
+        text += piece or ""
+    return first, text
+
+
+def test_given_a_herd_of_identical_streamed_misses_when_served_then_one_provider_stream_reaches_all_as_it_comes(
+    gw: GatewayProcess, fake_provider: FakeProvider, prompt: str
+) -> None:
+    body = chat_body(prompt, model=f"fake-slowstream-{PAUSE_MS}", stream=True)
+    before, ends_before = fake_provider.count(CHAT), len(fake_provider.stats()["stream_ends"])
+
+    def ask(_: int) -> tuple[str | None, float | None, str]:
+        with httpx.stream(
+            "POST", f"{gw.url}/v1/chat/completions", json=body, headers={"Authorization": "Bearer sk-herd"}, timeout=30
+        ) as response:
+            first, text = _first_content_at(response)
+            return response.headers.get("x-cache-coalesced"), first, text
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, range(4)))
+
+    assert fake_provider.count(CHAT) == before + 1
+    provider_finished = fake_provider.stats()["stream_ends"][ends_before]
+    assert {text for _, _, text in answers} == {f"offline answer to: {prompt}"}
+    followers = [first for coalesced, first, _ in answers if coalesced == "true"]
+    assert followers  # at least one joined the leader's stream
+    assert all(first is not None and first < provider_finished - PAUSE_MS / 1000 for first in followers)
+
+
+def test_given_a_herd_whose_leader_hangs_up_when_a_follower_reads_on_then_it_gets_the_whole_answer_and_it_is_stored(
+    gw: GatewayProcess, fake_provider: FakeProvider, prompt: str
+) -> None:
+    body = chat_body(prompt, model="fake-slowstream-200", stream=True)
+    headers = {"Authorization": "Bearer sk-herd"}
+    before = fake_provider.count(CHAT)
+    url = f"{gw.url}/v1/chat/completions"
+    with (
+        httpx.Client(timeout=30) as leader_client,
+        leader_client.stream("POST", url, json=body, headers=headers) as leader,
+    ):
+        assert leader.headers["x-cache"] == "MISS" and "x-cache-coalesced" not in leader.headers
+        with ThreadPoolExecutor(1) as pool:
+            follower = pool.submit(lambda: httpx.post(url, json=body, headers=headers, timeout=30))
+            time.sleep(0.5)  # the follower has joined the leader's stream
+            # the leader's client hangs up here, half-way through (the answer takes ~2.4 s)
+    answer = follower.result()
+    assert answer.headers.get("x-cache-coalesced") == "true"
+    assert answer.text.endswith("data: [DONE]\n\n")
+    assert _text_of_sse(answer.text) == f"offline answer to: {prompt}"
+    again = httpx.post(url, json={**body, "stream": False}, headers=headers, timeout=30)
+    assert again.headers["x-cache"] == "HIT"
+    assert fake_provider.count(CHAT) == before + 1
+
+
+def _text_of_sse(sse: str) -> str:
+    return "".join(
+        (json.loads(line[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
+        for line in sse.splitlines()
+        if line.startswith("data: {")
+    )
