@@ -34,7 +34,7 @@ uv:
 	@$(UV) --version
 
 $(VENV)/.synced: uv.lock pyproject.toml | uv
-	$(UV) sync --frozen --inexact
+	$(UV) sync --frozen --inexact --extra cli
 	@touch $@
 
 install: $(VENV)/.synced

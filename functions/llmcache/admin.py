@@ -22,6 +22,7 @@ STATS_METRICS = [
     Metric.CACHE_MISS,
     Metric.CACHE_BYPASS,
     Metric.TOKENS_SAVED,
+    Metric.COST_SAVED,
     Metric.CACHE_BACKEND_ERROR,
     Metric.UPSTREAM_ERROR,
 ]
@@ -153,6 +154,7 @@ class Admin:
             "bypasses": int(totals[Metric.CACHE_BYPASS]),
             "hit_rate": round(hits / lookups, 4) if lookups else None,
             "tokens_saved": int(totals[Metric.TOKENS_SAVED]),
+            "cost_saved_usd": round(totals[Metric.COST_SAVED], 6),  # at the price table's list prices
             "backend_errors": int(totals[Metric.CACHE_BACKEND_ERROR]),
             "upstream_errors": int(totals[Metric.UPSTREAM_ERROR]),
         }

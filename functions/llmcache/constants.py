@@ -23,6 +23,7 @@ class Metric:
     UPSTREAM_LATENCY: Final = "UpstreamLatency"
     HIT_LATENCY: Final = "HitLatency"
     TOKENS_SAVED: Final = "TokensSaved"
+    COST_SAVED: Final = "CostSaved"  # US dollars: what the answers served from the cache would have cost
 
 
 ALL_METRICS: Final = (
@@ -34,6 +35,7 @@ ALL_METRICS: Final = (
     Metric.UPSTREAM_LATENCY,
     Metric.HIT_LATENCY,
     Metric.TOKENS_SAVED,
+    Metric.COST_SAVED,
 )
 
 
@@ -71,6 +73,8 @@ class Env:
     QDRANT_URL: Final = "QDRANT_URL"
     QDRANT_API_KEY: Final = "QDRANT_API_KEY"
     QDRANT_PATH: Final = "QDRANT_PATH"
+    PRICES_FILE: Final = "PRICES_FILE"
+    PRICES: Final = "PRICES"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).

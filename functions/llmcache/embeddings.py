@@ -16,6 +16,7 @@ from llmcache.constants import HEADER_CACHE, HEADER_CACHE_KEY, HEADER_CACHE_TIER
 from llmcache.errors import BadRequest, UpstreamUnavailable
 from llmcache.observability import record
 from llmcache.policy import Controls
+from llmcache.savings import TokenCounts, record_hit_savings
 from llmcache.stores.base import CacheEntry, Hit
 
 if TYPE_CHECKING:
@@ -131,22 +132,19 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
             return _finish(response, outcome, input_keys)
 
     data_out: list[Any] = []
-    saved = 0
     prompt_tokens = 0
     model = upstream_model
     for i in range(len(inputs)):
         if i in hits:
             entry = hits[i].entry
             item = json.loads(hits[i].raw)
-            saved += entry.tokens
             prompt_tokens += entry.tokens
             model = model or entry.model
         else:
             item = fresh[i]
             prompt_tokens += fresh_tokens[i]
         data_out.append({**item, "index": i})
-    if saved:
-        record(Metric.TOKENS_SAVED, saved)
+    record_hit_savings(engine.settings, *(hit.entry for hit in hits.values()))
     if not missing:
         record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
     body = {
@@ -183,7 +181,7 @@ def _store_one(engine: Engine, controls: Controls, key: str, item: dict[str, Any
         ttl=policy.effective_ttl(controls, engine.settings.default_ttl, engine.settings.max_ttl),
         route=ROUTE,
         model=model,
-        tokens=tokens,
+        usage=TokenCounts(total=tokens, input=tokens),  # embeddings bill input tokens only
     )
     engine.store.put(key, entry)
 

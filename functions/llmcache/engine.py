@@ -22,6 +22,7 @@ from llmcache.errors import BackendFailure, BadRequest, UpstreamUnavailable
 from llmcache.generations import Generations
 from llmcache.observability import record
 from llmcache.policy import Controls
+from llmcache.savings import record_hit_savings, token_counts
 from llmcache.settings import Settings
 from llmcache.stores.base import CacheEntry, Hit
 from llmcache.stores.tiered import TieredStore
@@ -237,8 +238,7 @@ class Engine:
         if count:  # a coalesced wait was already counted as a miss
             record(Metric.CACHE_HIT)
             record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
-            if entry.tokens:
-                record(Metric.TOKENS_SAVED, entry.tokens)
+            record_hit_savings(self.settings, entry)
         return response
 
     # ----- semantic ----------------------------------------------------------------------------
@@ -389,7 +389,7 @@ class Engine:
             ttl=policy.effective_ttl(controls, self.settings.default_ttl, self.settings.max_ttl),
             route=request.route,
             model=str(answer.get("model") or request.body.get("model") or ""),
-            tokens=usage_tokens(answer),
+            usage=token_counts(answer),
         )
         self.store.put(key, entry)
         if semantic is not None:
@@ -402,15 +402,6 @@ def _compact_json(value: Any) -> bytes:
         return text.encode()
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" is valid JSON): keep it as an escape
         return json.dumps(value, separators=(",", ":")).encode()
-
-
-def usage_tokens(answer: dict[str, Any]) -> int:
-    usage = answer.get("usage")
-    if isinstance(usage, dict):
-        total = usage.get("total_tokens")
-        if isinstance(total, int) and not isinstance(total, bool):
-            return total
-    return 0
 
 
 def _sse_event(data: str) -> str:

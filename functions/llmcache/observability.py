@@ -69,6 +69,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _UNITS = {
     Metric.UPSTREAM_LATENCY: MetricUnit.Milliseconds,
     Metric.HIT_LATENCY: MetricUnit.Milliseconds,
+    Metric.COST_SAVED: MetricUnit.NoUnit,  # US dollars: CloudWatch has no currency unit
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from llmcache.constants import Env
+from llmcache.savings import Price, PriceError, price_overrides
 
 KNOWN_TIERS = ("memory", "redis", "dynamodb")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -124,6 +125,8 @@ class Settings:
     qdrant_url: str | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_path: str | None = None
+    # A deployment's own prices (USD per million tokens) over the shipped table (`prices.json`).
+    price_overrides: Mapping[str, Price] = field(default_factory=dict)
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -183,4 +186,12 @@ class Settings:
             qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,
+            price_overrides=_price_overrides(env),
         )
+
+
+def _price_overrides(env: Mapping[str, str]) -> dict[str, Price]:
+    try:
+        return price_overrides(env.get(Env.PRICES_FILE, "").strip() or None, env.get(Env.PRICES, "").strip() or None)
+    except PriceError as exc:
+        raise SettingsError(str(exc)) from None

@@ -50,6 +50,10 @@ def make_item_model(table_name: str) -> type[Model]:
         model = UnicodeAttribute(null=True)
         tokens = NumberAttribute(null=True)
         content_type = UnicodeAttribute(null=True)
+        # The usage split that prices a hit; absent in items stored before it (read as 0) and when 0.
+        input_tokens = NumberAttribute(null=True)
+        cached_input_tokens = NumberAttribute(null=True)
+        output_tokens = NumberAttribute(null=True)
         generation = NumberAttribute(null=True)
 
     meta: Any = CacheItem.Meta
@@ -108,6 +112,9 @@ class DynamoDbStore:
             model=item.model or "",
             tokens=int(item.tokens or 0),
             content_type=item.content_type or "application/json",
+            input_tokens=int(item.input_tokens or 0),
+            cached_input_tokens=int(item.cached_input_tokens or 0),
+            output_tokens=int(item.output_tokens or 0),
         )
         return Hit(entry, tier)
 
@@ -134,6 +141,7 @@ class DynamoDbStore:
             tokens=entry.tokens,
             content_type=entry.content_type,
             body_size=len(entry.body),
+            **{name: count for name, count in entry.billed_tokens().items() if count},
         )
         if len(entry.body) > self.inline_max_bytes:
             if self.bodies is None:
