@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import ADMIN_KEY
-from tests.servers import GatewayProcess, free_port
+from tests.servers import GatewayProcess, free_port, wait_until
 
 from llmcache.savings import PriceTable, token_counts
 
@@ -129,3 +130,42 @@ def test_given_a_wrong_key_or_a_gateway_down_when_run_then_the_error_is_one_line
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("llmcache: ") and says in lines[0], result.stderr
+
+
+def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_summary(
+    cli_gw: GatewayProcess, tmp_path: Path
+) -> None:
+    def misses() -> int:
+        stats = httpx.get(
+            f"{cli_gw.url}/cache/stats", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        ).json()
+        return int(stats["misses"])
+
+    # Each line waits 2 s at the provider: the run is still sending when the interrupt comes.
+    lines = [
+        json.dumps({"model": "fake-slow-2000", "messages": [{"role": "user", "content": f"{uuid.uuid4().hex} {i}"}]})
+        for i in range(40)
+    ]
+    warm_file = tmp_path / "slow.jsonl"
+    warm_file.write_text("\n".join(lines) + "\n")
+    before = misses()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCACHE_")}
+    env.update({"LLMCACHE_URL": cli_gw.url, "LLMCACHE_API_KEY": CLIENT_KEY})
+    process = subprocess.Popen(
+        [str(LLMCACHE), "warm", str(warm_file), "--concurrency", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: misses() > before, timeout=60, what="the first warm request reaching the gateway")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "stopping" in stderr
+    summary = next(line for line in stdout.splitlines() if line.startswith("interrupted: sent "))
+    assert int(summary.removeprefix("interrupted: sent ").split(",")[0]) < 40

@@ -52,3 +52,15 @@ def test_given_the_layer_builder_when_asked_for_its_target_then_it_matches_the_f
     assert build.PLATFORM == "manylinux2014_aarch64"
     command = build.installer(Path("/tmp/x"), Path("/tmp/r.txt"))
     assert "--no-deps" in command and LAMBDA_PYTHON_VERSION in command
+
+
+def test_given_the_cli_extra_when_layer_contents_resolved_then_the_operator_commands_libraries_stay_out(
+    build: ModuleType,
+) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    cli_extra = {build.normalize(spec.split(">")[0]) for spec in pyproject["project"]["optional-dependencies"]["cli"]}
+    assert cli_extra == {"click", "rich"}
+    assert pyproject["project"]["scripts"]["llmcache"] == "llmcache.cli:main"
+
+    pins = build.locked_closure(build.project_dependencies(), build.PROVIDED_BY_LAMBDA)
+    assert not set(pins) & {"click", "rich", "markdown-it-py", "pygments"}, "the llmcache command's libraries"
