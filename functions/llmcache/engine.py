@@ -404,6 +404,11 @@ def _compact_json(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
+def usage_tokens(answer: dict[str, Any]) -> int:
+    """The answer's total tokens (what TokensSaved counts); `savings.token_counts` also splits them."""
+    return token_counts(answer).total
+
+
 def _sse_event(data: str) -> str:
     """One SSE event carrying `data`; a value that spanned several `data:` lines keeps one line each."""
     return "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"

@@ -23,6 +23,7 @@ from llmcache.constants import Metric
 
 SHIPPED_PRICES = Path(__file__).with_name("prices.json")
 # A dated snapshot ("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022") is priced as its model.
+MAX_REMEMBERED_MODELS = 4096
 _SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 
 
@@ -110,8 +111,10 @@ class PriceTable:
             pass
         found = self.known(model)
         with self._lock:
-            first_time = model not in self._resolved
-            self._resolved[model] = found
+            # Model names come from answers: the memo (and so the log, once per name) stops at a bound.
+            first_time = model not in self._resolved and len(self._resolved) < MAX_REMEMBERED_MODELS
+            if first_time:
+                self._resolved[model] = found
         if found is None and first_time:
             from llmcache.observability import logger
 
@@ -180,18 +183,23 @@ def _count(usage: Any, name: str) -> int:
 
 def record_hit_savings(settings: Any, *entries: Any) -> None:
     """Count what these served entries saved: TokensSaved, and CostSaved in US dollars when priced."""
-    from llmcache.observability import record
+    from llmcache.observability import record  # a sys.modules lookup: observability is loaded by then
 
-    tokens = 0
-    dollars = 0.0
-    table = table_for(settings)
-    for entry in entries:
-        tokens += entry.tokens
-        if entry.input_tokens or entry.output_tokens:
-            price = table.price(entry.model)
-            if price is not None:
-                dollars += price.cost(entry.input_tokens, entry.cached_input_tokens, entry.output_tokens)
+    if len(entries) == 1:  # the hit path: no loop, no sums
+        entry = entries[0]
+        tokens, dollars = entry.tokens, _dollars(table_for(settings), entry)
+    else:
+        table = table_for(settings)
+        tokens = sum(entry.tokens for entry in entries)
+        dollars = sum(_dollars(table, entry) for entry in entries)
     if tokens:
         record(Metric.TOKENS_SAVED, tokens)
     if dollars:
         record(Metric.COST_SAVED, dollars)
+
+
+def _dollars(table: PriceTable, entry: Any) -> float:
+    if not (entry.input_tokens or entry.output_tokens):
+        return 0.0  # stored without its usage split (older entries): tokens count, dollars cannot
+    price = table.price(entry.model)
+    return price.cost(entry.input_tokens, entry.cached_input_tokens, entry.output_tokens) if price else 0.0
