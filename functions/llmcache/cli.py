@@ -9,8 +9,9 @@ It reads LLMCACHE_URL, LLMCACHE_API_KEY (a client key, for warm) and LLMCACHE_AD
 rest), each also a flag. Behind API Gateway API keys, LLMCACHE_GATEWAY_KEY is sent as `x-api-key`.
 Every error is one line that says what to do; never a traceback.
 
-Not part of the Lambda package (click and rich are the `cli` extra, not in the layer); imports only
-httpx, click and rich, and rich only where it draws.
+Not part of the Lambda package (click and rich are the `cli` extra, not in the layer). It imports
+httpx, click and the gateway's light `savings` module (the price table, for warm), and rich only
+where it draws: nothing of the gateway's AWS or Powertools stack.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from llmcache.stores.base import CacheEntry
 
 
 def test_given_the_shipped_table_when_read_then_it_names_its_date_source_and_prices_the_common_models():
-    document = json.loads(SHIPPED_PRICES.read_text())
+    document = json.loads(Path(SHIPPED_PRICES).read_text())
     assert document["date"] and "openai.com" in document["source"] and "claude.com" in document["source"]
     table = PriceTable.shipped()
     assert table.price("gpt-4o-mini") == Price(input=0.15, cached_input=0.075, output=0.6)
