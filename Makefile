@@ -93,7 +93,7 @@ diff: install layer
 	npx --yes aws-cdk@2 diff -c env=$(ENV)
 
 layer: install
-	$(PY) layers/build.py
+	$(PY) layers/build.py --env $(ENV)
 
 # Benchmarks need the dev + bench groups and a redis-server binary (not the semantic model).
 # BENCH_ARGS, e.g. "--quick" or "--cold-runs 5"; LOAD_ARGS, e.g. "--seconds 30 --rps 300 --tiers memory".
