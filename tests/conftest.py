@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 import pytest
 from tests.servers import (
@@ -112,40 +113,43 @@ def cache_resources(moto_server: MotoHandle) -> Iterator[CacheResources]:
 # ------------------------------------------------------------------------------------------ redis
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+S = TypeVar("S", bound=RedisServer)
+
+
+def _serve(make: Callable[[], S]) -> Iterator[S]:
     try:
-        server = RedisServer().start()
+        server = make().start()
     except RedisUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
+
+
+def _fresh(server: RedisServer) -> str:
+    """The URL of the server, running and empty (restarted first if an earlier test killed it)."""
+    server.start()
+    server.flushall()
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    yield from _serve(RedisServer)
 
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    """A running, empty Redis (restarted first if an earlier test killed it)."""
-    redis_server.start()
-    redis_server.flushall()
-    return redis_server.url
+    return _fresh(redis_server)
 
 
 @pytest.fixture(scope="session")
 def valkey_search() -> Iterator[ValkeySearchServer]:
-    try:
-        server = ValkeySearchServer().start()
-    except RedisUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.stop()
+    yield from _serve(ValkeySearchServer)
 
 
 @pytest.fixture
 def valkey_search_url(valkey_search: ValkeySearchServer) -> str:
-    """A running, empty Valkey with vector search (restarted first if an earlier test killed it)."""
-    valkey_search.start()
-    valkey_search.flushall()
-    return valkey_search.url
+    return _fresh(valkey_search)
 
 
 # ---------------------------------------------------------------------------------- fake provider
