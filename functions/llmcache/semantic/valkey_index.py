@@ -13,8 +13,9 @@ under one key prefix. Each hash is one remembered entry:
 - The hash is named by the exact cache key alone, so delete and re-expiry are single-key commands
   (DEL, HSET + PEXPIREAT) with no search: ElastiCache 8.2 only answers vector queries.
 - Commands are the subset ElastiCache's valkey-search documents: FT.CREATE (HNSW, COSINE, TAG),
-  FT.SEARCH with `@tag:{...}=>[KNN k @vector $v AS distance]`, PARAMS, RETURN, LIMIT, DIALECT 2,
-  and FT.INFO. Results are sorted here, not with SORTBY (ElastiCache's FT.SEARCH has none).
+  FT.SEARCH with `@tag:{...}=>[KNN k @vector $v AS distance]`, PARAMS, LIMIT, DIALECT 2, and FT.INFO.
+  No RETURN: its documentation allows only fields declared in the schema there, and key, text and
+  expires_at are not (indexing them would cost memory for nothing); without it the whole hash comes back. Results are sorted here, not with SORTBY (ElastiCache's FT.SEARCH has none).
 
 Every failure (server down, timeout, refused command) is raised as SemanticUnavailable: the engine
 counts it and answers with a plain miss.
@@ -39,7 +40,6 @@ INDEX_PREFIX = "llmcache-semantic"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_RUNTIME = 20
-_FIELDS = ("key", "text", "expires_at", "vector", "distance")
 
 
 def document_key(key: str) -> str:
@@ -186,7 +186,6 @@ class ValkeyIndex:
             return self._redis().execute_command(
                 "FT.SEARCH", name, f"@partition:{{{tag}}}=>[KNN {int(limit)} @vector $query AS distance]",
                 "PARAMS", "2", "query", pack(vector),
-                "RETURN", str(len(_FIELDS)), *_FIELDS,
                 "LIMIT", "0", str(int(limit)),
                 "DIALECT", "2",
             )  # fmt: skip
