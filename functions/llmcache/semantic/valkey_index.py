@@ -15,7 +15,8 @@ under one key prefix. Each hash is one remembered entry:
 - Commands are the subset ElastiCache's valkey-search documents: FT.CREATE (HNSW, COSINE, TAG),
   FT.SEARCH with `@tag:{...}=>[KNN k @vector $v AS distance]`, PARAMS, LIMIT, DIALECT 2, and FT.INFO.
   No RETURN: its documentation allows only fields declared in the schema there, and key, text and
-  expires_at are not (indexing them would cost memory for nothing); without it the whole hash comes back. Results are sorted here, not with SORTBY (ElastiCache's FT.SEARCH has none).
+  expires_at are not (indexing them would cost memory for nothing); without it the whole hash comes back.
+  Results are sorted here, not with SORTBY (ElastiCache's FT.SEARCH has none).
 
 Every failure (server down, timeout, refused command) is raised as SemanticUnavailable: the engine
 counts it and answers with a plain miss.
