@@ -188,3 +188,28 @@ def test_given_cdk_json_when_loaded_then_staging_alone_turns_semantic_on_with_va
 )  # fmt: skip
 def test_given_a_node_type_when_asked_then_the_memory_reserve_search_needs(node_type: str, reserve: str | None) -> None:
     assert search_memory_reserve(node_type) == reserve
+
+
+def test_given_the_hot_tier_and_the_valkey_index_when_synthesized_then_they_share_one_vpc_and_function_sg(
+    cdk_context: dict[str, Any], stub_layer: Any, tmp_path: Any
+) -> None:
+    import json
+
+    from infra import app as infra_app
+
+    config = load_config(cdk_context, "staging").with_hot_tier()
+    app = infra_app.new_app(cdk_context, outdir=str(tmp_path))
+    stack = infra_app.add_stack(app, config, layer_dir=stub_layer)
+    raw = app.synth().get_stack_by_name(stack.stack_name).template
+    resources = raw["Resources"]
+    of_type = {t: [v for v in resources.values() if v["Type"] == t] for t in {v["Type"] for v in resources.values()}}
+    function_sg = ref(of_type["AWS::Lambda::Function"][0]["Properties"]["VpcConfig"]["SecurityGroupIds"][0])
+    egress = [e["Properties"] for e in of_type["AWS::EC2::SecurityGroupEgress"]]
+
+    assert len(of_type["AWS::EC2::VPC"]) == 1
+    assert len(of_type["AWS::ElastiCache::ServerlessCache"]) == len(of_type["AWS::ElastiCache::ReplicationGroup"]) == 1
+    assert {ref(e["DestinationSecurityGroupId"]) for e in egress if ref(e["GroupId"]) == function_sg} == {
+        ref(of_type["AWS::ElastiCache::ServerlessCache"][0]["Properties"]["SecurityGroupIds"][0]),
+        ref(of_type["AWS::ElastiCache::ReplicationGroup"][0]["Properties"]["SecurityGroupIds"][0]),
+    }
+    assert json.dumps(raw).count("rediss://") == 2  # the hot tier's URL and the index's, both over TLS
