@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, sizes
+from bench import coldstart, semantic_index, sizes
 from bench.common import (
     ROOT,
     chat_body,
@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                 "AWS calls per request (moto server mode)",
                 lambda: run_worker("bench.inproc", {**base, "mode": "aws", "moto_url": moto.url}, timeout=300),
             )
+        results["semantic_index"] = sections.run(
+            "semantic index lookup, Valkey vs Qdrant (3,000 entries)",
+            lambda: run_worker("bench.semantic_index", {"lookups": 50 if args.quick else 500}, timeout=600),
+        )
         results["package"] = sections.run("package size", lambda: sizes.measure(args.build_layer))
     finally:
         for helper in reversed(helpers):
@@ -201,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
     print(render_table(results, rows))
+    print(semantic_index.render(results.get("semantic_index")))
     log(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} in {results['seconds']}s")
     crashed = {k: v for k, v in sections.errors.items() if k != "redis-server"}
     return 1 if crashed else 0

@@ -75,6 +75,10 @@ class Env:
     QDRANT_PATH: Final = "QDRANT_PATH"
     PRICES_FILE: Final = "PRICES_FILE"
     PRICES: Final = "PRICES"
+    QDRANT_API_KEY_SECRET_ARN: Final = "QDRANT_API_KEY_SECRET_ARN"
+    SEMANTIC_INDEX: Final = "SEMANTIC_INDEX"
+    SEMANTIC_REDIS_URL: Final = "SEMANTIC_REDIS_URL"
+    SEMANTIC_REDIS_AUTH_SECRET_ARN: Final = "SEMANTIC_REDIS_AUTH_SECRET_ARN"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).

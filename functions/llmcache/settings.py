@@ -70,6 +70,13 @@ def _valid_redis_url(url: str) -> bool:
     return not db or (db.isascii() and db.isdigit())
 
 
+def _redis_url(env: Mapping[str, str], name: str) -> str | None:
+    url = env.get(name, "").strip() or None
+    if url and not _valid_redis_url(url):
+        raise SettingsError(f"{name} must be redis://host[:port][/db], rediss://... or unix://path (value not shown)")
+    return url
+
+
 def _tiers(env: Mapping[str, str], redis_url: str | None) -> tuple[str, ...]:
     raw = env.get(Env.CACHE_TIERS, "").strip()
     if not raw:
@@ -127,6 +134,12 @@ class Settings:
     qdrant_path: str | None = None
     # A deployment's own prices (USD per million tokens) over the shipped table (`prices.json`).
     price_overrides: Mapping[str, Price] = field(default_factory=dict)
+    qdrant_api_key_secret_arn: str | None = None
+    # The vector index: "qdrant" (embedded, or the server at QDRANT_URL) or "valkey" (Valkey/Redis vector search
+    # at SEMANTIC_REDIS_URL, else REDIS_URL; its auth token read from Secrets Manager when an ARN is given).
+    semantic_index: str = "qdrant"
+    semantic_redis_url: str | None = None
+    semantic_redis_auth_secret_arn: str | None = None
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -140,16 +153,16 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        redis_url = env.get(Env.REDIS_URL, "").strip() or None
-        if redis_url and not _valid_redis_url(redis_url):
-            raise SettingsError(
-                f"{Env.REDIS_URL} must be redis://host[:port][/db], rediss://... or unix://path (value not shown)"
-            )
+        redis_url = _redis_url(env, Env.REDIS_URL)
         base_url = (env.get(Env.UPSTREAM_BASE_URL, "").strip() or OPENAI_BASE_URL).rstrip("/")
         if not base_url.startswith(("http://", "https://")):
             raise SettingsError(
                 f"{Env.UPSTREAM_BASE_URL} must be an http(s) URL (value not shown: it may hold a password)"
             )
+        semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
+        semantic_redis_url = _redis_url(env, Env.SEMANTIC_REDIS_URL) or redis_url
+        if semantic_index == "valkey" and not semantic_redis_url:
+            raise SettingsError(f"{Env.SEMANTIC_INDEX}=valkey needs {Env.SEMANTIC_REDIS_URL} (or {Env.REDIS_URL})")
         default_ttl = _int(env, Env.CACHE_DEFAULT_TTL, 86_400, minimum=1)
         max_ttl = _int(env, Env.CACHE_MAX_TTL, 2_592_000, minimum=1)
         if default_ttl > max_ttl:
@@ -187,6 +200,10 @@ class Settings:
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,
             price_overrides=_price_overrides(env),
+            qdrant_api_key_secret_arn=env.get(Env.QDRANT_API_KEY_SECRET_ARN, "").strip() or None,
+            semantic_index=semantic_index,
+            semantic_redis_url=semantic_redis_url,
+            semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
         )
 
 

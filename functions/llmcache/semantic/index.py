@@ -43,7 +43,7 @@ class QdrantIndex:
     def __init__(
         self,
         url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Callable[[], str | None] | None = None,
         path: str | None = None,
         prefix: str = "llmcache",
         timeout: int = 5,
@@ -67,8 +67,9 @@ class QdrantIndex:
                 from qdrant_client import QdrantClient
 
                 if self.url:
+                    api_key = self.api_key() if callable(self.api_key) else self.api_key  # read from a secret
                     self._client = QdrantClient(
-                        url=self.url, api_key=self.api_key, timeout=self.timeout, check_compatibility=False
+                        url=self.url, api_key=api_key, timeout=self.timeout, check_compatibility=False
                     )
                 elif self.path:
                     self._client = QdrantClient(path=self.path)

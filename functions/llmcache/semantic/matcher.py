@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmcache.semantic.embedders import TITAN_V2, BedrockEmbedder, CachingEmbedder, LocalEmbedder, UpstreamEmbedder
 from llmcache.semantic.errors import SemanticUnavailable
-from llmcache.semantic.index import QdrantIndex
-from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate
+from llmcache.semantic.indexes import SecretReader, build_index
+from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate, VectorIndex
 from llmcache.semantic.verifier import Verdict, Verifier
 
 if TYPE_CHECKING:
@@ -57,10 +57,10 @@ class Decision:
 
 
 class DefaultSemanticMatcher:
-    """Embedder + Qdrant index + verifier, behind the SemanticMatcher interface."""
+    """Embedder + vector index (Qdrant or Valkey) + verifier, behind the SemanticMatcher interface."""
 
     def __init__(
-        self, embedder: Embedder, index: QdrantIndex, verifier: Verifier | None = None, neighbours: int = NEIGHBOURS
+        self, embedder: Embedder, index: VectorIndex, verifier: Verifier | None = None, neighbours: int = NEIGHBOURS
     ) -> None:
         self.embedder = embedder
         self.index = index
@@ -132,17 +132,12 @@ def build_from_settings(
     settings: Settings,
     upstream_embed: Callable[[list[str], str], Any] | None = None,
     embedder: Embedder | None = None,
-    index: QdrantIndex | None = None,
+    index: VectorIndex | None = None,
     verifier: Verifier | None = None,
+    read_secret: SecretReader | None = None,
 ) -> DefaultSemanticMatcher:
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
-        index=index
-        or QdrantIndex(
-            url=settings.qdrant_url,
-            api_key=settings.qdrant_api_key,
-            path=settings.qdrant_path,
-            timeout=max(1, math.ceil(settings.semantic_timeout)),  # qdrant-client takes whole seconds
-        ),
+        index=index or build_index(settings, read_secret),
         verifier=verifier,
     )
