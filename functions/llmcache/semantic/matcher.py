@@ -88,6 +88,7 @@ class DefaultSemanticMatcher:
             return Decision(best, runner_up, twin, None, candidate)
         verdict = self.verifier.verify(text, best.text, best.score, runner_up=runner_up, twin=twin)
         if not verdict.accepted:
+            # Reasons carry kinds and figures, never the prompt's words (the verifier's rule).
             log.debug("semantic candidate %s rejected: %s", best.key, "; ".join(verdict.reasons))
             return Decision(best, runner_up, twin, verdict, None)
         return Decision(best, runner_up, twin, verdict, candidate)
