@@ -143,17 +143,34 @@ def test_given_more_inputs_than_the_provider_takes_when_embedding_then_400_names
     assert provider.asked == []
 
 
-def test_given_a_batch_of_fresh_inputs_when_stored_then_written_in_one_batch_not_one_put_each() -> None:
+class RecordingTier(MemoryStore):
+    """A memory tier that records which write calls reach it (named apart, so it is not backfilled as memory)."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        super().__init__(8 * 1024 * 1024)
+        self.writes: list[tuple[str, int]] = []
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        self.writes.append(("put", 1))
+        super().put(key, entry)
+
+    def put_many(self, items: list[tuple[str, CacheEntry]]) -> None:
+        self.writes.append(("put_many", len(items)))
+        for key, entry in items:
+            super().put(key, entry)
+
+
+def test_given_a_batch_of_fresh_inputs_when_stored_then_written_in_batches_not_one_put_each() -> None:
     engine, _ = make_engine(embedding_answer)
-    tier = engine.store.tiers[0]
-    puts: list[int] = []
-    real_put_many = tier.put_many  # type: ignore[attr-defined]
-    tier.put = lambda key, entry: puts.append(1)  # type: ignore[method-assign]
-    tier.put_many = lambda items: (puts.append(len(items)), real_put_many(items))  # type: ignore[attr-defined]
+    tier = RecordingTier()
+    engine.store = TieredStore([tier], lambda failure: None)
 
-    engine.handle(request({"model": "e", "input": [f"t{i}" for i in range(30)]}, route="embeddings"))
+    engine.handle(request({"model": "e", "input": [f"t{i}" for i in range(250)]}, route="embeddings"))
 
-    assert puts == [30]
+    assert tier.writes == [("put_many", 100), ("put_many", 100), ("put_many", 50)]
+    assert len(tier) == 250
 
 
 def test_given_the_deadline_has_passed_when_an_embeddings_batch_arrives_then_no_lookup_is_made() -> None:

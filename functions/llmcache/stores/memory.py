@@ -54,6 +54,10 @@ class MemoryStore:
                 oldest = next(iter(self._entries))
                 self._remove(oldest)
 
+    def put_many(self, items: list[tuple[str, CacheEntry]]) -> None:
+        for key, entry in items:
+            self.put(key, entry)
+
     def delete(self, key: str) -> bool:
         with self._lock:
             return self._remove(key)
