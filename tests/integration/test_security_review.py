@@ -42,18 +42,26 @@ def test_given_a_batch_of_fresh_inputs_when_stored_in_dynamodb_then_batch_writes
 
 
 @pytest.mark.redis
-def test_given_a_batch_of_fresh_inputs_when_stored_in_redis_then_all_are_kept_with_their_expiry(
-    configure, client, redis_url
+def test_given_a_batch_of_fresh_inputs_when_stored_in_redis_then_one_pipelined_round_trip_keeps_them_with_expiry(
+    configure, client, redis_url, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(CACHE_TIERS="redis", REDIS_URL=redis_url)
+    configure(CACHE_TIERS="redis", REDIS_URL=redis_url, CACHE_GENERATION_TTL="300")
+    embed(client, 1)  # the generations are read (and cached) before counting
+    checkouts: list[int] = []
+    real = redis_client.ConnectionPool.get_connection
 
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        checkouts.append(1)  # one per command sent alone, one per pipeline
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis_client.ConnectionPool, "get_connection", counting)
     embed(client, 40)
-    second = embed(client, 40)
+    monkeypatch.undo()
 
     r = redis_client.Redis.from_url(redis_url)
     entries = r.keys("llmcache:e:*")
     assert len(entries) == 40 and all(0 < r.pttl(k) <= 86_400_000 for k in entries)
-    assert second.cache == "HIT" and second.headers["x-cache-tier"] == "redis"
+    assert len(checkouts) == 2  # one MGET for the lookups (one chunk), one pipeline for the 39 writes
 
 
 def test_given_more_than_2048_inputs_when_embedding_then_400_in_openai_envelope_and_provider_not_asked(
