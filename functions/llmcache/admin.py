@@ -11,7 +11,7 @@ from llmcache.constants import Metric
 from llmcache.engine import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
-from llmcache.policy import MAX_NAMESPACE_CHARS, NAMESPACE_PATTERN
+from llmcache.policy import is_namespace
 from llmcache.stores.base import Hit
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
@@ -46,11 +46,7 @@ class Admin:
 
     def flush(self, body: dict[str, Any]) -> dict[str, Any]:
         namespace = body.get("namespace")
-        if (
-            not isinstance(namespace, str)
-            or not 0 < len(namespace) <= MAX_NAMESPACE_CHARS
-            or not NAMESPACE_PATTERN.match(namespace)
-        ):
+        if not is_namespace(namespace):
             raise BadRequest('`namespace` is required: the partition to flush, e.g. "default"', param="namespace")
         tenant = body.get("tenant")
         if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant)):

@@ -12,7 +12,7 @@ from llmcache.errors import BadRequest
 DEFAULT_NAMESPACE = "default"
 MAX_NAMESPACE_CHARS = 128
 MAX_CUSTOM_KEY_CHARS = 1024
-NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")  # used with fullmatch: no trailing newline
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -55,12 +55,13 @@ def _flag(value: Any, control: str) -> bool:
     raise BadRequest(f"cache control {control} must be true or false, got {value!r}", param=control)
 
 
+def is_namespace(value: Any) -> bool:
+    """1-128 characters of the pattern, the whole value (fullmatch: `$` would let a trailing newline in)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAMESPACE_CHARS and bool(NAMESPACE_PATTERN.fullmatch(value))
+
+
 def _namespace(value: Any, control: str) -> str:
-    if (
-        not isinstance(value, str)
-        or not 0 < len(value) <= MAX_NAMESPACE_CHARS
-        or not NAMESPACE_PATTERN.fullmatch(value)
-    ):
+    if not is_namespace(value):
         raise BadRequest(
             f"cache control {control} must be 1-{MAX_NAMESPACE_CHARS} characters of letters, digits and ._:/-",
             param=control,

@@ -305,6 +305,18 @@ def test_given_a_control_character_in_a_custom_key_or_namespace_when_parsed_then
         policy.parse_controls({}, cache)
 
 
+def test_given_a_namespace_or_entry_key_with_a_trailing_newline_when_an_admin_route_gets_it_then_refused() -> None:
+    from llmcache.admin import Admin
+    from llmcache.errors import NotFound
+
+    admin = Admin(make_engine(embedding_answer)[0], lambda: "admin-key")
+
+    with pytest.raises(BadRequest):
+        admin.flush({"namespace": "team-a\n"})
+    with pytest.raises(NotFound):
+        admin.entry("a" * 64 + "\n")
+
+
 # ----- 10. a provider's answer size is bounded ----------------------------------------------------------------
 def test_given_an_answer_over_the_size_limit_when_asked_twice_then_both_are_passed_through_and_none_stored() -> None:
     big = chat_answer("x" * 5000)
