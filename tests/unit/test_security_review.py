@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -44,6 +45,33 @@ class FakeProvider:
         parsed = json.loads(body)
         self.asked.append((route, parsed))
         return UpstreamResponse(200, {"content-type": "application/json"}, self.answer(route, parsed))
+
+    @contextmanager
+    def stream(
+        self,
+        route: str,
+        body: bytes,
+        headers: dict[str, str],
+        credential: str | None,
+        *,
+        deadline: float | None = None,
+        accept: str = "text/event-stream",
+    ) -> Iterator[tuple[UpstreamResponse, Iterator[bytes]]]:
+        """The answer as OpenAI streams it: one content chunk, the finish chunk, a usage chunk, [DONE]."""
+        parsed = json.loads(body)
+        self.asked.append((route, parsed))
+        content = json.loads(self.answer(route, parsed))["choices"][0]["message"]["content"]
+        base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        events = [
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}],
+            },
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**base, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+        ]
+        sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        yield UpstreamResponse(200, {"content-type": "text/event-stream"}, b""), iter([sse.encode()])
 
     def close(self) -> None:
         pass
@@ -326,6 +354,17 @@ def test_given_an_answer_over_the_size_limit_when_asked_twice_then_both_are_pass
     second = engine.handle(request(chat("hi")))
 
     assert first.body == big and second.body == big
+    assert second.headers["X-Cache"] == "MISS" and len(provider.asked) == 2
+
+
+def test_given_a_streamed_answer_over_the_size_limit_when_asked_twice_then_relayed_both_times_and_none_stored() -> None:
+    engine, provider = make_engine(lambda route, body: chat_answer("x" * 5000), max_answer_bytes=4096)
+    streamed = {**chat("hi"), "stream": True}
+
+    first = engine.handle(request(streamed))
+    second = engine.handle(request(streamed))
+
+    assert b"x" * 5000 in first.body and b"x" * 5000 in second.body
     assert second.headers["X-Cache"] == "MISS" and len(provider.asked) == 2
 
 
