@@ -70,6 +70,9 @@ class FunctionConfig:
     memory_mb: int
     timeout_seconds: int
     log_level: str  # DEBUG | INFO | WARN | ERROR
+    # The most concurrent executions this function may use, reserved for it out of the account's pool: one
+    # client (or a runaway loop) can then neither take the account's whole concurrency nor be starved by
+    # another function. None: unreserved (an account with a low concurrency quota cannot reserve any).
     reserved_concurrency: int | None = None
 
 
@@ -236,6 +239,8 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
         128 <= _positive_int(function.memory_mb, f"{where}.function.memoryMb") <= 10_240,
         f"{where}.function.memoryMb must be 128..10240",
     )
+    if function.reserved_concurrency is not None:
+        _positive_int(function.reserved_concurrency, f"{where}.function.reservedConcurrency")
     _check(
         function.log_level in ("DEBUG", "INFO", "WARN", "ERROR"),
         f"{where}.function.logLevel must be DEBUG, INFO, WARN or ERROR",

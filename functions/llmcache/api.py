@@ -129,7 +129,7 @@ def _client_call(route: str) -> Response[str]:
         raise BadRequest("`model` must be a non-empty string", param="model")
     if route == "chat/completions" and (not isinstance(body["messages"], list) or not body["messages"]):
         raise BadRequest("`messages` must be a non-empty list of messages", param="messages")
-    tenant = keys.tenant_id(credential, api_key_id)
+    tenant = keys.tenant_id(credential, api_key_id, passthrough=not wiring.settings().managed_upstream_key)
     deadline = time.monotonic() + wiring.settings().request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)

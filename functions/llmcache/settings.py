@@ -118,6 +118,9 @@ class Settings:
     admin_api_key: str | None = field(default=None, repr=False)
     admin_api_key_secret_arn: str | None = None
     max_request_bytes: int = 6_291_456
+    # A provider's answer larger than this is passed on to the client but never stored (nor parsed to be):
+    # real answers are kilobytes, so only a hostile or broken upstream reaches it.
+    max_answer_bytes: int = 16 * 1024 * 1024
     semantic_mode: str = "off"
     semantic_threshold: float = 0.90
     semantic_embedder: str = "upstream"
@@ -189,6 +192,7 @@ class Settings:
             admin_api_key=env.get(Env.ADMIN_API_KEY, "").strip() or None,
             admin_api_key_secret_arn=env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip() or None,
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
+            max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
             semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.90, 0.0, 1.0),
             semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),

@@ -96,6 +96,11 @@ class TieredStore:
         for tier in self.tiers:
             self._attempt(tier, "put", tier.put, key, entry)
 
+    def put_many(self, items: list[tuple[str, CacheEntry]]) -> None:
+        """Several entries at once (embedding batches): one batched write per tier that has one."""
+        for tier in self.tiers:
+            self._attempt(tier, "put", _put_many, tier, items)
+
     def delete(self, key: str) -> bool:
         """Deletes from every tier; True when one had it. BackendFailure when a tier failed: the entry may
         still be there, so neither "deleted" nor "absent" would be true."""
@@ -139,3 +144,12 @@ def _get_many_decoded(tier: CacheStore, keys: list[str], now: float) -> dict[str
     else:
         hits = {k: h for k in keys if (h := tier.get(k, now)) is not None}
     return {key: _decoded(hit) for key, hit in hits.items()}
+
+
+def _put_many(tier: CacheStore, items: list[tuple[str, CacheEntry]]) -> None:
+    batch = getattr(tier, "put_many", None)
+    if batch is not None:
+        batch(items)
+    else:
+        for key, entry in items:
+            tier.put(key, entry)
