@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from llmcache.errors import BadRequest
 
@@ -55,7 +55,7 @@ def _flag(value: Any, control: str) -> bool:
     raise BadRequest(f"cache control {control} must be true or false, got {value!r}", param=control)
 
 
-def is_namespace(value: Any) -> bool:
+def is_namespace(value: Any) -> TypeGuard[str]:
     """1-128 characters of the pattern, the whole value (fullmatch: `$` would let a trailing newline in)."""
     return isinstance(value, str) and 0 < len(value) <= MAX_NAMESPACE_CHARS and bool(NAMESPACE_PATTERN.fullmatch(value))
 
