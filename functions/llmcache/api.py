@@ -23,7 +23,7 @@ from llmcache.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from llmcache.observability import logger, record
+from llmcache.observability import log_answered, logger, record
 
 JSON = "application/json"
 MAX_CREDENTIAL_CHARS = 4096
@@ -133,17 +133,14 @@ def _client_call(route: str) -> Response[str]:
     deadline = time.monotonic() + wiring.settings().request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)
-    logger.info(
-        "answered",
-        extra={
-            "route": route,
-            "status": result.status,
-            "cache": result.headers.get("X-Cache"),
-            "tier": result.headers.get("X-Cache-Tier"),
-            "tenant": tenant,
-            # the client's text: a lone surrogate would make the whole log line unwritable
-            "model": body["model"][:100].encode("utf-8", "replace").decode(),
-        },
+    log_answered(
+        route=route,
+        status=result.status,
+        cache=result.headers.get("X-Cache"),
+        tier=result.headers.get("X-Cache-Tier"),
+        tenant=tenant,
+        model=body["model"],
+        sample_rate=wiring.settings().log_hit_sample_rate,
     )
     return _to_response(result)
 

@@ -71,6 +71,7 @@ class Env:
     QDRANT_URL: Final = "QDRANT_URL"
     QDRANT_API_KEY: Final = "QDRANT_API_KEY"
     QDRANT_PATH: Final = "QDRANT_PATH"
+    LOG_HIT_SAMPLE_RATE: Final = "LOG_HIT_SAMPLE_RATE"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).

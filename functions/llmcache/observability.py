@@ -1,26 +1,40 @@
 """The one logger, tracer and metrics, plus process counters for `make run`'s stats.
 
 Nothing here logs prompt text or credentials: callers pass ids and sizes, never bodies.
+
+A cache hit takes a few dozen microseconds of our own work, so the two things every request does here
+are built for that: metrics accumulate in a dict and become one EMF line per invocation (the shape
+Powertools' `Metrics` prints, without its per-call validation and JSON round trips), and the access line
+("answered") is written straight to the logger's stream with the fields Powertools' formatter would give
+it, without a LogRecord and the generic formatter's per-record work. Rarer lines (warnings, errors) still
+go through the Powertools logger.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import math
 import os
+import random
+import sys
 import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 
-from llmcache.constants import DIMENSION_ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME, Env, Metric
+from llmcache.constants import DIMENSION_ENVIRONMENT, DIMENSION_SERVICE, METRIC_NAMESPACE, SERVICE_NAME, Env, Metric
 from llmcache.errors import BackendFailure
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+F = TypeVar("F", bound=Callable[..., Any])
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
+logger = Logger(service=SERVICE)
 # Admin and health calls record no metric; Powertools would warn about that on each of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 # At DEBUG (dev's level) these libraries log whole request and response bodies: Secrets Manager values,
@@ -36,7 +50,7 @@ def _make_tracer() -> Tracer | None:
     in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     wanted = os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("0", "false", "no")
     if in_lambda and wanted:
-        return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+        return Tracer(service=SERVICE)
     return None
 
 
@@ -48,28 +62,120 @@ def traced(handler: F) -> F:
 
 
 tracer = _make_tracer()
-metrics = Metrics(namespace=METRIC_NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+
+
+# ----- metrics (CloudWatch EMF) -----------------------------------------------------------------
+_UNITS = {
+    Metric.UPSTREAM_LATENCY: "Milliseconds",
+    Metric.HIT_LATENCY: "Milliseconds",
+}
+MAX_VALUES = 100  # EMF: at most 100 metrics per line and 100 values per metric
+_COLD_START_METRIC = "ColdStart"
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
+def _metrics_disabled() -> bool:
+    """Powertools' rule: POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV when that is unset."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED") is not None:
+        return _truthy("POWERTOOLS_METRICS_DISABLED")
+    return _truthy("POWERTOOLS_DEV")
+
+
+class EmfMetrics:
+    """Values recorded during an invocation, printed as one EMF line when it ends.
+
+    The line is what Powertools' `Metrics.flush_metrics` prints: the namespace, one dimension set
+    (environment, service), each metric's name and unit, and its values as a list. The part that only
+    depends on which metrics were recorded is serialized once per combination and reused."""
+
+    def __init__(self, namespace: str, service: str, environment: str) -> None:
+        self.namespace = namespace
+        self.service = service
+        self.dimensions: dict[str, str] = {}
+        self.disabled = _metrics_disabled()
+        self._values: dict[str, list[float]] = {}
+        self._shapes: dict[tuple[str, ...], tuple[str, list[str]]] = {}
+        self._lock = threading.Lock()
+        self.use_environment(environment)
+
+    def use_environment(self, name: str) -> None:
+        """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect."""
+        self.dimensions = {DIMENSION_ENVIRONMENT: name, DIMENSION_SERVICE: self.service}
+        self._shapes = {}
+
+    def add(self, name: str, value: float) -> None:
+        value = float(value)
+        if not math.isfinite(value):  # EMF (JSON) cannot carry it
+            return
+        with self._lock:
+            values = self._values.setdefault(name, [])
+            values.append(value)
+            full = len(values) >= MAX_VALUES or len(self._values) >= MAX_VALUES
+        if full:  # a long invocation (or `make run`'s threads) publishes early, as Powertools does
+            self.flush()
+
+    def pending(self) -> dict[str, list[float]]:
+        with self._lock:
+            return {name: list(values) for name, values in self._values.items()}
+
+    def flush(self, out: Any = None) -> None:
+        """Print what was recorded since the last flush as one EMF line (nothing when nothing was)."""
+        with self._lock:
+            recorded, self._values = self._values, {}
+        if not recorded or self.disabled:
+            return
+        names = tuple(recorded)
+        shape = self._shapes.get(names)
+        if shape is None:
+            shape = self._shapes[names] = self._shape(names)
+        head, labels = shape
+        values = ",".join(f"{label}[{','.join(map(repr, recorded[name]))}]" for name, label in zip(names, labels))
+        stream = out if out is not None else sys.stdout
+        stream.write(f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)},{head},{values}}}\n')
+
+    def _shape(self, names: tuple[str, ...]) -> tuple[str, list[str]]:
+        """The line's fixed parts for this set of metrics: the EMF directive and dimensions, and each
+        metric's `"Name":` label."""
+        directive = {
+            "Namespace": self.namespace,
+            "Dimensions": [list(self.dimensions)],
+            "Metrics": [{"Name": name, "Unit": _UNITS.get(name, "Count")} for name in names],
+        }
+        dimensions = json.dumps(self.dimensions, separators=(",", ":"), ensure_ascii=False)[1:-1]
+        head = f'"CloudWatchMetrics":[{json.dumps(directive, separators=(",", ":"))}]}},{dimensions}'
+        return head, [f"{json.dumps(name)}:" for name in names]
+
+    def cold_start(self, function_name: str, out: Any = None) -> None:
+        """Powertools' ColdStart line: its own dimension set (function_name, service)."""
+        if self.disabled:
+            return
+        blob = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": self.namespace,
+                        "Dimensions": [["function_name", DIMENSION_SERVICE]],
+                        "Metrics": [{"Name": _COLD_START_METRIC, "Unit": "Count"}],
+                    }
+                ],
+            },
+            "function_name": function_name,
+            DIMENSION_SERVICE: self.service,
+            _COLD_START_METRIC: [1.0],
+        }
+        (out if out is not None else sys.stdout).write(json.dumps(blob, separators=(",", ":")) + "\n")
+
+
+metrics = EmfMetrics(METRIC_NAMESPACE, SERVICE, os.environ.get(Env.ENVIRONMENT, "").strip() or "local")
 
 
 def use_environment(name: str) -> None:
-    """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect.
-
-    Reconfiguring (tests, the local runner) replaces the value; Powertools warns when a dimension is added
-    twice, so the old one is dropped first."""
-    if metrics.default_dimensions.get(DIMENSION_ENVIRONMENT) == name:
-        return
-    metrics.dimension_set.pop(DIMENSION_ENVIRONMENT, None)
-    metrics.set_default_dimensions(**{DIMENSION_ENVIRONMENT: name})
-
-
-use_environment(os.environ.get(Env.ENVIRONMENT, "").strip() or "local")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-_UNITS = {
-    Metric.UPSTREAM_LATENCY: MetricUnit.Milliseconds,
-    Metric.HIT_LATENCY: MetricUnit.Milliseconds,
-}
+    """Reconfiguring (tests, the local runner) replaces the environment dimension."""
+    metrics.use_environment(name)
 
 
 class ProcessCounters:
@@ -93,10 +199,144 @@ counters = ProcessCounters()
 
 
 def record(name: str, value: float = 1.0) -> None:
-    metrics.add_metric(name=name, unit=_UNITS.get(name, MetricUnit.Count), value=value)
+    metrics.add(name, value)
     counters.add(name, value)
 
 
+# ----- the invocation: log context, cold start, one metrics line at the end --------------------
+class Invocation:
+    """The keys Powertools' inject_lambda_context adds to every log line, set once per invocation."""
+
+    def __init__(self) -> None:
+        self.cold_start = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency"
+        self.metric_cold_start = True
+        self.keys: dict[str, Any] = {}
+
+    def begin(self, event: Any, context: Any) -> None:
+        request_context = event.get("requestContext") if isinstance(event, dict) else None
+        keys = {
+            "cold_start": self.cold_start,
+            "function_name": getattr(context, "function_name", None),
+            "function_memory_size": getattr(context, "memory_limit_in_mb", None),
+            "function_arn": getattr(context, "invoked_function_arn", None),
+            "function_request_id": getattr(context, "aws_request_id", None),
+            # API Gateway REST's request id (Powertools' correlation_paths.API_GATEWAY_REST)
+            "correlation_id": request_context.get("requestId") if isinstance(request_context, dict) else None,
+        }
+        self.cold_start = False
+        self.keys = keys
+        logger.append_keys(**keys)  # the Powertools lines (warnings, errors) carry them too
+
+    def end(self, context: Any) -> None:
+        if self.metric_cold_start:
+            self.metric_cold_start = False
+            metrics.cold_start(str(getattr(context, "function_name", None) or SERVICE))
+        metrics.flush()
+
+
+invocation = Invocation()
+
+
+def lambda_entry(handler: F) -> F:
+    """Around the Lambda handler: log context keys in, traced when tracing is on, metrics out."""
+    inner = traced(handler)
+
+    @functools.wraps(handler)
+    def entry(event: Any, context: Any) -> Any:
+        invocation.begin(event, context)
+        try:
+            return inner(event, context)
+        finally:
+            invocation.end(context)
+
+    return cast(F, entry)
+
+
+# ----- the access line -------------------------------------------------------------------------
+ANSWERED = "answered"
+
+
+class AccessLog:
+    """One JSON line per answered client request, written straight to the Powertools handler's stream.
+
+    Same keys, order and timestamp format as the Powertools formatter's lines (level, location, message,
+    timestamp, service, the invocation's keys, xray_trace_id when traced, then the request's own fields;
+    None values left out), so log queries and the dashboard see no difference."""
+
+    def __init__(self, log: Logger, location: str, rng: Callable[[], float] = random.random) -> None:
+        self.log = log
+        self._level_gate = logging.getLogger(log.name)  # the stdlib logger Powertools configures
+        self.location = location
+        self.rng = rng
+        self._second = -1
+        self._stamp = ""
+
+    def __call__(self, fields: Mapping[str, Any], *, hit: bool = False, sample_rate: float = 1.0) -> bool:
+        """Write the line; False when the level is above INFO or a hit was sampled out."""
+        if not self._level_gate.isEnabledFor(logging.INFO):
+            return False
+        if hit and sample_rate < 1.0 and self.rng() >= sample_rate:
+            return False
+        line: dict[str, Any] = {
+            "level": "INFO",
+            "location": self.location,
+            "message": ANSWERED,
+            "timestamp": self._timestamp(time.time()),
+            "service": SERVICE,
+            **invocation.keys,
+        }
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace:
+            line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+        line.update(fields)
+        text = json.dumps(
+            {k: v for k, v in line.items() if v is not None}, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+        handler = self.log.registered_handler
+        stream = getattr(handler, "stream", None) or sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
+        return True
+
+    def _timestamp(self, now: float) -> str:
+        """Powertools' default: '2026-12-01 14:41:36,902+0000' in local time; the seconds part cached."""
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._zone = time.strftime("%z", time.localtime(second))
+        return f"{self._stamp},{int((now - second) * 1000):03d}{self._zone}"
+
+
+access_log = AccessLog(logger, location="_client_call")
+
+
+def log_answered(
+    *,
+    route: str,
+    status: int,
+    cache: str | None,
+    tier: str | None,
+    tenant: str,
+    model: str,
+    sample_rate: float = 1.0,
+) -> None:
+    """The request's access line: ids and sizes only, never prompt text or keys."""
+    access_log(
+        {
+            "route": route,
+            "status": status,
+            "cache": cache,
+            "tier": tier,
+            "tenant": tenant,
+            # the client's text: a lone surrogate would make the whole log line unwritable
+            "model": model[:100].encode("utf-8", "replace").decode(),
+        },
+        hit=cache == "HIT",  # only plain hits are sampled: every miss, bypass and error is logged
+        sample_rate=sample_rate,
+    )
+
+
+# ----- backend failures ------------------------------------------------------------------------
 class FailureLog:
     """Count every backend failure; log one line per tier and operation per burst, not per request."""
 

@@ -124,6 +124,8 @@ class Settings:
     qdrant_url: str | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_path: str | None = None
+    # Share of plain cache hits that write the "answered" access line (misses, bypasses, errors: always).
+    log_hit_sample_rate: float = 1.0
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -183,4 +185,5 @@ class Settings:
             qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,
+            log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
         )

@@ -54,3 +54,10 @@ def test_given_an_unknown_stats_source_when_settings_load_then_it_is_refused_at_
         Settings.from_env({"STATS_SOURCE": "bogus"})
     assert Settings.from_env({"STATS_SOURCE": "CloudWatch"}).stats_source == "cloudwatch"
     assert Settings.from_env({}).stats_source == "auto"
+
+
+def test_given_a_hit_log_sample_rate_outside_zero_to_one_when_settings_load_then_it_is_refused_at_start():
+    with pytest.raises(SettingsError, match="LOG_HIT_SAMPLE_RATE"):
+        Settings.from_env({"LOG_HIT_SAMPLE_RATE": "1.5"})
+    assert Settings.from_env({"LOG_HIT_SAMPLE_RATE": "0.01"}).log_hit_sample_rate == 0.01
+    assert Settings.from_env({}).log_hit_sample_rate == 1.0  # every hit logged unless asked otherwise
