@@ -132,7 +132,8 @@ class EmfMetrics:
         if shape is None:
             shape = self._shapes[names] = self._shape(names)
         head, labels = shape
-        values = ",".join(f"{label}[{','.join(map(repr, recorded[name]))}]" for name, label in zip(names, labels))
+        pairs = zip(names, labels, strict=True)
+        values = ",".join(f"{label}[{','.join(map(repr, recorded[name]))}]" for name, label in pairs)
         stream = out if out is not None else sys.stdout
         stream.write(f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)},{head},{values}}}\n')
 

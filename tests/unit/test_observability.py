@@ -187,8 +187,9 @@ def test_given_an_answered_request_when_logged_then_the_line_has_powertools_fiel
 
 
 def test_given_a_timestamp_when_formatted_then_it_is_the_powertools_default_format(monkeypatch):
-    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
     import logging
+
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     stamp = 1_796_136_146.3219
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
