@@ -21,6 +21,15 @@ IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cac
 
 
 def _normalize(value: Any) -> Any:
+    # Exact types first (a parsed body holds nothing else; this runs on every value of every request),
+    # then subclasses, which get the same treatment.
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is dict:
+        return {k: _normalize(v) for k, v in value.items()}
+    if kind is list:
+        return [_normalize(v) for v in value]
     if isinstance(value, float):
         # JSON has one number type: 1.0 and 1 ask the same thing. bool is left alone (True is not 1).
         return int(value) if value.is_integer() else value

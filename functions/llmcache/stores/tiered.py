@@ -9,7 +9,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from llmcache.errors import BackendFailure
@@ -122,7 +121,7 @@ class TieredStore:
 
 def _decoded(hit: Hit) -> Hit:
     try:
-        return replace(hit, raw=hit.entry.raw_body())
+        return Hit(hit.entry, hit.tier, hit.entry.raw_body())
     except zlib.error as exc:
         raise BackendFailure(hit.tier, "decode", exc) from exc
 
