@@ -27,14 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from llmcache.constants import DIMENSION_ENVIRONMENT, DIMENSION_SERVICE, METRIC_NAMESPACE, SERVICE_NAME, Env, Metric
 from llmcache.errors import BackendFailure
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
-logger = Logger(service=SERVICE)
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
 # Admin and health calls record no metric; Powertools would warn about that on each of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 # At DEBUG (dev's level) these libraries log whole request and response bodies: Secrets Manager values,
@@ -43,32 +41,7 @@ for _chatty in ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore
     logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
-def _make_tracer() -> Tracer | None:
-    """X-Ray SDK subsegments cost ~0.5 s of cold start (the SDK imports botocore and patches it),
-    so they are opt-in: POWERTOOLS_TRACE_DISABLED=false on Lambda. Lambda's active tracing still
-    records each invocation's segment without the SDK."""
-    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    wanted = os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("0", "false", "no")
-    if in_lambda and wanted:
-        return Tracer(service=SERVICE)
-    return None
-
-
-def traced(handler: F) -> F:
-    """The Powertools tracer around the Lambda handler when tracing is on; the handler itself when off."""
-    if tracer is None:
-        return handler
-    return cast(F, tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False))
-
-
-tracer = _make_tracer()
-
-
 # ----- metrics (CloudWatch EMF) -----------------------------------------------------------------
-_UNITS = {
-    Metric.UPSTREAM_LATENCY: "Milliseconds",
-    Metric.HIT_LATENCY: "Milliseconds",
-}
 MAX_VALUES = 100  # EMF: at most 100 metrics per line and 100 values per metric
 _COLD_START_METRIC = "ColdStart"
 
@@ -143,7 +116,7 @@ class EmfMetrics:
         directive = {
             "Namespace": self.namespace,
             "Dimensions": [list(self.dimensions)],
-            "Metrics": [{"Name": name, "Unit": _UNITS.get(name, "Count")} for name in names],
+            "Metrics": [{"Name": name, "Unit": _UNITS.get(name, MetricUnit.Count).value} for name in names],
         }
         dimensions = json.dumps(self.dimensions, separators=(",", ":"), ensure_ascii=False)[1:-1]
         head = f'"CloudWatchMetrics":[{json.dumps(directive, separators=(",", ":"))}]}},{dimensions}'
@@ -160,7 +133,7 @@ class EmfMetrics:
                     {
                         "Namespace": self.namespace,
                         "Dimensions": [["function_name", DIMENSION_SERVICE]],
-                        "Metrics": [{"Name": _COLD_START_METRIC, "Unit": "Count"}],
+                        "Metrics": [{"Name": _COLD_START_METRIC, "Unit": MetricUnit.Count.value}],
                     }
                 ],
             },
@@ -171,12 +144,43 @@ class EmfMetrics:
         (out if out is not None else sys.stdout).write(json.dumps(blob, separators=(",", ":")) + "\n")
 
 
-metrics = EmfMetrics(METRIC_NAMESPACE, SERVICE, os.environ.get(Env.ENVIRONMENT, "").strip() or "local")
+def _make_tracer() -> Tracer | None:
+    """X-Ray SDK subsegments cost ~0.5 s of cold start (the SDK imports botocore and patches it),
+    so they are opt-in: POWERTOOLS_TRACE_DISABLED=false on Lambda. Lambda's active tracing still
+    records each invocation's segment without the SDK."""
+    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    wanted = os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("0", "false", "no")
+    if in_lambda and wanted:
+        return Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
+    return None
+
+
+def traced(handler: F) -> F:
+    """The Powertools tracer around the Lambda handler when tracing is on; the handler itself when off."""
+    if tracer is None:
+        return handler
+    return cast(F, tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False))
+
+
+tracer = _make_tracer()
+metrics = EmfMetrics(METRIC_NAMESPACE, os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME), "local")
 
 
 def use_environment(name: str) -> None:
-    """Reconfiguring (tests, the local runner) replaces the environment dimension."""
+    """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect.
+
+    Reconfiguring (tests, the local runner) replaces the value."""
     metrics.use_environment(name)
+
+
+use_environment(os.environ.get(Env.ENVIRONMENT, "").strip() or "local")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_UNITS = {
+    Metric.UPSTREAM_LATENCY: MetricUnit.Milliseconds,
+    Metric.HIT_LATENCY: MetricUnit.Milliseconds,
+}
 
 
 class ProcessCounters:
@@ -212,6 +216,7 @@ class Invocation:
         self.cold_start = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency"
         self.metric_cold_start = True
         self.keys: dict[str, Any] = {}
+        self.trace_id: str | None = None
 
     def begin(self, event: Any, context: Any) -> None:
         request_context = event.get("requestContext") if isinstance(event, dict) else None
@@ -226,12 +231,14 @@ class Invocation:
         }
         self.cold_start = False
         self.keys = keys
+        trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda for each invocation
+        self.trace_id = trace.split(";")[0].replace("Root=", "") if trace else None
         logger.append_keys(**keys)  # the Powertools lines (warnings, errors) carry them too
 
     def end(self, context: Any) -> None:
         if self.metric_cold_start:
             self.metric_cold_start = False
-            metrics.cold_start(str(getattr(context, "function_name", None) or SERVICE))
+            metrics.cold_start(str(getattr(context, "function_name", None) or metrics.service))
         metrics.flush()
 
 
@@ -261,8 +268,8 @@ class AccessLog:
     """One JSON line per answered client request, written straight to the Powertools handler's stream.
 
     Same keys, order and timestamp format as the Powertools formatter's lines (level, location, message,
-    timestamp, service, the invocation's keys, xray_trace_id when traced, then the request's own fields;
-    None values left out), so log queries and the dashboard see no difference."""
+    timestamp, service, the invocation's keys, the request's own fields, xray_trace_id when traced; None
+    values left out), so log queries see no difference. `location` names the caller, fixed."""
 
     def __init__(self, log: Logger, location: str, rng: Callable[[], float] = random.random) -> None:
         self.log = log
@@ -270,7 +277,7 @@ class AccessLog:
         self.location = location
         self.rng = rng
         self._second = -1
-        self._stamp = ""
+        self._stamp = self._zone = ""
 
     def __call__(self, fields: Mapping[str, Any], *, hit: bool = False, sample_rate: float = 1.0) -> bool:
         """Write the line; False when the level is above INFO or a hit was sampled out."""
@@ -283,13 +290,11 @@ class AccessLog:
             "location": self.location,
             "message": ANSWERED,
             "timestamp": self._timestamp(time.time()),
-            "service": SERVICE,
+            "service": metrics.service,
             **invocation.keys,
         }
-        trace = os.environ.get("_X_AMZN_TRACE_ID")
-        if trace:
-            line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
         line.update(fields)
+        line["xray_trace_id"] = invocation.trace_id  # last, as Powertools puts it
         text = json.dumps(
             {k: v for k, v in line.items() if v is not None}, separators=(",", ":"), ensure_ascii=False, default=str
         )

@@ -241,3 +241,28 @@ def test_given_the_level_above_info_when_answered_then_no_line_is_written(monkey
     finally:
         observability.logger.setLevel(previous)
     assert captured.lines() == []
+
+
+def test_given_the_same_request_when_logged_by_powertools_then_its_line_matches_the_access_line(monkeypatch):
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8")
+    captured = _Captured(monkeypatch)
+    observability.invocation.begin(EVENT, CONTEXT)
+    fields = {"route": "chat/completions", "status": 200, "cache": "MISS", "tier": None, "tenant": "t" * 32}
+    fields["model"] = "gpt-4o-mini"
+    captured.log(fields)
+    reference_stream = io.StringIO()
+    # Its own service, hence its own stdlib logger: the app's "llmcache" one is configured already.
+    reference = Logger(service="reference", logger_handler=logging.StreamHandler(reference_stream), level="INFO")
+    reference.append_keys(**observability.invocation.keys)
+    reference.info("answered", extra=fields)
+    ours, theirs = captured.lines()[0], json.loads(reference_stream.getvalue())
+    assert (ours.pop("service"), theirs.pop("service")) == ("llmcache", "reference")
+    for line in (ours, theirs):
+        line.pop("timestamp"), line.pop("location")
+    assert ours == theirs
+    assert list(ours) == list(theirs)
+    assert ours["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
