@@ -110,6 +110,10 @@ class EmfMetrics:
         stream = out if out is not None else sys.stdout
         stream.write(f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)},{head},{values}}}\n')
 
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        """Powertools' name for `flush`, for callers written against `Metrics` (an entry point's end)."""
+        self.flush()
+
     def _shape(self, names: tuple[str, ...]) -> tuple[str, list[str]]:
         """The line's fixed parts for this set of metrics: the EMF directive and dimensions, and each
         metric's `"Name":` label."""
