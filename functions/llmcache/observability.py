@@ -237,7 +237,6 @@ class Invocation:
         self.keys = keys
         trace = os.environ.get("_X_AMZN_TRACE_ID")  # set by Lambda for each invocation
         self.trace_id = trace.split(";")[0].replace("Root=", "") if trace else None
-        logger.append_keys(**keys)  # the Powertools lines (warnings, errors) carry them too
 
     def end(self, context: Any) -> None:
         if self.metric_cold_start:
@@ -247,6 +246,18 @@ class Invocation:
 
 
 invocation = Invocation()
+
+
+class _InvocationKeys(logging.Filter):
+    """Gives the Powertools lines (warnings, errors: rare) the invocation's keys as they are written, instead
+    of updating the formatter on every invocation."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger.append_keys(**invocation.keys)
+        return True
+
+
+logging.getLogger(logger.name).addFilter(_InvocationKeys())
 
 
 def lambda_entry(handler: F) -> F:
@@ -266,6 +277,7 @@ def lambda_entry(handler: F) -> F:
 
 # ----- the access line -------------------------------------------------------------------------
 ANSWERED = "answered"
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)  # Powertools' serializer options
 
 
 class AccessLog:
@@ -280,6 +292,8 @@ class AccessLog:
         self._level_gate = logging.getLogger(log.name)  # the stdlib logger Powertools configures
         self.location = location
         self.rng = rng
+        # Everything up to the timestamp's value is the same on every line.
+        self._head = _LINE.encode({"level": "INFO", "location": location, "message": ANSWERED})[:-1] + ',"timestamp":"'
         self._second = -1
         self._stamp = self._zone = ""
 
@@ -289,22 +303,12 @@ class AccessLog:
             return False
         if hit and sample_rate < 1.0 and self.rng() >= sample_rate:
             return False
-        line: dict[str, Any] = {
-            "level": "INFO",
-            "location": self.location,
-            "message": ANSWERED,
-            "timestamp": self._timestamp(time.time()),
-            "service": metrics.service,
-            **invocation.keys,
-        }
-        line.update(fields)
-        line["xray_trace_id"] = invocation.trace_id  # last, as Powertools puts it
-        text = json.dumps(
-            {k: v for k, v in line.items() if v is not None}, separators=(",", ":"), ensure_ascii=False, default=str
-        )
-        handler = self.log.registered_handler
-        stream = getattr(handler, "stream", None) or sys.stdout
-        stream.write(text + "\n")
+        rest = {"service": metrics.service, **invocation.keys, **fields, "xray_trace_id": invocation.trace_id}
+        for name in [name for name, value in rest.items() if value is None]:
+            del rest[name]
+        text = f'{self._head}{self._timestamp(time.time())}",{_LINE.encode(rest)[1:]}\n'
+        stream = getattr(self.log.registered_handler, "stream", None) or sys.stdout
+        stream.write(text)
         stream.flush()
         return True
 

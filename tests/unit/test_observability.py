@@ -266,3 +266,13 @@ def test_given_the_same_request_when_logged_by_powertools_then_its_line_matches_
     assert ours == theirs
     assert list(ours) == list(theirs)
     assert ours["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+
+
+def test_given_an_invocation_when_a_powertools_warning_is_logged_then_it_carries_the_invocations_keys(monkeypatch):
+    captured = _Captured(monkeypatch)
+    second = SimpleNamespace(**{**vars(CONTEXT), "aws_request_id": "req-789"})
+    observability.invocation.begin(EVENT, second)
+    observability.logger.warning("a backend failed")
+    (line,) = captured.lines()
+    assert line["message"] == "a backend failed" and line["level"] == "WARNING"
+    assert line["function_request_id"] == "req-789" and line["correlation_id"] == "apigw-req-456"
