@@ -70,14 +70,14 @@ class EmfMetrics:
         self.dimensions: dict[str, str] = {}
         self.disabled = _metrics_disabled()
         self._values: dict[str, list[float]] = {}
-        self._shapes: dict[tuple[str, ...], tuple[str, list[str]]] = {}
+        self._templates: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
         self.use_environment(environment)
 
     def use_environment(self, name: str) -> None:
         """Every metric carries the environment (dev, staging, prod) as a dimension, as the alarms expect."""
         self.dimensions = {DIMENSION_ENVIRONMENT: name, DIMENSION_SERVICE: self.service}
-        self._shapes = {}
+        self._templates = {}
 
     def add(self, name: str, value: float) -> None:
         value = float(value)
@@ -101,30 +101,32 @@ class EmfMetrics:
         if not recorded or self.disabled:
             return
         names = tuple(recorded)
-        shape = self._shapes.get(names)
-        if shape is None:
-            shape = self._shapes[names] = self._shape(names)
-        head, labels = shape
-        pairs = zip(names, labels, strict=True)
-        values = ",".join(f"{label}[{','.join(map(repr, recorded[name]))}]" for name, label in pairs)
+        template = self._templates.get(names)
+        if template is None:
+            template = self._templates[names] = self._template(names)
+        values = tuple(",".join(map(repr, recorded[name])) for name in names)
         stream = out if out is not None else sys.stdout
-        stream.write(f'{{"_aws":{{"Timestamp":{int(time.time() * 1000)},{head},{values}}}\n')
+        stream.write(template % (int(time.time() * 1000), *values))
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
         """Powertools' name for `flush`, for callers written against `Metrics` (an entry point's end)."""
         self.flush()
 
-    def _shape(self, names: tuple[str, ...]) -> tuple[str, list[str]]:
-        """The line's fixed parts for this set of metrics: the EMF directive and dimensions, and each
-        metric's `"Name":` label."""
+    def _template(self, names: tuple[str, ...]) -> str:
+        """The line for this set of metrics with %-slots for the timestamp and each metric's values: the
+        directive, dimensions and names are serialized once per combination."""
         directive = {
             "Namespace": self.namespace,
             "Dimensions": [list(self.dimensions)],
             "Metrics": [{"Name": name, "Unit": _UNITS.get(name, MetricUnit.Count).value} for name in names],
         }
-        dimensions = json.dumps(self.dimensions, separators=(",", ":"), ensure_ascii=False)[1:-1]
-        head = f'"CloudWatchMetrics":[{json.dumps(directive, separators=(",", ":"))}]}},{dimensions}'
-        return head, [f"{json.dumps(name)}:" for name in names]
+
+        def text(value: Any) -> str:  # JSON, with % doubled for the %-formatting below
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("%", "%%")
+
+        slots = ",".join(f"{text(name)}:[%s]" for name in names)
+        dimensions = text(self.dimensions)[1:-1]
+        return f'{{"_aws":{{"Timestamp":%d,"CloudWatchMetrics":[{text(directive)}]}},{dimensions},{slots}}}\n'
 
     def cold_start(self, function_name: str, out: Any = None) -> None:
         """Powertools' ColdStart line: its own dimension set (function_name, service)."""

@@ -276,3 +276,11 @@ def test_given_an_invocation_when_a_powertools_warning_is_logged_then_it_carries
     (line,) = captured.lines()
     assert line["message"] == "a backend failed" and line["level"] == "WARNING"
     assert line["function_request_id"] == "req-789" and line["correlation_id"] == "apigw-req-456"
+
+
+def test_given_a_percent_sign_in_the_environment_when_flushed_then_the_line_still_equals_powertools(capsys):
+    recorded = [(Metric.CACHE_HIT, "Count", 1), (Metric.HIT_LATENCY, "Milliseconds", 2.5)]
+    ours = _emf_line(recorded, "100%s-%d")
+    theirs = _powertools_line(recorded, "100%s-%d", capsys)
+    ours["_aws"].pop("Timestamp"), theirs["_aws"].pop("Timestamp")
+    assert ours == theirs and ours["environment"] == "100%s-%d"
