@@ -77,14 +77,14 @@ def canonical_json(value: Any) -> str:
 
 def digest(*parts: str) -> str:
     """SHA-256 over length-delimited parts, so no two part lists can collide by concatenation."""
-    h = hashlib.sha256()
+    chunks: list[bytes] = []
     for part in parts:
         # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it still needs a key, and the mapping stays
         # one-to-one, so no two texts share one.
         data = part.encode("utf-8", "surrogatepass")
-        h.update(len(data).to_bytes(8, "big"))
-        h.update(data)
-    return h.hexdigest()
+        chunks.append(len(data).to_bytes(8, "big"))
+        chunks.append(data)
+    return hashlib.sha256(b"".join(chunks)).hexdigest()
 
 
 def tenant_id(credential: str | None = None, api_key_id: str | None = None) -> str:
