@@ -1,13 +1,13 @@
-"""Lambda entry point: the resolver inside the observability wrapper, nothing else."""
+"""Lambda entry point: the API inside the observability wrapper, nothing else."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmcache.api import app
+from llmcache.client_dispatch import answer
 from llmcache.observability import lambda_entry
 
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return answer(event, context)
