@@ -80,6 +80,7 @@ class Env:
     SEMANTIC_INDEX: Final = "SEMANTIC_INDEX"
     SEMANTIC_REDIS_URL: Final = "SEMANTIC_REDIS_URL"
     SEMANTIC_REDIS_AUTH_SECRET_ARN: Final = "SEMANTIC_REDIS_AUTH_SECRET_ARN"
+    LOG_HIT_SAMPLE_RATE: Final = "LOG_HIT_SAMPLE_RATE"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).

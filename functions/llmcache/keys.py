@@ -71,6 +71,15 @@ def _reject_constant(name: str) -> Any:
 
 
 def _normalize(value: Any) -> Any:
+    # Exact types first (a parsed body holds nothing else; this runs on every value of every request),
+    # then subclasses, which get the same treatment.
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is dict:
+        return {k: _normalize(v) for k, v in value.items()}
+    if kind is list:
+        return [_normalize(v) for v in value]
     if isinstance(value, float):
         # JSON has one number type: 1.0 and 1 ask the same thing. bool is left alone (True is not 1).
         return int(value) if value.is_integer() else value
@@ -108,20 +117,24 @@ def canonical_request(body: dict[str, Any]) -> dict[str, Any]:
     return normalized
 
 
+# One encoder for every key: json.dumps with options builds a new one on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 def digest(*parts: str) -> str:
     """SHA-256 over length-delimited parts, so no two part lists can collide by concatenation."""
-    h = hashlib.sha256()
+    chunks: list[bytes] = []
     for part in parts:
         # surrogatepass: JSON may carry a lone surrogate ("\ud800"); it still needs a key, and the mapping stays
         # one-to-one, so no two texts share one.
         data = part.encode("utf-8", "surrogatepass")
-        h.update(len(data).to_bytes(8, "big"))
-        h.update(data)
-    return h.hexdigest()
+        chunks.append(len(data).to_bytes(8, "big"))
+        chunks.append(data)
+    return hashlib.sha256(b"".join(chunks)).hexdigest()
 
 
 def tenant_id(credential: str | None = None, api_key_id: str | None = None, *, passthrough: bool = False) -> str:

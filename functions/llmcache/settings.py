@@ -143,6 +143,8 @@ class Settings:
     semantic_index: str = "qdrant"
     semantic_redis_url: str | None = None
     semantic_redis_auth_secret_arn: str | None = None
+    # Share of plain cache hits that write the "answered" access line (misses, bypasses, errors: always).
+    log_hit_sample_rate: float = 1.0
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -208,6 +210,7 @@ class Settings:
             semantic_index=semantic_index,
             semantic_redis_url=semantic_redis_url,
             semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
+            log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
         )
 
 

@@ -79,3 +79,10 @@ def test_given_a_bad_semantic_redis_url_when_settings_load_then_an_error_without
 def test_given_an_unknown_index_when_settings_load_then_refused():
     with pytest.raises(SettingsError, match="SEMANTIC_INDEX"):
         Settings.from_env({"SEMANTIC_INDEX": "pinecone"})
+
+
+def test_given_a_hit_log_sample_rate_outside_zero_to_one_when_settings_load_then_it_is_refused_at_start():
+    with pytest.raises(SettingsError, match="LOG_HIT_SAMPLE_RATE"):
+        Settings.from_env({"LOG_HIT_SAMPLE_RATE": "1.5"})
+    assert Settings.from_env({"LOG_HIT_SAMPLE_RATE": "0.01"}).log_hit_sample_rate == 0.01
+    assert Settings.from_env({}).log_hit_sample_rate == 1.0  # every hit logged unless asked otherwise

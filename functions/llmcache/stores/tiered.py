@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcache.errors import BackendFailure
 from llmcache.stores.base import CacheEntry, CacheStore, Hit
 from llmcache.stores.breaker import CircuitBreaker
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 FailureReporter = Callable[[BackendFailure], None]
 
@@ -53,7 +54,8 @@ class TieredStore:
         for index, tier in enumerate(self.tiers):
             ok, hit = self._attempt(tier, "get", _get_decoded, tier, key, now)
             if ok and hit is not None:
-                self._backfill(self.tiers[:index], key, hit.entry)
+                if index:  # found below the top tier: refill the ones above
+                    self._backfill(self.tiers[:index], key, hit.entry)
                 return hit
         return None
 
@@ -121,13 +123,15 @@ class TieredStore:
                 self._attempt(tier, "backfill", tier.put, key, entry)
             else:
                 if self._backfill_pool is None:
+                    from concurrent.futures import ThreadPoolExecutor  # only once a network tier backfills
+
                     self._backfill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="backfill")
                 self._backfill_pool.submit(self._attempt, tier, "backfill", tier.put, key, entry)
 
 
 def _decoded(hit: Hit) -> Hit:
     try:
-        return replace(hit, raw=hit.entry.raw_body())
+        return Hit(hit.entry, hit.tier, hit.entry.raw_body())
     except zlib.error as exc:
         raise BackendFailure(hit.tier, "decode", exc) from exc
 
