@@ -242,8 +242,41 @@ def measure_cold(runs: int = 5) -> dict[str, Any]:
     }
 
 
-def measure(runs: int = 20, cold_runs: int = 5) -> dict[str, Any]:
+def measure(env: Any = None, *, runs: int | None = None, cold_runs: int | None = None) -> dict[str, Any]:
+    """The section `make bench` runs (bench/__main__.py's EXTRA_SECTIONS); `env.quick`: fewer samples."""
+    quick = bool(getattr(env, "quick", False))
+    runs = runs or (5 if quick else 20)
+    cold_runs = cold_runs or (2 if quick else 5)
     return {"ttft": measure_ttft(runs), "cold_start": measure_cold(cold_runs)}
+
+
+def rows(results: dict[str, Any]) -> list[Any]:
+    """Table rows (bench/report.py's EXTRA_ROWS): TTFT against LiteLLM's proxy, and cold starts."""
+    from bench.report import row
+
+    section = results.get("ttft") or {}
+    ttft, cold = section.get("ttft") or {}, section.get("cold_start") or {}
+    if not ttft:
+        return []
+    s = "streaming"
+    gateway = (ttft.get("gateway") or {}).get("p50_ms")
+    litellm = (ttft.get("litellm_proxy") or {}).get("p50_ms")
+    gap = ttft.get("gateway_minus_provider_p50_ms")
+    out = [
+        row(s, "first token of a streamed miss, p50 (anchor: LiteLLM proxy)", gateway, litellm, unit="ms"),
+        row(
+            s,
+            "first token after the provider's, p50",
+            gap,
+            unit="ms",
+            target=f"≤ {GOAL_MS} ms",
+            met=None if gap is None else gap <= GOAL_MS,
+        ),
+    ]
+    handler, asgi = cold.get("handler") or {}, cold.get("asgi_uvicorn") or {}
+    out.append(row(s, "cold start: Lambda handler, spawn to first answer", handler.get("first_answer_ms"), unit="ms"))
+    out.append(row(s, "cold start: ASGI app (uvicorn), spawn to first answer", asgi.get("first_answer_ms"), unit="ms"))
+    return out
 
 
 def render(result: dict[str, Any]) -> str:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.to_thread
 
-from llmcache import api, wiring
-from llmcache.observability import logger, metrics
+from llmcache import api, client_dispatch, wiring
+from llmcache.observability import invocation, logger
 from llmcache.proxy_events import LocalLambdaContext, error_envelope, request_to_event, result_to_response
 
 if TYPE_CHECKING:
@@ -119,29 +119,37 @@ def _close(pieces: Iterator[bytes]) -> None:
     close = getattr(pieces, "close", None)
     if close is not None:
         close()
-    _flush_metrics()
+    _end()
 
 
 def _resolve(event: dict[str, Any]) -> _Answer:
-    """The resolver's answer for one request (in a worker thread); a streamed body is left to the caller."""
+    """The answer to one request (in a worker thread), as the Lambda handler would give it; a streamed body is
+    left to the caller, who ends the invocation (log keys, the metrics line) once it is written."""
     streams: list[Any] = []
     token = api.live_streams.set(streams)
+    context = LocalLambdaContext(
+        aws_request_id=event["requestContext"]["requestId"],
+        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "llmcache-local",
+    )
+    invocation.begin(event, context)
     try:
-        context = LocalLambdaContext(aws_request_id=event["requestContext"]["requestId"])
-        result = api.app.resolve(event, cast("LambdaContext", context))
+        result = client_dispatch.answer(event, cast("LambdaContext", context))
+    except BaseException:
+        _end()
+        raise
     finally:
         api.live_streams.reset(token)
     response = result_to_response(result)
     if not streams:
-        _flush_metrics()
+        _end()
         return _Answer(response.status, response.headers, response.body, None)
     return _Answer(response.status, response.headers, b"", api.relay_live(streams[0]))
 
 
-def _flush_metrics() -> None:
-    """What the Lambda handler's `log_metrics` does at the end of each invocation: one EMF line."""
+def _end() -> None:
+    """What the Lambda handler's wrapper does at the end of each invocation: one EMF metrics line."""
     try:
-        metrics.flush_metrics()
+        invocation.end(None)
     except Exception as exc:  # never fail an answer over its metrics
         logger.warning("metrics flush failed", extra={"error_type": type(exc).__name__})
 

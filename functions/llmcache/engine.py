@@ -19,11 +19,12 @@ from llmcache.constants import (
     Metric,
 )
 from llmcache.dialects import Dialect, dialect_for
-from llmcache.errors import BackendFailure, BadRequest, UpstreamUnavailable
+from llmcache.errors import BackendFailure, UpstreamUnavailable
 from llmcache.exchange import JSON, SSE, BodyStream, ClientRequest, GatewayResponse
 from llmcache.generations import Generations
 from llmcache.observability import record
 from llmcache.policy import Controls
+from llmcache.savings import record_hit_savings
 from llmcache.settings import Settings
 from llmcache.shared_stream import SharedStream
 from llmcache.stores.base import CacheEntry, Hit
@@ -68,7 +69,9 @@ class Engine:
 
     # ----- entry point -------------------------------------------------------------------------
     def handle(self, request: ClientRequest) -> GatewayResponse:
-        controls = policy.parse_controls(request.headers, request.body.get("cache"))
+        controls = policy.for_scope(
+            policy.parse_controls(request.headers, request.body.get("cache")), self.settings.scope
+        )
         if self.semantic is not None:
             from llmcache.semantic_embed import current_credential
 
@@ -274,8 +277,7 @@ class Engine:
         if count:  # a coalesced wait was already counted as a miss
             record(Metric.CACHE_HIT)
             record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
-            if entry.tokens:
-                record(Metric.TOKENS_SAVED, entry.tokens)
+            record_hit_savings(self.settings, entry)
         return response
 
     # ----- semantic ----------------------------------------------------------------------------
@@ -334,7 +336,8 @@ class Engine:
         started = time.perf_counter()
 
         def keep(answer: dict[str, Any], raw: bytes) -> None:
-            if key is not None:
+            # An answer over MAX_ANSWER_BYTES is passed on, never stored (a hit would replay it every time).
+            if key is not None and len(raw) <= self.settings.max_answer_bytes:
                 self._store(request, dialect, controls, key, answer, raw, semantic)
 
         if request.body.get("stream") is True:
@@ -375,6 +378,8 @@ class Engine:
         response = GatewayResponse(upstream.status, upstream.body, upstream.content_type, headers)
         if upstream.status >= 400:
             return response, None  # the provider's own error, passed through, never stored
+        if len(upstream.body) > self.settings.max_answer_bytes:
+            return response, None  # passed on, never stored: a hit would inflate it again on every replay
         try:
             answer = json.loads(upstream.body)
         except ValueError:
@@ -466,7 +471,7 @@ class Engine:
             ttl=policy.effective_ttl(controls, self.settings.default_ttl, self.settings.max_ttl),
             route=request.route,
             model=str(answer.get("model") or request.body.get("model") or ""),
-            tokens=dialect.usage_tokens(answer),
+            usage=dialect.usage(answer),
         )
         self.store.put(key, entry)
         if semantic is not None:
@@ -490,21 +495,4 @@ def _young_enough(entry: CacheEntry, controls: Controls, now: float) -> bool:
 
 
 def require_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
-        raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):  # 1e999 parses as infinity, which JSON cannot carry back
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    return keys.parse_request_json(raw)

@@ -1,8 +1,9 @@
 """Synthesized llmcache stacks, built once per session and shared by the infra tests.
 
-One App holds four stacks: dev and prod exactly as cdk.json configures them (streaming), prod with the
-hot tier switched on (named `prodhot`), so the optional VPC + Valkey path is proven too, and dev in
-buffered mode (`devbuffered`). The
+One App holds six stacks: dev, prod and staging exactly as cdk.json configures them (staging has
+semantic matching on with the Valkey index; all stream), prod with the hot tier switched on (named
+`prodhot`), so the optional VPC + Valkey path is proven too, staging with the Qdrant index
+(`stagingqdrant`), and dev in buffered mode (`devbuffered`). The
 layer is an empty stub folder: the tests look at templates, not at packaged dependencies.
 """
 
@@ -20,7 +21,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from aws_cdk.assertions import Template
 from infra.config import load_config
-from infra_support import BUFFERED, HOT, Synthesized, buffered
+from infra_support import BUFFERED, HOT, QDRANT, Synthesized, buffered, with_qdrant
 
 from infra import app as infra_app
 
@@ -46,12 +47,15 @@ def cdk_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthesized(cdk_context: dict[str, Any], stub_layer: Path, cdk_outdir: Path) -> dict[str, Synthesized]:
-    """dev, prod and prodhot, synthesized once (cdk-nag runs as a validation plugin)."""
+    """dev, prod, prodhot, staging and stagingqdrant, synthesized once (cdk-nag runs as a validation plugin)."""
     prod = load_config(cdk_context, "prod")
+    staging = load_config(cdk_context, "staging")
     configs = {
         "dev": load_config(cdk_context, "dev"),
         "prod": prod,
         HOT: dataclasses.replace(prod.with_hot_tier(), name=HOT),
+        "staging": staging,  # semantic matching on, with the Valkey index (cdk.json)
+        QDRANT: with_qdrant(staging),
         BUFFERED: buffered(load_config(cdk_context, "dev")),
     }
     app = infra_app.new_app(cdk_context, outdir=str(cdk_outdir))
@@ -82,3 +86,8 @@ def dev_buffered(synthesized: dict[str, Synthesized]) -> Synthesized:
 @pytest.fixture(scope="session")
 def hot(synthesized: dict[str, Synthesized]) -> Synthesized:
     return synthesized[HOT]
+
+
+@pytest.fixture(scope="session")
+def staging(synthesized: dict[str, Synthesized]) -> Synthesized:
+    return synthesized["staging"]

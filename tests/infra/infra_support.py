@@ -11,6 +11,7 @@ from infra.config import EnvironmentConfig
 from infra.stacks.llmcache_stack import LlmCacheStack
 
 HOT = "prodhot"
+QDRANT = "stagingqdrant"
 BUFFERED = "devbuffered"
 
 
@@ -42,3 +43,9 @@ class Synthesized:
     @property
     def function_env(self) -> dict[str, Any]:
         return self.one("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+
+
+def with_qdrant(config: EnvironmentConfig) -> EnvironmentConfig:
+    """`config` with the Qdrant semantic index at a made-up server, as an environment of its own."""
+    semantic = dataclasses.replace(config.semantic, index="qdrant", qdrant_url="https://qdrant.example:6333")
+    return dataclasses.replace(config, name=QDRANT, semantic=semantic)

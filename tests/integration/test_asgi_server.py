@@ -120,7 +120,7 @@ def _ask(client: AsgiClient, key_id: str, bearer: str) -> str | None:
 
 
 def test_given_a_forged_request_context_header_when_not_behind_the_adapter_then_it_is_ignored(configure) -> None:
-    configure(CACHE_TIERS="memory")
+    configure(CACHE_TIERS="memory", UPSTREAM_API_KEY="sk-managed")
     client = AsgiClient()
     assert _ask(client, "key-one", "sk-same") == "MISS"
     assert _ask(client, "key-two", "sk-same") == "HIT"  # the header's key ids were not taken as tenants
@@ -129,7 +129,7 @@ def test_given_a_forged_request_context_header_when_not_behind_the_adapter_then_
 def test_given_the_lambda_web_adapter_when_it_passes_the_request_context_then_the_api_key_id_is_the_tenant(
     configure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(CACHE_TIERS="memory")
+    configure(CACHE_TIERS="memory", UPSTREAM_API_KEY="sk-managed")  # managed: the API key id alone is the tenant
     monkeypatch.setenv("AWS_LWA_INVOKE_MODE", "response_stream")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "llmcache-test")
     client = AsgiClient()

@@ -2,7 +2,7 @@
 
 The engine's lookup -> (coalesce) -> upstream -> store path is the same for every route; a dialect supplies
 the parts that differ: the body fields a request must have, how a provider stream folds into the answer to
-store, how a stored answer replays as a stream, which answers may be stored, the tokens an answer saved,
+store, how a stored answer replays as a stream, which answers may be stored, what an answer cost,
 and how an error looks once a stream has begun. A route with its own whole path (embeddings, cached per
 input) supplies `answer` (with `own_path = True`) and the engine hands the request over.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmcache import policy
+from llmcache.savings import TokenCounts, token_counts
 
 if TYPE_CHECKING:
     from llmcache.engine import Engine
@@ -65,13 +66,9 @@ class Dialect:
     def storable(self, status: int, answer: Any) -> bool:
         return policy.is_storable_answer(self.route, status, answer)
 
-    def usage_tokens(self, answer: dict[str, Any]) -> int:
-        usage = answer.get("usage")
-        if isinstance(usage, dict):
-            total = usage.get("total_tokens")
-            if isinstance(total, int) and not isinstance(total, bool):
-                return total
-        return 0
+    def usage(self, answer: dict[str, Any]) -> TokenCounts:
+        """What the answer cost, split as it is billed (`savings.token_counts` reads every API's usage shape)."""
+        return token_counts(answer)
 
     def error_event(self, error: GatewayError) -> bytes:
         """An error after the status was sent, as one event of this API's stream that its SDKs raise on."""
