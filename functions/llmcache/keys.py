@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 KEY_VERSION = "v1"
@@ -20,14 +21,14 @@ ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cache"})
 
 
-def _normalize(value: Any) -> Any:
+def normalize_numbers(value: Any) -> Any:
     if isinstance(value, float):
         # JSON has one number type: 1.0 and 1 ask the same thing. bool is left alone (True is not 1).
         return int(value) if value.is_integer() else value
     if isinstance(value, dict):
-        return {k: _normalize(v) for k, v in value.items()}
+        return {k: normalize_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normalize(v) for v in value]
+        return [normalize_numbers(v) for v in value]
     return value
 
 
@@ -54,7 +55,7 @@ def canonical_request(body: dict[str, Any]) -> dict[str, Any]:
     messages = kept.get("messages")
     if isinstance(messages, list):
         kept["messages"] = [_normalize_content(m) for m in messages]
-    normalized: dict[str, Any] = _normalize(kept)
+    normalized: dict[str, Any] = normalize_numbers(kept)
     return normalized
 
 
@@ -95,9 +96,10 @@ def cache_key(
     return digest(KEY_VERSION, tenant, namespace, generation, route, request_hash_input)
 
 
-def header_context(headers: dict[str, str]) -> str:
-    """The ANSWER_HEADERS the request carries, canonically; "" when none (keys then stay as they were)."""
-    present = {name: headers[name] for name in ANSWER_HEADERS if name in headers}
+def header_context(headers: dict[str, str], names: tuple[str, ...] = ANSWER_HEADERS) -> str:
+    """The answer-selecting headers (`names`, an API's own) the request carries, canonically; "" when none
+    (keys then stay as they were)."""
+    present = {name: headers[name] for name in names if name in headers}
     return canonical_json(present) if present else ""
 
 
@@ -110,10 +112,12 @@ def request_key(
     body: dict[str, Any],
     custom_key: str | None,
     context: str = "",
+    canonicalize: Callable[[dict[str, Any]], dict[str, Any]] = canonical_request,
 ) -> str:
     """Key for a whole request: its canonical JSON, or the caller's custom key in its place, plus the
-    `header_context` when there is one (canonical JSON holds no raw newline, so the join is unambiguous)."""
-    material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonical_request(body))
+    `header_context` when there is one (canonical JSON holds no raw newline, so the join is unambiguous).
+    `canonicalize` is the API's own (a dialect's `canonical`); chat and completions by default."""
+    material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonicalize(body))
     if context:
         material = f"{material}\n{context}"
     return cache_key(
