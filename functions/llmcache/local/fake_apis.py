@@ -324,9 +324,10 @@ class MessagesAnswer:
         start = {**self.plain(), "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
         yield "message_start", {"type": "message_start", "message": start}
         for index, block in enumerate(self.content):
-            yield from self._block_events(index, block)
-            if index == 0:
-                yield "ping", {"type": "ping"}
+            for number, event in enumerate(self._block_events(index, block)):
+                yield event
+                if index == 0 and number == 0:  # Anthropic pings right after the first block starts
+                    yield "ping", {"type": "ping"}
         if finish:
             delta = {"stop_reason": self.stop_reason, "stop_sequence": None}
             yield (
