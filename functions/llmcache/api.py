@@ -6,6 +6,8 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -13,6 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
 from llmcache.constants import Metric
+from llmcache.dialects import dialect_for, routes
 from llmcache.engine import ClientRequest, GatewayResponse, require_json_object
 from llmcache.errors import (
     UPSTREAM_ERROR_TYPE,
@@ -28,12 +31,9 @@ from llmcache.observability import logger, record
 JSON = "application/json"
 MAX_CREDENTIAL_CHARS = 4096
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
-# Client routes, with and without the /v1 prefix (some SDKs are configured without it).
-CLIENT_ROUTES = {
-    "chat/completions": ("model", "messages"),
-    "completions": ("model", "prompt"),
-    "embeddings": ("model", "input"),
-}
+# Client routes (one per dialect) and the body fields each requires; served with and without the /v1 prefix
+# (some SDKs are configured without it).
+CLIENT_ROUTES = {route: dialect_for(route).required for route in routes()}
 KNOWN_PATHS: dict[str, set[str]] = {
     **{f"/v1/{r}": {"POST"} for r in CLIENT_ROUTES},
     **{f"/{r}": {"POST"} for r in CLIENT_ROUTES},
@@ -43,6 +43,10 @@ KNOWN_PATHS: dict[str, set[str]] = {
 }
 
 app = APIGatewayRestResolver()
+
+# Set by a transport that writes a streamed body as it comes (the ASGI app): the route leaves its stream
+# here instead of joining it. Unset (the Lambda handler), a stream is joined into one buffered answer.
+live_streams: ContextVar[list[GatewayResponse] | None] = ContextVar("live_streams", default=None)
 
 
 # ----- helpers ---------------------------------------------------------------------------------
@@ -101,12 +105,38 @@ def _api_key_id() -> str | None:
 
 def _to_response(result: GatewayResponse) -> Response[str]:
     # API Gateway REST carries text; stored answers are UTF-8 JSON or SSE, sent without re-serializing.
+    body = result.body
+    if result.stream is not None:
+        sink = live_streams.get()
+        if sink is not None:
+            sink.append(result)  # the transport writes it as it comes, through `relay_live`
+        else:
+            try:  # buffered: a stream that breaks, even half-way, is the 502/504 the error handler maps
+                body = b"".join(result.stream)
+            finally:
+                result.stream.close()
     return Response(
         status_code=result.status,
         content_type=result.content_type,
-        body=result.body.decode("utf-8", errors="replace"),
+        body=body.decode("utf-8", errors="replace"),
         headers=result.headers,
     )
+
+
+def relay_live(result: GatewayResponse) -> Iterator[bytes]:
+    """A streamed answer's pieces for a live transport. Its status is already sent when the provider fails
+    mid-stream, so the client gets the error as its API's last event (counted and logged as a 502/504 is)."""
+    stream = result.stream
+    if stream is None:
+        yield result.body
+        return
+    try:
+        yield from stream
+    except GatewayError as error:
+        _count(error)
+        yield stream.error_event(error)
+    finally:
+        stream.close()
 
 
 def _json(status: int, payload: Any) -> Response[str]:
@@ -122,13 +152,13 @@ def _client_call(route: str) -> Response[str]:
         raise Unauthorized("no credential: send `Authorization: Bearer <your API key>`", code="missing_api_key")
     raw = _raw_body()
     body = require_json_object(raw)
-    for field in CLIENT_ROUTES[route]:
+    dialect = dialect_for(route)
+    for field in dialect.required:
         if field not in body or body[field] is None:
             raise BadRequest(f"`{field}` is required for /v1/{route}", param=field)
     if not isinstance(body["model"], str) or not body["model"]:
         raise BadRequest("`model` must be a non-empty string", param="model")
-    if route == "chat/completions" and (not isinstance(body["messages"], list) or not body["messages"]):
-        raise BadRequest("`messages` must be a non-empty list of messages", param="messages")
+    dialect.validate(body)
     tenant = keys.tenant_id(credential, api_key_id)
     deadline = time.monotonic() + wiring.settings().request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
@@ -148,22 +178,16 @@ def _client_call(route: str) -> Response[str]:
     return _to_response(result)
 
 
-@app.post("/v1/chat/completions")
-@app.post("/chat/completions")
-def chat_completions() -> Response[str]:
-    return _client_call("chat/completions")
+def _client_route(route: str) -> None:
+    def answer() -> Response[str]:
+        return _client_call(route)
+
+    answer.__name__ = route.replace("/", "_")
+    app.post(f"/v1/{route}")(app.post(f"/{route}")(answer))
 
 
-@app.post("/v1/completions")
-@app.post("/completions")
-def completions() -> Response[str]:
-    return _client_call("completions")
-
-
-@app.post("/v1/embeddings")
-@app.post("/embeddings")
-def embeddings() -> Response[str]:
-    return _client_call("embeddings")
+for _route in routes():
+    _client_route(_route)
 
 
 @app.get("/health")
@@ -213,12 +237,16 @@ def entry(key: str) -> Response[str]:
 
 
 # ----- errors ----------------------------------------------------------------------------------
-@app.exception_handler(GatewayError)
-def gateway_error(error: GatewayError) -> Response[str]:
+def _count(error: GatewayError) -> None:
     if error.status >= 500:
         logger.warning("upstream or backend failure", extra={"status": error.status, "code": error.code})
     if error.type == UPSTREAM_ERROR_TYPE:  # unreachable, timed out or unreadable: the provider-outage alarm
         record(Metric.UPSTREAM_ERROR)
+
+
+@app.exception_handler(GatewayError)
+def gateway_error(error: GatewayError) -> Response[str]:
+    _count(error)
     return _json(error.status, error.envelope())
 
 

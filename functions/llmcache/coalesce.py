@@ -1,7 +1,8 @@
 """Single flight: concurrent identical misses in one container make one upstream call.
 
 The first caller (the leader) runs the call; the others wait, bounded, and share its outcome.
-A follower that waits too long stops waiting and makes its own call.
+A follower that waits too long stops waiting and makes its own call. `run` does all of it for an answer
+known at once; `join`, `wait` and `land` let a leader keep its flight open while its answer streams in.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Flight(Generic[T]):
+class Flight(Generic[T]):
     done: threading.Event = field(default_factory=threading.Event)
     result: T | None = None
     error: BaseException | None = None
@@ -23,8 +24,29 @@ class _Flight(Generic[T]):
 
 class SingleFlight(Generic[T]):
     def __init__(self) -> None:
-        self._flights: dict[str, _Flight[T]] = {}
+        self._flights: dict[str, Flight[T]] = {}
         self._lock = threading.Lock()
+
+    def join(self, key: str) -> tuple[Flight[T], bool]:
+        """The flight for `key` and whether this caller leads it (a leader must `land` it, whatever happens)."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[key] = Flight()
+            return flight, True
+
+    def land(self, key: str, flight: Flight[T], result: T | None = None, error: BaseException | None = None) -> None:
+        flight.result, flight.error = result, error
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        flight.done.set()
+
+    @staticmethod
+    def wait(flight: Flight[T], seconds: float) -> bool:
+        """True when the leader landed in time without an error."""
+        return flight.done.wait(seconds) and flight.error is None
 
     def run(
         self, key: str, call: Callable[[], T], wait_seconds: float, shareable: Callable[[T], bool] = lambda _: True
@@ -34,24 +56,15 @@ class SingleFlight(Generic[T]):
         A follower takes the leader's outcome only when it is `shareable`; after a failed leader (an
         exception, or an outcome such as a provider error meant for the leader's caller alone) it makes its
         own call, as a waiter in another container does."""
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
+        flight, leader = self.join(key)
         if leader:
             try:
-                flight.result = call()
-                return flight.result, False
+                result = call()
             except BaseException as exc:
-                flight.error = exc
+                self.land(key, flight, error=exc)
                 raise
-            finally:
-                with self._lock:
-                    self._flights.pop(key, None)
-                flight.done.set()
-        if not flight.done.wait(wait_seconds) or flight.error is not None or flight.result is None:
-            return call(), False
-        if not shareable(flight.result):
+            self.land(key, flight, result=result)
+            return result, False
+        if not self.wait(flight, wait_seconds) or flight.result is None or not shareable(flight.result):
             return call(), False
         return flight.result, True

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from llmcache import keys, policy
 from llmcache.constants import HEADER_CACHE, HEADER_CACHE_KEY, HEADER_CACHE_TIER, Metric
 from llmcache.errors import BadRequest, UpstreamUnavailable
+from llmcache.exchange import ClientRequest, GatewayResponse
 from llmcache.observability import record
 from llmcache.policy import Controls
 from llmcache.stores.base import CacheEntry, Hit
 
 if TYPE_CHECKING:
-    from llmcache.engine import ClientRequest, Engine, GatewayResponse
+    from llmcache.engine import Engine
 
 ROUTE = "embeddings"
 
@@ -53,8 +54,6 @@ def split_tokens(total: int, inputs: list[Any]) -> list[int]:
 
 
 def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls) -> GatewayResponse:
-    from llmcache.engine import GatewayResponse
-
     if controls.custom_key is not None:
         raise BadRequest(
             "X-Cache-Custom-Key / cache.cache_key is not supported on /v1/embeddings: entries are kept per input",

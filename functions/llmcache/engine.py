@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
@@ -18,13 +18,16 @@ from llmcache.constants import (
     HEADER_CACHE_TIER,
     Metric,
 )
+from llmcache.dialects import Dialect, dialect_for
 from llmcache.errors import BackendFailure, BadRequest, UpstreamUnavailable
+from llmcache.exchange import JSON, SSE, BodyStream, ClientRequest, GatewayResponse
 from llmcache.generations import Generations
 from llmcache.observability import record
 from llmcache.policy import Controls
 from llmcache.settings import Settings
 from llmcache.stores.base import CacheEntry, Hit
 from llmcache.stores.tiered import TieredStore
+from llmcache.streaming import SseEvent, iter_sse_events
 from llmcache.upstream_types import UpstreamResponse
 
 if TYPE_CHECKING:
@@ -32,31 +35,14 @@ if TYPE_CHECKING:
     from llmcache.semantic_link import SemanticQuery
     from llmcache.upstream import Upstream
 
-JSON = "application/json"
-SSE = "text/event-stream"
+__all__ = ["ClientRequest", "Engine", "GatewayResponse", "require_json_object"]
+
+# Stores an answer under its key (the caller decided it may be stored): the parsed answer and its bytes.
+Keep = Callable[[dict[str, Any], bytes], None]
 
 
 class _SemanticDown(Exception):
     """The semantic lookup failed (as opposed to finding nothing); the failure is already counted."""
-
-
-@dataclass(frozen=True)
-class ClientRequest:
-    route: str  # chat/completions | completions | embeddings
-    body: dict[str, Any]
-    raw: bytes
-    headers: dict[str, str]  # lower-case names
-    credential: str | None
-    tenant: str
-    deadline: float | None = None  # time.monotonic() by which the provider must have answered
-
-
-@dataclass
-class GatewayResponse:
-    status: int
-    body: bytes
-    content_type: str = JSON
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Engine:
@@ -69,11 +55,13 @@ class Engine:
         semantic: Any = None,
         leases: Leases | None = None,
         clock: Callable[[], float] = time.time,
+        providers: dict[str, Upstream] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.generations = generations
-        self.upstream = upstream
+        self.upstream = upstream  # OpenAI-compatible (UPSTREAM_BASE_URL)
+        self.providers = providers or {}  # the other providers by dialect.provider: "anthropic"
         self.semantic = semantic
         self.leases = leases
         self.clock = clock
@@ -86,11 +74,14 @@ class Engine:
             from llmcache.semantic_embed import current_credential
 
             current_credential.set(request.credential)  # passthrough: the caller pays for its own embedding
-        if request.route == "embeddings":
-            from llmcache.embeddings import handle_embeddings
+        dialect = dialect_for(request.route)
+        if dialect.own_path:
+            return dialect.answer(self, request, controls)
+        return self._answer(request, dialect, controls)
 
-            return handle_embeddings(self, request, controls)
-        return self._completion(request, controls)
+    def upstream_for(self, route: str) -> Upstream:
+        """The provider that answers `route`: its dialect's, else the OpenAI-compatible upstream."""
+        return self.providers.get(dialect_for(route).provider, self.upstream)
 
     def tenant_scope(self, request: ClientRequest) -> str:
         return "" if self.settings.scope == "shared" else request.tenant
@@ -98,22 +89,22 @@ class Engine:
     def generation_for(self, tenant_scope: str, namespace: str) -> str | None:
         return self.generations.current(tenant_scope, namespace)
 
-    # ----- chat completions and completions ----------------------------------------------------
-    def _completion(self, request: ClientRequest, controls: Controls) -> GatewayResponse:
+    # ----- one answer per request: chat completions, completions, ... --------------------------
+    def _answer(self, request: ClientRequest, dialect: Dialect, controls: Controls) -> GatewayResponse:
         body = request.body
         stream = body.get("stream") is True
-        stream_options = body.get("stream_options")
-        include_usage = stream and isinstance(stream_options, dict) and stream_options.get("include_usage") is True
         tenant_scope = self.tenant_scope(request)
-        generation = self.generation_for(tenant_scope, controls.namespace)
-        if generation is None:  # the flush generation is unknowable: neither serve nor store
+        # Neither served nor stored: a request its API says must not be (a Responses background job), or one
+        # whose flush generation is unknowable.
+        bypass = dialect.bypass_reason(body) is not None
+        generation = None if bypass else self.generation_for(tenant_scope, controls.namespace)
+        if generation is None:
             record(Metric.CACHE_BYPASS)
-            response = self._call_upstream(
-                request, key=None, stream=stream, include_usage=include_usage, store=False, controls=controls
-            )
+            response = self._call_upstream(request, dialect, key=None, controls=controls)
             response.headers[HEADER_CACHE] = "BYPASS"
             return response
-        context = keys.header_context(request.headers)  # once: the key and the semantic partition share it
+        # once: the key and the semantic partition share it
+        context = keys.header_context(request.headers, dialect.answer_headers)
         key = keys.request_key(
             tenant=tenant_scope,
             namespace=controls.namespace,
@@ -122,6 +113,7 @@ class Engine:
             body=body,
             custom_key=controls.custom_key,
             context=context,
+            canonicalize=dialect.canonical,
         )
         started = time.perf_counter()
         query = self._semantic_query(request, controls, tenant_scope, generation, context)
@@ -129,14 +121,14 @@ class Engine:
             now = self.clock()
             hit = self.store.get(key, now)
             if hit is not None and _young_enough(hit.entry, controls, now):
-                return self._serve_hit(hit, key, stream, include_usage, now, started)
+                return self._serve_hit(hit, key, request, dialect, now, started)
             try:
                 semantic = self._semantic_lookup(query, controls, now) if query is not None else None
             except _SemanticDown:
                 semantic, query = None, None  # it just failed: do not wait on it a second time to index
             if semantic is not None:
                 hit, similarity = semantic
-                response = self._serve_hit(hit, key, stream, include_usage, now, started)
+                response = self._serve_hit(hit, key, request, dialect, now, started)
                 response.headers[HEADER_CACHE_MATCH] = "semantic"
                 response.headers[HEADER_CACHE_SIMILARITY] = f"{similarity:.4f}"
                 return response
@@ -147,21 +139,14 @@ class Engine:
             outcome = "BYPASS"
 
         def call() -> GatewayResponse:
-            return self._call_upstream(
-                request,
-                key=key,
-                stream=stream,
-                include_usage=include_usage,
-                store=not controls.no_store,
-                controls=controls,
-                semantic=query,
-            )
+            store = key if not controls.no_store else None
+            return self._call_upstream(request, dialect, key=store, controls=controls, semantic=query)
 
         def answered_meanwhile(hit: Hit | None) -> GatewayResponse | None:
             """Another caller's answer, stored since this request's lookup: served, not fetched again."""
             if hit is None or not _young_enough(hit.entry, controls, self.clock()):
                 return None
-            response = self._serve_hit(hit, key, stream, include_usage, self.clock(), started, count=False)
+            response = self._serve_hit(hit, key, request, dialect, self.clock(), started, count=False)
             # This request's lookup missed (and is counted so); its answer came from another caller's call.
             # Labelled as an in-container follower is: MISS + Coalesced, so headers and metrics agree.
             for name in ("Age", HEADER_CACHE_MATCH, HEADER_CACHE_TIER):
@@ -178,26 +163,37 @@ class Engine:
             meanwhile = answered_meanwhile(self.store.get_local(key, self.clock()))
             if meanwhile is not None:
                 return meanwhile
-            if self.leases is None:
+            leases = self.leases
+            if leases is None:
                 return call()
-            token = self.leases.acquire(key)
+            token = leases.acquire(key)
             if token is None:  # another container is asking the provider right now: wait for its answer
                 waited = answered_meanwhile(
-                    self.leases.wait_for(key, lambda: self.store.get(key, self.clock()), request.deadline)
+                    leases.wait_for(key, lambda: self.store.get(key, self.clock()), request.deadline)
                 )
                 return waited if waited is not None else call()
             try:
-                return call()
-            finally:
-                self.leases.release(key, token)
+                response = call()
+            except BaseException:
+                leases.release(key, token)
+                raise
+            if response.stream is None:
+                leases.release(key, token)
+            else:  # held while the answer streams in: other containers wait for the stored answer
+                response.stream.on_close(lambda: leases.release(key, token))
+            return response
 
         # Identical concurrent misses share one upstream call. A refresh (no-cache) does not wait, and a
         # no-store request does not lead one: its answer is never stored, so waiters would get nothing kept.
-        flight_key = f"{key}:{int(stream)}:{int(include_usage)}"
+        wait = _seconds_left(request.deadline) if request.deadline else self.settings.upstream_read_timeout
+        flight_key = f"{key}:{dialect.variant(body)}"
         if controls.no_cache or controls.no_store:
             response = fetch()
+        elif stream:
+            response = self._stream_flight(
+                flight_key, fetch, lambda: answered_meanwhile(self.store.get(key, self.clock())), wait
+            )
         else:
-            wait = _seconds_left(request.deadline) if request.deadline else self.settings.upstream_read_timeout
             # Only a success is shared: a provider error (e.g. a 401 for the leader's own key, which in shared
             # scope is another tenant's) belongs to the leader's caller alone.
             response, shared = self.flights.run(flight_key, fetch, wait, shareable=lambda r: r.status < 400)
@@ -212,14 +208,47 @@ class Engine:
         response.headers[HEADER_CACHE_KEY] = key
         return response
 
+    def _stream_flight(
+        self,
+        flight_key: str,
+        fetch: Callable[[], GatewayResponse],
+        stored: Callable[[], GatewayResponse | None],
+        wait: float,
+    ) -> GatewayResponse:
+        """One provider call per herd of identical streamed misses. The leader relays the provider's events as
+        they come; the flight stays open until its stream ends (stored or not). The others wait for it, then
+        replay the stored answer, or ask the provider themselves when nothing was stored (docs/streaming.md)."""
+        flight, leader = self.flights.join(flight_key)
+        if not leader:
+            if self.flights.wait(flight, wait):
+                answered = stored()
+                if answered is not None:
+                    return answered
+            return fetch()
+        try:
+            response = fetch()
+        except BaseException as exc:
+            self.flights.land(flight_key, flight, error=exc)
+            raise
+        if response.stream is None:
+            self.flights.land(flight_key, flight, result=response)
+        else:
+            response.stream.on_close(lambda: self.flights.land(flight_key, flight, result=response))
+        return response
+
     def _serve_hit(
-        self, hit: Hit, key: str, stream: bool, include_usage: bool, now: float, started: float, count: bool = True
+        self,
+        hit: Hit,
+        key: str,
+        request: ClientRequest,
+        dialect: Dialect,
+        now: float,
+        started: float,
+        count: bool = True,
     ) -> GatewayResponse:
         entry, raw = hit.entry, hit.raw
-        if stream:
-            from llmcache.streaming import replay_sse
-
-            body, content_type = replay_sse(json.loads(raw), include_usage=include_usage), SSE
+        if request.body.get("stream") is True:
+            body, content_type = dialect.replay(json.loads(raw), request.body), SSE
         else:
             body, content_type = raw, entry.content_type
         response = GatewayResponse(
@@ -287,27 +316,32 @@ class Engine:
     def _call_upstream(
         self,
         request: ClientRequest,
+        dialect: Dialect,
         *,
         key: str | None,
-        stream: bool,
-        include_usage: bool,
-        store: bool,
         controls: Controls,
         semantic: SemanticQuery | None = None,
     ) -> GatewayResponse:
+        """The provider's answer; a complete success is stored under `key` (None: not stored)."""
         started = time.perf_counter()
-        if stream:
-            response, answer = self._relay_stream(request, include_usage)
-        else:
-            response, answer = self._post(request)
-        record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
-        if response.status >= 400:
-            record(Metric.UPSTREAM_ERROR)
-        elif key is not None and store and answer is not None:
-            # A plain answer is kept as the provider's own bytes; a stream as its assembled JSON.
-            raw = _compact_json(answer) if stream else response.body
-            self._store(request, controls, key, answer, raw, semantic)
+
+        def keep(answer: dict[str, Any], raw: bytes) -> None:
+            if key is not None:
+                self._store(request, dialect, controls, key, answer, raw, semantic)
+
+        if request.body.get("stream") is True:
+            return self._open_stream(request, dialect, started, keep)
+        response, answer = self._post(request)
+        self._upstream_done(response.status, started)
+        if answer is not None:
+            keep(answer, response.body)  # a plain answer is kept as the provider's own bytes
         return response
+
+    @staticmethod
+    def _upstream_done(status: int, started: float) -> None:
+        record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
+        if status >= 400:
+            record(Metric.UPSTREAM_ERROR)
 
     def forward_body(self, body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
         """The client's own bytes when nothing changes; else its JSON without our `cache` object."""
@@ -318,7 +352,7 @@ class Engine:
         return _compact_json(forwarded)
 
     def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
-        upstream = self.upstream.post(
+        upstream = self.upstream_for(request.route).post(
             request.route,
             self.forward_body(request.body, request.raw),
             request.headers,
@@ -337,45 +371,80 @@ class Engine:
             answer = json.loads(upstream.body)
         except ValueError:
             raise UpstreamUnavailable("the provider's answer was not valid JSON") from None
-        if not policy.is_storable_answer(route, upstream.status, answer):
+        if not dialect_for(route).storable(upstream.status, answer):
             return response, None
         return response, answer
 
-    def _relay_stream(
-        self, request: ClientRequest, include_usage: bool
-    ) -> tuple[GatewayResponse, dict[str, Any] | None]:
-        from llmcache.streaming import StreamAssembler, iter_sse_data
+    def _open_stream(self, request: ClientRequest, dialect: Dialect, started: float, keep: Keep) -> GatewayResponse:
+        """A streamed miss: the status and headers once the provider's first event came, and a body that relays
+        each event as it arrives while assembling the answer, kept when the stream completed.
 
-        stream_options = request.body.get("stream_options")
-        # Always ask for usage, so the stored answer has it even when this client did not want it.
-        options = {**(stream_options if isinstance(stream_options, dict) else {}), "include_usage": True}
-        body = self.forward_body(request.body, request.raw, stream_options=options)
-        with self.upstream.stream(
-            request.route, body, request.headers, request.credential, deadline=request.deadline
-        ) as (head, chunks):
+        Before the first event nothing was sent: a failure is the plain 502/504 of a plain answer."""
+        body = self.forward_body(request.body, request.raw, **dialect.stream_overrides(request.body))
+        resources = ExitStack()
+        try:
+            head, chunks = resources.enter_context(
+                self.upstream_for(request.route).stream(
+                    request.route, body, request.headers, request.credential, deadline=request.deadline
+                )
+            )
             if head.status >= 400 or head.headers.get("content-type", SSE).startswith(JSON):
                 # An error, or a provider that ignored `stream` and answered in one piece: passed on as it
                 # came (and stored when it is a complete answer), never turned into an empty stream.
                 whole = b"".join(chunks)
-                return self.passthrough(UpstreamResponse(head.status, head.headers, whole), request.route)
-            assembler = StreamAssembler()
-            relayed: list[str] = []
-            for data in iter_sse_data(chunks):
-                assembler.feed(data)
-                if include_usage or not _is_usage_only_chunk(data):
-                    relayed.append(data)
-        answer = assembler.result()
+                resources.close()
+                response, answer = self.passthrough(UpstreamResponse(head.status, head.headers, whole), request.route)
+                self._upstream_done(response.status, started)
+                if answer is not None:
+                    keep(answer, _compact_json(answer))
+                return response
+            events = iter_sse_events(chunks)
+            first = next(events, None)
+        except BaseException:
+            resources.close()
+            raise
         headers = {k: v for k, v in head.headers.items() if k != "content-type"}
-        sse = "".join(_sse_event(d) for d in relayed).encode()
-        response = GatewayResponse(head.status, sse, SSE, headers)
-        if answer is None or not policy.is_storable_answer(request.route, head.status, answer):
-            return response, None
-        return response, answer
+        pieces = self._relay(first, events, request, dialect, head.status, started, keep)
+        return GatewayResponse(head.status, b"", SSE, headers, BodyStream(pieces, resources, dialect.error_event))
+
+    def _relay(
+        self,
+        first: SseEvent | None,
+        events: Iterator[SseEvent],
+        request: ClientRequest,
+        dialect: Dialect,
+        status: int,
+        started: float,
+        keep: Keep,
+    ) -> Iterator[bytes]:
+        """Each provider event as this client's bytes, as it comes. A provider error mid-stream is raised here
+        (the transport decides how the client hears of it); a stream closed early stores nothing."""
+        assembler = dialect.assembler()
+        settled = False
+        event = first
+        while event is not None:
+            assembler.feed(event.data)
+            if assembler.finished and not settled:
+                # Stored before the final event is passed on: a client that saw the end finds the entry.
+                settled = True
+                self._settle(assembler.result(), dialect, status, started, keep)
+            piece = dialect.relay(event, request.body)
+            if piece is not None:
+                yield piece
+            event = next(events, None)
+        if not settled:  # ended without its final event: relayed, never stored
+            self._upstream_done(status, started)
+
+    def _settle(self, answer: dict[str, Any] | None, dialect: Dialect, status: int, started: float, keep: Keep) -> None:
+        self._upstream_done(status, started)
+        if answer is not None and dialect.storable(status, answer):
+            keep(answer, _compact_json(answer))
 
     # ----- store -------------------------------------------------------------------------------
     def _store(
         self,
         request: ClientRequest,
+        dialect: Dialect,
         controls: Controls,
         key: str,
         answer: dict[str, Any],
@@ -389,7 +458,7 @@ class Engine:
             ttl=policy.effective_ttl(controls, self.settings.default_ttl, self.settings.max_ttl),
             route=request.route,
             model=str(answer.get("model") or request.body.get("model") or ""),
-            tokens=usage_tokens(answer),
+            tokens=dialect.usage_tokens(answer),
         )
         self.store.put(key, entry)
         if semantic is not None:
@@ -404,36 +473,12 @@ def _compact_json(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
-def usage_tokens(answer: dict[str, Any]) -> int:
-    usage = answer.get("usage")
-    if isinstance(usage, dict):
-        total = usage.get("total_tokens")
-        if isinstance(total, int) and not isinstance(total, bool):
-            return total
-    return 0
-
-
-def _sse_event(data: str) -> str:
-    """One SSE event carrying `data`; a value that spanned several `data:` lines keeps one line each."""
-    return "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
-
-
 def _seconds_left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
 def _young_enough(entry: CacheEntry, controls: Controls, now: float) -> bool:
     return controls.max_age is None or entry.younger_than(controls.max_age, now)
-
-
-def _is_usage_only_chunk(data: str) -> bool:
-    if '"usage"' not in data:
-        return False
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        return False
-    return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
 
 
 def require_json_object(raw: bytes) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 DONE = "[DONE]"
@@ -41,25 +42,47 @@ def _iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         yield line.decode("utf-8", errors="replace")
 
 
-def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Yield the `data` payload of each event (multi-line data joined with "\\n"), per the WHATWG SSE rules.
+@dataclass(frozen=True)
+class SseEvent:
+    """One dispatched server-sent event: its `event:` name (None when unnamed) and its data."""
 
-    Comments and other fields (event, id, retry) are ignored; an event cut off by the end of the stream is
-    not dispatched, so a truncated final chunk is never mistaken for a whole one.
+    data: str
+    name: str | None = None
+
+    def encode(self) -> bytes:
+        """The event as it goes on the wire to a client (`id:`, `retry:` and comments are not passed on)."""
+        head = f"event: {self.name}\n" if self.name else ""
+        return (head + "".join(f"data: {line}\n" for line in self.data.split("\n")) + "\n").encode()
+
+
+def iter_sse_events(chunks: Iterable[bytes]) -> Iterator[SseEvent]:
+    """Yield each event (multi-line data joined with "\\n"), per the WHATWG SSE rules, as soon as it ends.
+
+    Comments and the id and retry fields are ignored; an event without data is not dispatched, nor is an
+    event cut off by the end of the stream, so a truncated final chunk is never mistaken for a whole one.
     """
     data: list[str] = []
+    name: str | None = None
     first = True
     for line in _iter_lines(chunks):
         if first:
             line, first = line.removeprefix("\ufeff"), False
         if not line:
             if data:
-                yield "\n".join(data)
-            data = []
+                yield SseEvent("\n".join(data), name)
+            data, name = [], None
             continue
         field, colon, value = line.partition(":")
+        value = value.removeprefix(" ") if colon else ""
         if field == "data":
-            data.append(value.removeprefix(" ") if colon else "")
+            data.append(value)
+        elif field == "event":
+            name = value or None
+
+
+def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The `data` payload of each event (see `iter_sse_events`)."""
+    return (event.data for event in iter_sse_events(chunks))
 
 
 def _is_indexed(value: Any) -> bool:
@@ -104,6 +127,10 @@ class StreamAssembler:
         self._text_completion = False
         self.done = False
         self.broken = False
+
+    @property
+    def finished(self) -> bool:
+        return self.done
 
     def feed(self, data: str) -> None:
         if self.done or self.broken:

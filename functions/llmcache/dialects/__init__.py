@@ -1,17 +1,130 @@
-"""One module per cached API; `for_route` is the engine's and the API layer's lookup.
+"""One dialect per cached API: what the engine needs to know about a route, in one small object.
 
-Chat completions, completions and embeddings still live in engine.py, streaming.py and embeddings.py.
+The engine's lookup -> (coalesce) -> upstream -> store path is the same for every route; a dialect supplies
+the parts that differ: the body fields a request must have, how a provider stream folds into the answer to
+store, how a stored answer replays as a stream, which answers may be stored, the tokens an answer saved,
+and how an error looks once a stream has begun. A route with its own whole path (embeddings, cached per
+input) supplies `answer` (with `own_path = True`) and the engine hands the request over.
+
+Adding an API: subclass `Dialect` in a module of this package and list an instance in `_DIALECTS`.
 """
 
 from __future__ import annotations
 
-from llmcache.dialects.base import Dialect
-from llmcache.dialects.messages import Messages
-from llmcache.dialects.responses import Responses
+from typing import TYPE_CHECKING, Any, Protocol
 
-DIALECTS: dict[str, Dialect] = {dialect.route: dialect for dialect in (Responses(), Messages())}
+from llmcache import keys, policy
+
+if TYPE_CHECKING:
+    from llmcache.engine import Engine
+    from llmcache.errors import GatewayError
+    from llmcache.exchange import ClientRequest, GatewayResponse
+    from llmcache.policy import Controls
+    from llmcache.streaming import SseEvent
 
 
-def for_route(route: str) -> Dialect | None:
-    """The dialect of a cached route (the path after /v1/), or None when the route has none of its own."""
-    return DIALECTS.get(route)
+class Assembler(Protocol):
+    """Folds the data of a provider stream's events into the non-stream answer."""
+
+    @property
+    def finished(self) -> bool:
+        """The stream's final event was seen (what follows it is never part of the answer)."""
+
+    def feed(self, data: str) -> None: ...
+
+    def result(self) -> dict[str, Any] | None:
+        """The answer to store, or None: the stream did not finish (or was not understood)."""
+
+
+class Dialect:
+    route: str = ""
+    required: tuple[str, ...] = ("model",)  # body fields that must be present and not null
+    provider: str = "openai"  # which upstream answers: "openai" (UPSTREAM_BASE_URL) or "anthropic"
+    answer_headers: tuple[str, ...] = keys.ANSWER_HEADERS  # request headers in the key (they select the answer)
+
+    def credential(self, headers: dict[str, str]) -> str | None:
+        """The caller's key from its (lower-cased) headers; None when it sent none; Unauthorized when malformed."""
+        from llmcache.dialects.wire import bearer_token
+
+        value = headers.get("authorization")
+        return bearer_token(value) if value is not None else None
+
+    def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request as the key sees it: fields that cannot change the answer dropped, equal spellings equal."""
+        return keys.canonical_request(body)
+
+    def bypass_reason(self, body: dict[str, Any]) -> str | None:
+        """Why this request is never served from nor stored in the cache (None: it may be)."""
+        return None
+
+    def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(the last user text, the canonical request with that text blanked), or None: nothing to compare.
+        The rest must match exactly: it selects the semantic partition."""
+        return None
+
+    def error_body(self, error: GatewayError) -> dict[str, Any]:
+        """The gateway's own error (400, 401, 413, 502, ...) in this API's envelope: OpenAI's by default."""
+        return error.envelope()
+
+    def validate(self, body: dict[str, Any]) -> None:
+        """Raise BadRequest for a body this API cannot answer (beyond the required fields)."""
+
+    def assembler(self) -> Assembler:
+        raise NotImplementedError(f"/{self.route} is not streamed")
+
+    def stream_overrides(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Fields changed in the body forwarded for a streamed miss (e.g. ask for usage so it is stored)."""
+        return {}
+
+    def relay(self, event: SseEvent, body: dict[str, Any]) -> bytes | None:
+        """The bytes a provider event becomes for this client, or None when the client did not ask for it."""
+        return event.encode()
+
+    def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
+        """A stored answer as the stream this API would have sent for `body`."""
+        raise NotImplementedError(f"/{self.route} is not streamed")
+
+    def variant(self, body: dict[str, Any]) -> str:
+        """Besides the cache key, what changes the bytes this client gets (coalesced callers must agree on it)."""
+        return "stream" if body.get("stream") is True else "plain"
+
+    def storable(self, status: int, answer: Any) -> bool:
+        return policy.is_storable_answer(self.route, status, answer)
+
+    def usage_tokens(self, answer: dict[str, Any]) -> int:
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            total = usage.get("total_tokens")
+            if isinstance(total, int) and not isinstance(total, bool):
+                return total
+        return 0
+
+    def error_event(self, error: GatewayError) -> bytes:
+        """An error after the status was sent, as one event of this API's stream that its SDKs raise on."""
+        raise NotImplementedError
+
+    # A route with a path of its own (embeddings, cached per input) answers the whole request in `answer`.
+    own_path = False
+
+    def answer(self, engine: Engine, request: ClientRequest, controls: Controls) -> GatewayResponse:
+        raise NotImplementedError(f"/{self.route} takes the engine's path")
+
+
+def dialect_for(route: str) -> Dialect:
+    return _DIALECTS[route]
+
+
+def routes() -> tuple[str, ...]:
+    return tuple(_DIALECTS)
+
+
+def _registry() -> dict[str, Dialect]:
+    from llmcache.dialects.embeddings import Embeddings
+    from llmcache.dialects.messages import Messages
+    from llmcache.dialects.openai import ChatCompletions, Completions
+    from llmcache.dialects.responses import Responses
+
+    return {d.route: d for d in (ChatCompletions(), Completions(), Embeddings(), Responses(), Messages())}
+
+
+_DIALECTS = _registry()

@@ -10,17 +10,9 @@ import copy
 import json
 from typing import Any
 
-from llmcache.dialects.base import (
-    Dialect,
-    SseEvent,
-    bearer_token,
-    int_field,
-    pieces,
-    single_text_part,
-    sse_bytes,
-    text_of,
-    valid_token,
-)
+from llmcache import keys
+from llmcache.dialects import Dialect
+from llmcache.dialects.wire import bearer_token, int_field, pieces, single_text_part, sse_bytes, text_of, valid_token
 from llmcache.errors import BadRequest, GatewayError, Unauthorized
 
 REPLAY_PIECE_CHARS = 64
@@ -73,7 +65,6 @@ class Messages(Dialect):
     route = "messages"
     provider = "anthropic"
     required = ("model", "messages", "max_tokens")
-    ignored_fields = frozenset(IGNORED_FIELDS)
     answer_headers = ANSWER_HEADERS
 
     def credential(self, headers: dict[str, str]) -> str | None:
@@ -87,12 +78,12 @@ class Messages(Dialect):
         return bearer_token(value) if value is not None else None
 
     def validate(self, body: dict[str, Any]) -> None:
-        super().validate(body)
         if not isinstance(body["messages"], list) or not body["messages"]:
             raise BadRequest("`messages` must be a non-empty list of messages", param="messages")
 
     def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
-        canonical = super().canonical(_without_cache_control(body))
+        kept = {k: v for k, v in _without_cache_control(body).items() if k not in IGNORED_FIELDS}
+        canonical: dict[str, Any] = keys.normalize_numbers(kept)
         if isinstance(canonical.get("messages"), list):
             canonical["messages"] = [_plain_content(m) for m in canonical["messages"]]
         system = single_text_part(canonical.get("system"), "text")
@@ -104,15 +95,8 @@ class Messages(Dialect):
     def assembler(self) -> MessagesAssembler:
         return MessagesAssembler()
 
-    def is_complete(self, answer: Any) -> bool:
-        return (
-            isinstance(answer, dict)
-            and answer.get("type") == "message"
-            and isinstance(answer.get("stop_reason"), str)
-            and bool(answer["stop_reason"])
-            and isinstance(answer.get("content"), list)
-            and all(isinstance(block, dict) and isinstance(block.get("type"), str) for block in answer["content"])
-        )
+    def storable(self, status: int, answer: Any) -> bool:
+        return 200 <= status < 300 and is_complete(answer)
 
     def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
         return b"".join(sse_bytes(event["type"], event) for event in replay_events(answer))
@@ -126,7 +110,7 @@ class Messages(Dialect):
     def error_body(self, error: GatewayError) -> dict[str, Any]:
         return anthropic_error(error.status, error.message)
 
-    def stream_error_event(self, error: GatewayError) -> bytes:
+    def error_event(self, error: GatewayError) -> bytes:
         return sse_bytes("error", self.error_body(error))
 
     # ----- semantic matching --------------------------------------------------------------------------------
@@ -141,6 +125,18 @@ class Messages(Dialect):
         if text is None:
             return None
         return text, {**canonical, "messages": [*messages[:-1], {**last, "content": None}]}
+
+
+def is_complete(answer: Any) -> bool:
+    """A finished Message: only that is stored (a `stop_reason`, well-formed content blocks)."""
+    return (
+        isinstance(answer, dict)
+        and answer.get("type") == "message"
+        and isinstance(answer.get("stop_reason"), str)
+        and bool(answer["stop_reason"])
+        and isinstance(answer.get("content"), list)
+        and all(isinstance(block, dict) and isinstance(block.get("type"), str) for block in answer["content"])
+    )
 
 
 def anthropic_error(status: int, message: str) -> dict[str, Any]:
@@ -196,12 +192,17 @@ class MessagesAssembler:
         self.done = False
         self.broken = False
 
-    def feed(self, event: SseEvent) -> None:
-        if self.done or self.broken:
+    @property
+    def finished(self) -> bool:
+        """`message_stop` came, or the stream failed: nothing after it belongs to the answer."""
+        return self.done or self.broken
+
+    def feed(self, data: str) -> None:
+        if self.finished:
             return
         try:
-            payload = json.loads(event.data)
-            kind = str(payload.get("type") or event.event)
+            payload = json.loads(data)
+            kind = str(payload["type"])
             if kind != "ping":
                 self._apply(kind, payload)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
@@ -255,7 +256,7 @@ class MessagesAssembler:
             raise ValueError(kind)  # a delta this gateway cannot fold: relayed, not stored
 
     def result(self) -> dict[str, Any] | None:
-        if not self.done or self.broken or self._json or not Messages().is_complete(self._message):
+        if not self.done or self.broken or self._json or not is_complete(self._message):
             return None
         return self._message
 

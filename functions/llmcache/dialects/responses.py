@@ -9,15 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmcache.dialects.base import (
-    Dialect,
-    SseEvent,
-    int_field,
-    pieces,
-    single_text_part,
-    sse_bytes,
-    text_of,
-)
+from llmcache import keys
+from llmcache.dialects import Dialect
+from llmcache.dialects.wire import int_field, pieces, single_text_part, sse_bytes, text_of
 from llmcache.errors import GatewayError
 
 REPLAY_PIECE_CHARS = 64
@@ -63,10 +57,9 @@ KEYED_FIELDS: dict[str, str] = {
 class Responses(Dialect):
     route = "responses"
     required = ("model",)  # `input` may be absent when `prompt` or `previous_response_id` carries it
-    ignored_fields = frozenset(IGNORED_FIELDS)
 
     def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
-        canonical = super().canonical(body)
+        canonical: dict[str, Any] = keys.normalize_numbers({k: v for k, v in body.items() if k not in IGNORED_FIELDS})
         canonical["store"] = canonical.get("store", True) is not False
         if "input" in canonical:
             canonical["input"] = _canonical_input(canonical["input"])
@@ -80,15 +73,8 @@ class Responses(Dialect):
     def assembler(self) -> ResponsesAssembler:
         return ResponsesAssembler()
 
-    def is_complete(self, answer: Any) -> bool:
-        return (
-            isinstance(answer, dict)
-            and answer.get("object") == "response"
-            and answer.get("status") == "completed"
-            and answer.get("error") is None
-            and isinstance(answer.get("output"), list)
-            and all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in answer["output"])
-        )
+    def storable(self, status: int, answer: Any) -> bool:
+        return 200 <= status < 300 and is_complete(answer)
 
     def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
         return b"".join(sse_bytes(event["type"], event) for event in replay_events(answer))
@@ -98,7 +84,7 @@ class Responses(Dialect):
         return int_field(usage, "total_tokens") or int_field(usage, "input_tokens") + int_field(usage, "output_tokens")
 
     # ----- errors -------------------------------------------------------------------------------------------
-    def stream_error_event(self, error: GatewayError) -> bytes:
+    def error_event(self, error: GatewayError) -> bytes:
         # The Responses `error` event, plus the `error` object that makes the openai SDK raise APIError.
         fields = {"code": error.code, "message": error.message, "param": error.param}
         payload = {"type": "error", **fields, "error": {"type": error.type, **fields}}
@@ -116,6 +102,18 @@ class Responses(Dialect):
         if text is None:
             return None
         return text, {**canonical, "input": [*items[:-1], {**last, "content": None}]}
+
+
+def is_complete(answer: Any) -> bool:
+    """A finished Response: only that is stored (`status` completed, no error, well-formed output items)."""
+    return (
+        isinstance(answer, dict)
+        and answer.get("object") == "response"
+        and answer.get("status") == "completed"
+        and answer.get("error") is None
+        and isinstance(answer.get("output"), list)
+        and all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in answer["output"])
+    )
 
 
 def _canonical_input(value: Any) -> Any:
@@ -145,11 +143,16 @@ class ResponsesAssembler:
         self._items: dict[int, dict[str, Any]] = {}
         self.broken = False
 
-    def feed(self, event: SseEvent) -> None:
-        if self.broken or self._final is not None:
+    @property
+    def finished(self) -> bool:
+        """`response.completed` came, or the stream failed: nothing after it belongs to the answer."""
+        return self._final is not None or self.broken
+
+    def feed(self, data: str) -> None:
+        if self.finished:
             return
         try:
-            payload = json.loads(event.data)
+            payload = json.loads(data)
         except (ValueError, RecursionError):
             self.broken = True
             return
@@ -170,7 +173,7 @@ class ResponsesAssembler:
                 self._final = response
 
     def result(self) -> dict[str, Any] | None:
-        if self.broken or self._final is None or not Responses().is_complete(self._final):
+        if self.broken or self._final is None or not is_complete(self._final):
             return None
         return self._final
 

@@ -7,17 +7,15 @@ from typing import Any
 import pytest
 
 from llmcache import keys
-from llmcache.dialects import for_route
-from llmcache.dialects.base import Dialect
+from llmcache.dialects import Dialect, dialect_for
 from llmcache.dialects.messages import IGNORED_FIELDS as MESSAGES_IGNORED
 from llmcache.dialects.messages import KEYED_FIELDS as MESSAGES_KEYED
 from llmcache.dialects.responses import IGNORED_FIELDS as RESPONSES_IGNORED
 from llmcache.dialects.responses import KEYED_FIELDS as RESPONSES_KEYED
 from llmcache.errors import Unauthorized
 
-RESPONSES = for_route("responses")
-MESSAGES = for_route("messages")
-assert RESPONSES is not None and MESSAGES is not None
+RESPONSES = dialect_for("responses")
+MESSAGES = dialect_for("messages")
 
 R_BASE: dict[str, Any] = {"model": "gpt-4.1-mini", "input": "What is the capital of France?"}
 M_BASE: dict[str, Any] = {

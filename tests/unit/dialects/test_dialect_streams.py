@@ -21,15 +21,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmcache.dialects import for_route
-from llmcache.dialects.base import Dialect, iter_sse_events
+from llmcache.dialects import Dialect, dialect_for
 from llmcache.errors import UpstreamTimeout, UpstreamUnavailable
 from llmcache.local.fake_apis import MessagesAnswer, ResponsesAnswer
+from llmcache.streaming import iter_sse_events
 
 STREAMS = Path(__file__).parent / "streams"
-RESPONSES = for_route("responses")
-MESSAGES = for_route("messages")
-assert RESPONSES is not None and MESSAGES is not None
+RESPONSES = dialect_for("responses")
+MESSAGES = dialect_for("messages")
 ASK_MESSAGES: dict[str, Any] = {"model": "claude-x", "max_tokens": 1024, "messages": [{"role": "user", "content": "x"}]}
 
 
@@ -40,7 +39,7 @@ def stream_of(name: str) -> bytes:
 def assemble(dialect: Dialect, chunks: list[bytes]) -> dict[str, Any] | None:
     assembler = dialect.assembler()
     for event in iter_sse_events(chunks):
-        assembler.feed(event)
+        assembler.feed(event.data)
     return assembler.result()
 
 
@@ -102,7 +101,7 @@ def test_given_a_real_responses_stream_when_assembled_then_it_is_the_answer_the_
 
 def test_given_the_responses_text_stream_when_assembled_then_the_text_is_the_deltas_joined() -> None:
     raw = stream_of("responses_text.sse")
-    deltas = [json.loads(e.data)["delta"] for e in iter_sse_events([raw]) if e.event == "response.output_text.delta"]
+    deltas = [json.loads(e.data)["delta"] for e in iter_sse_events([raw]) if e.name == "response.output_text.delta"]
 
     answer = assemble(RESPONSES, [raw])
 
@@ -117,7 +116,7 @@ def test_given_a_completed_event_without_output_when_assembled_then_the_output_c
     last = json.loads(events[-1].data)
     expected = copy.deepcopy(last["response"])
     last["response"]["output"] = None
-    raw = b"".join(f"event: {e.event}\ndata: {e.data}\n\n".encode() for e in events[:-1])
+    raw = b"".join(f"event: {e.name}\ndata: {e.data}\n\n".encode() for e in events[:-1])
     raw += f"event: response.completed\ndata: {json.dumps(last)}\n\n".encode()
 
     assert assemble(RESPONSES, [raw]) == expected
@@ -215,7 +214,7 @@ def test_given_a_delta_type_the_gateway_does_not_know_when_assembled_then_nothin
 def test_given_an_answer_when_its_completeness_is_asked_then_only_a_finished_one_counts(
     dialect: Dialect, answer: Any, complete: bool
 ) -> None:
-    assert dialect.is_complete(answer) is complete
+    assert dialect.storable(200, answer) is complete
 
 
 # ----- replay -------------------------------------------------------------------------------------------------------
@@ -302,7 +301,7 @@ def test_given_a_stored_message_when_replayed_then_the_sdk_text_stream_and_usage
 
     assert text == "Hello! Paris is the capital of France 🇫🇷."
     assert final.usage.input_tokens == 25 and final.usage.output_tokens == 15
-    events = [e.event for e in iter_sse_events([MESSAGES.replay(answer, {})])]
+    events = [e.name for e in iter_sse_events([MESSAGES.replay(answer, {})])]
     assert events[:3] == ["message_start", "content_block_start", "ping"] and events[-2:] == [
         "message_delta",
         "message_stop",
@@ -316,12 +315,8 @@ def test_given_a_stream_broken_after_its_status_when_the_error_event_is_sent_the
     head_m = stream_of("messages_text.sse").split(b"event: content_block_stop")[0]
 
     with pytest.raises(openai.APIError, match=error.message):
-        list(
-            openai_client(head_r + RESPONSES.stream_error_event(error)).responses.create(
-                model="m", input="x", stream=True
-            )
-        )
-    stream = anthropic_client(head_m + MESSAGES.stream_error_event(error)).messages.stream(**ASK_MESSAGES)
+        list(openai_client(head_r + RESPONSES.error_event(error)).responses.create(model="m", input="x", stream=True))
+    stream = anthropic_client(head_m + MESSAGES.error_event(error)).messages.stream(**ASK_MESSAGES)
     with pytest.raises(anthropic.APIStatusError, match=error.message), stream as events:
         events.get_final_message()
 

@@ -13,9 +13,9 @@ import httpx2
 import openai
 import pytest
 
-from llmcache.dialects import for_route
-from llmcache.dialects.base import iter_sse_events
+from llmcache.dialects import dialect_for
 from llmcache.local.fake_provider import FakeProvider, start_fake_provider
+from llmcache.streaming import iter_sse_events
 
 QUESTION = "What is the capital of France?"
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
@@ -68,11 +68,11 @@ def test_given_a_streamed_response_when_assembled_by_the_dialect_then_it_is_the_
 ) -> None:
     body = {"model": "gpt-4.1-mini", "input": QUESTION, "stream": True, "reasoning": {"summary": "auto"}}
     raw = httpx.post(f"{provider.base_url}/responses", json=body, headers={"Authorization": "Bearer sk-1"}).content
-    dialect = for_route("responses")
+    dialect = dialect_for("responses")
     assert dialect is not None
     assembler = dialect.assembler()
     for event in iter_sse_events([raw]):
-        assembler.feed(event)
+        assembler.feed(event.data)
 
     answer = assembler.result()
     assert answer is not None and [item["type"] for item in answer["output"]] == ["reasoning", "message"]
@@ -140,7 +140,7 @@ def test_given_a_streamed_message_when_read_raw_then_named_events_with_a_ping_an
 ) -> None:
     headers = {"x-api-key": "sk-ant-1", "anthropic-version": "2023-06-01"}
     raw = httpx.post(f"{provider.url}/v1/messages", json={**ASK, "stream": True}, headers=headers).content
-    names = [event.event for event in iter_sse_events([raw])]
+    names = [event.name for event in iter_sse_events([raw])]
 
     assert names[:3] == ["message_start", "content_block_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"] and b"[DONE]" not in raw

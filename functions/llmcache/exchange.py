@@ -1,0 +1,69 @@
+"""What passes between the transports (Lambda handler, ASGI app), the API layer and the engine.
+
+A response body is either bytes (answered at once) or a `BodyStream`: the events of a streamed miss as the
+provider sends them. The buffered Lambda handler joins a stream; the ASGI app writes each piece as it comes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmcache.errors import GatewayError
+
+JSON = "application/json"
+SSE = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    route: str  # chat/completions | completions | embeddings (a dialect's route)
+    body: dict[str, Any]
+    raw: bytes
+    headers: dict[str, str]  # lower-case names
+    credential: str | None
+    tenant: str
+    deadline: float | None = None  # time.monotonic() by which the provider must have answered
+
+
+class BodyStream:
+    """A body relayed as it arrives. Iterating it may raise a GatewayError once pieces were sent (the provider's
+    stream broke or ran out of time): a live transport then writes `error_event(error)`, the API's own format.
+
+    `close()` ends it early (the provider's connection is closed, nothing is stored) and releases what the
+    relay holds; it is safe to call twice and after the end, and must be called by whoever took the stream.
+    """
+
+    def __init__(
+        self, pieces: Iterator[bytes], resources: ExitStack, error_event: Callable[[GatewayError], bytes]
+    ) -> None:
+        self._pieces = pieces
+        self._resources = resources
+        self.error_event = error_event
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the stream is over: ended, broken or closed early (after the answer was kept)."""
+        self._resources.callback(callback)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._pieces, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._resources.close()
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    body: bytes
+    content_type: str = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: BodyStream | None = None  # set on a streamed miss: `body` is then empty
