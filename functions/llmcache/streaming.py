@@ -1,6 +1,6 @@
 """Server-sent events for OpenAI-style streams: parse, assemble into one answer, replay a stored answer.
 
-Pure functions over bytes and dicts (stdlib only), so the Lambda, the local server and the tests share them.
+Pure functions over bytes and dicts (stdlib only), so both entry points and the tests share them.
 On a MISS the upstream stream is parsed with `iter_sse_data` and fed to a `StreamAssembler`, whose `result()`
 is the non-stream answer to store (or None: never store a stream that did not finish). On a HIT `replay_sse`
 turns a stored answer back into the SSE bytes an OpenAI SDK expects.

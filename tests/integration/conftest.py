@@ -1,4 +1,5 @@
-"""Integration fixtures: moto in server mode, the fake provider, and a handler configured per test."""
+"""Integration fixtures: moto in server mode, the fake provider, and the gateway configured per test, called
+through both entry points (`client`: the Lambda handler, then the ASGI app)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from tests.integration.harness import HandlerClient
+from tests.integration.harness import AsgiClient, HandlerClient
 
 from llmcache import wiring
 from llmcache.local.aws import create_cache_resources, delete_cache_resources, emulated_aws_env
@@ -76,6 +77,7 @@ def log_lines() -> Iterator[io.StringIO]:
     handler.stream = previous  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def client() -> HandlerClient:
-    return HandlerClient()
+@pytest.fixture(params=["handler", "asgi"])
+def client(request: pytest.FixtureRequest) -> HandlerClient:
+    """Each integration test runs against both entry points: the Lambda handler and the ASGI app."""
+    return HandlerClient() if request.param == "handler" else AsgiClient()

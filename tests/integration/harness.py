@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import httpx
 from botocore.exceptions import ClientError
 from pynamodb.connection.base import Connection
 
@@ -29,8 +31,22 @@ class Answer:
 class HandlerClient:
     """Calls `llmcache.handler.lambda_handler` the way API Gateway would."""
 
+    live = False  # a streamed answer arrives whole (buffered): a stream that breaks is a 502/504
+
     def __init__(self, api_key: str = "sk-tenant-a") -> None:
         self.api_key = api_key
+
+    def _request(
+        self, body: Any, headers: dict[str, str] | None, api_key: str | None, raw: bytes | None
+    ) -> tuple[dict[str, str], bytes]:
+        sent = dict(headers or {})
+        key = self.api_key if api_key == "default" else api_key
+        if key is not None:
+            sent.setdefault("Authorization", f"Bearer {key}")
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        return sent, raw or b""
 
     def call(
         self,
@@ -44,14 +60,8 @@ class HandlerClient:
     ) -> Answer:
         from llmcache.handler import lambda_handler
 
-        sent = dict(headers or {})
-        key = self.api_key if api_key == "default" else api_key
-        if key is not None:
-            sent.setdefault("Authorization", f"Bearer {key}")
-        if raw is None and body is not None:
-            raw = json.dumps(body).encode()
-            sent.setdefault("Content-Type", "application/json")
-        event = request_to_event(method, path, list(sent.items()), raw or b"")
+        sent, content = self._request(body, headers, api_key, raw)
+        event = request_to_event(method, path, list(sent.items()), content)
         response = result_to_response(lambda_handler(event, LocalLambdaContext()))
         return Answer(response.status, {k.lower(): v for k, v in response.headers}, response.body)
 
@@ -60,6 +70,34 @@ class HandlerClient:
     ) -> Answer:
         body = {"model": model, "messages": [{"role": "user", "content": content}], **(extra or {})}
         return self.call("POST", "/v1/chat/completions", body, **kwargs)
+
+
+class AsgiClient(HandlerClient):
+    """Calls the ASGI app `llmcache.asgi:app` over HTTP semantics (httpx's ASGI transport, no socket)."""
+
+    live = True  # a streamed miss is relayed as it comes: a stream that breaks late ends in an error event
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        api_key: str | None = "default",
+        raw: bytes | None = None,
+    ) -> Answer:
+        from llmcache.asgi import app
+
+        sent, content = self._request(body, headers, api_key, raw)
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+                return await client.request(method, path, headers=sent, content=content, timeout=60)
+
+        response = anyio.run(send)
+        return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
 
 
 def throttle_dynamodb(operation: str) -> Any:
@@ -86,3 +124,20 @@ def chat_answer(content: str, *, answer_id: str = "chatcmpl-test", model: str = 
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
+
+
+def broken_stream_error(client: HandlerClient, answer: Answer, status: int) -> dict[str, Any]:
+    """The error a client gets when the provider's stream broke after its first event. A buffered answer is the
+    plain error (status `status`); a live one had already sent its 200, so the stream ends in an error event
+    in OpenAI's envelope (which the openai SDKs raise on), never in `[DONE]`."""
+    from llmcache.streaming import iter_sse_data
+
+    if not client.live:
+        assert answer.status == status, answer.body
+        return answer.json()["error"]
+    assert answer.status == 200, answer.body
+    events = list(iter_sse_data([answer.body]))
+    assert events and "[DONE]" not in events, answer.body[-300:]
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == {502: "upstream_unavailable", 504: "upstream_timeout"}[status]
+    return error

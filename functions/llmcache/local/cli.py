@@ -1,27 +1,38 @@
-"""`python -m llmcache.local`: the gateway on one machine (this is `make run`).
+"""`python -m llmcache.local`: the gateway on one machine (this is `make run`): the ASGI app under uvicorn.
 
 Order matters: the environment (emulated AWS, upstream, admin key) is settled first, then
-`llmcache.handler` is imported, so its settings and clients see the final values.
+`llmcache.asgi` is imported, so its settings and clients see the final values.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 from llmcache.constants import Env
 from llmcache.settings import OPENAI_BASE_URL, Settings, SettingsError
 
-DEFAULT_HANDLER = "llmcache.handler:lambda_handler"
+DEFAULT_APP = "llmcache.asgi:app"
+# Limits of `make run` (docs/streaming.md). A connection idle after an answer is closed after KEEP_ALIVE_SECONDS;
+# one that has not sent a whole request head within REQUEST_HEAD_SECONDS (slow or silent) is closed too; a body
+# not whole within the app's LLMCACHE_BODY_TIMEOUT_SECONDS gets a 408. Past MAX_CONNECTIONS, a 503.
+KEEP_ALIVE_SECONDS = 5
+REQUEST_HEAD_SECONDS = 10
+MAX_CONNECTIONS = 1000
 OPENAI_API_KEY = "OPENAI_API_KEY"
 
 
@@ -77,10 +88,10 @@ def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True) -
     return plan
 
 
-def load_handler(spec: str) -> Any:
+def load_app(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, attr or "lambda_handler")
+    return getattr(module, attr or "app")
 
 
 def curl_example(url: str, api_key: str) -> str:
@@ -122,7 +133,7 @@ def banner(
     if plan.generated_admin_key:
         lines.append(f"  admin key:  {plan.generated_admin_key}  (generated for this run; set ADMIN_API_KEY to choose)")
     lines += [
-        f"  handler imported in {import_seconds * 1000:.0f} ms",
+        f"  app imported in {import_seconds * 1000:.0f} ms (uvicorn; streamed misses relayed as they come)",
         "",
         "Try it (run it twice: MISS, then HIT):",
         "  " + curl_example(url, client_key),
@@ -133,18 +144,14 @@ def banner(
     return "\n".join(lines)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m llmcache.local",
-        description="Run the llmcache gateway locally: HTTP -> API Gateway event -> the Lambda handler.",
+        description="Run the llmcache gateway locally: the ASGI app (llmcache.asgi:app) under uvicorn.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080), help="default 8080")
-    parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module:function of the Lambda handler")
+    parser.add_argument("--app", default=DEFAULT_APP, help="module:attribute of the ASGI app")
     parser.add_argument("--quiet", action="store_true", help="no access log lines")
     parser.add_argument("--no-admin-key", action="store_true", help="do not generate an ADMIN_API_KEY")
     args = parser.parse_args(argv)
@@ -155,16 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llmcache: configuration error: {exc}", file=sys.stderr)
         return 2
 
-    from llmcache.local.server import API_GATEWAY_MAX_BODY, GatewayHTTPServer
-
     stoppers: list[Any] = []
     moto_endpoint = None
     try:
         try:
             # Bind first: a taken port should fail before anything else starts.
-            httpd = GatewayHTTPServer((args.host, args.port), _not_ready, access_log=not args.quiet)
-            # API Gateway's own limit, or the configured one if larger, so the handler answers 413 itself.
-            httpd.max_body_bytes = max(API_GATEWAY_MAX_BODY, plan.max_request_bytes + 64 * 1024)
+            listener = _listen(args.host, args.port)
         except OSError as exc:
             print(
                 f"llmcache: cannot listen on {args.host}:{args.port}: {exc}; "
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        stoppers.append(httpd.server_close)
+        stoppers.append(listener.close)
         if plan.start_moto:
             from llmcache.local.aws import emulated_aws_env, start_moto
 
@@ -200,22 +203,17 @@ def main(argv: list[str] | None = None) -> int:
 
         started = time.perf_counter()
         try:
-            handler = load_handler(args.handler)
+            app = load_app(args.app)
         except (ImportError, AttributeError) as exc:
-            print(f"llmcache: cannot load the handler {args.handler}: {exc}", file=sys.stderr)
+            print(f"llmcache: cannot load the app {args.app}: {exc}", file=sys.stderr)
             return 1
         import_seconds = time.perf_counter() - started
-        httpd.lambda_handler = handler
 
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        signal.signal(signal.SIGINT, _raise_interrupt)  # also when started in the background
-        print(banner(httpd.url, settings, plan, moto_endpoint=moto_endpoint, import_seconds=import_seconds), flush=True)
-        try:
-            httpd.serve_forever(poll_interval=0.2)
-        except KeyboardInterrupt:
-            print("\nllmcache: stopping", flush=True)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        host, port = listener.getsockname()[:2]
+        url = f"http://{_host_for_url(str(host))}:{port}"
+        config = uvicorn_config(app, access_log=not args.quiet)
+        print(banner(url, settings, plan, moto_endpoint=moto_endpoint, import_seconds=import_seconds), flush=True)
+        _Server(config).run(sockets=[listener])  # returns on Ctrl-C or SIGTERM, after a clean stop
         return 0
     finally:
         for stop in reversed(stoppers):
@@ -225,6 +223,75 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"llmcache: error while stopping: {exc}", file=sys.stderr)
 
 
-def _not_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    body = '{"error": {"message": "The gateway is starting.", "type": "server_error", "code": "starting"}}'
-    return {"statusCode": 503, "headers": {"Content-Type": "application/json", "Retry-After": "1"}, "body": body}
+class _TimedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, plus a deadline for each request head: uvicorn times out only a connection
+    idle after an answer, so one that connects and then sends nothing (or a byte now and then) would be kept."""
+
+    head_seconds = REQUEST_HEAD_SECONDS
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._await_request_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_request_head()
+
+    def _await_request_head(self) -> None:
+        cycle = self.cycle
+        self.loop.call_later(self.head_seconds, self._close_unless_new_request, cycle)
+
+    def _close_unless_new_request(self, cycle: Any) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():
+            self.transport.close()
+
+
+def uvicorn_config(app: Any, *, access_log: bool = True, head_seconds: float = REQUEST_HEAD_SECONDS) -> uvicorn.Config:
+    """How `make run` serves the ASGI app (the tests use the same)."""
+    protocol = type("TimedH11Protocol", (_TimedH11Protocol,), {"head_seconds": head_seconds})
+    return uvicorn.Config(
+        app,
+        http=protocol,
+        log_level="warning",
+        access_log=access_log,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_graceful_shutdown=3,  # Ctrl-C: open streams get 3 s, then the stop goes on
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stopping signal once stopped (exit code -15); `make run` exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            if not self.should_exit:
+                print("\nllmcache: stopping", flush=True)
+            self.should_exit = True  # a second Ctrl-C must not cut the clean stop short
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _host_for_url(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -484,6 +484,7 @@ class _State:
         self.counts: Counter[str] = Counter()
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_REQUESTS)
         self.forced: deque[str] = deque()
+        self.stream_ends: deque[float] = deque(maxlen=MAX_RECORDED_REQUESTS)  # time.time() of each [DONE] sent
 
     def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
         route = f"{method} {path}"
@@ -502,6 +503,7 @@ class _State:
                 "counts": dict(self.counts),
                 "total": sum(self.counts.values()),
                 "requests": copy.deepcopy(list(self.requests)),
+                "stream_ends": list(self.stream_ends),
             }
 
     def reset(self) -> None:
@@ -509,6 +511,7 @@ class _State:
             self.counts.clear()
             self.requests.clear()
             self.forced.clear()
+            self.stream_ends.clear()
 
     def force(self, fault: str, times: int) -> None:
         with self.lock:
@@ -524,10 +527,11 @@ class FakeProviderServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], quiet: bool = True) -> None:
+    def __init__(self, address: tuple[str, int], quiet: bool = True, token_delay: float = 0.0) -> None:
         super().__init__(address, _FakeHandler)
         self.state = _State()
         self.quiet = quiet
+        self.token_delay = token_delay  # seconds between the events of every stream (a model writing tokens)
 
 
 class _Drop(Exception):
@@ -536,7 +540,7 @@ class _Drop(Exception):
 
 class _FakeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # see local/server.py
+    disable_nagle_algorithm = True  # headers and body go in two sends: else a kept-alive client waits ~40 ms
     server_version = "llmcache-fake-provider"
     sys_version = ""
     server: FakeProviderServer
@@ -587,6 +591,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
                 time.sleep(pause)
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())
         self._chunk(b"data: [DONE]\n\n")
+        with self.server.state.lock:
+            self.server.state.stream_ends.append(time.time())
         self._chunk(b"")
 
     def _read_json(self) -> tuple[Any, bytes]:
@@ -739,7 +745,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
         events = list(answer.chunks(include_usage, with_finish=fault != "stream-no-finish"))
         if fault == "no-choices":
             events = [e for e in events if not e["choices"]]
-        pause = _millis(fault) / 1000 if fault and fault.startswith("slowstream-") else 0.0
+        pause = _millis(fault) / 1000 if fault and fault.startswith("slowstream-") else self.server.token_delay
         break_after = max(1, len(events) // 2) if fault == "broken-stream" else None
         self._stream(iter(events), pause=pause, break_after=break_after)
 
@@ -868,8 +874,8 @@ def _millis(fault: str) -> int:
 class FakeProvider:
     """A running fake provider: `.base_url` (ends in /v1), `.stats()`, `.reset()`, `.stop()`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> None:
-        self.server = FakeProviderServer((host, port), quiet=quiet)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, quiet: bool = True, token_delay: float = 0.0) -> None:
+        self.server = FakeProviderServer((host, port), quiet=quiet, token_delay=token_delay)
         self.host = host
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
@@ -913,8 +919,11 @@ class FakeProvider:
         self.stop()
 
 
-def start_fake_provider(port: int = 0, host: str = "127.0.0.1", quiet: bool = True) -> FakeProvider:
-    return FakeProvider(host=host, port=port, quiet=quiet)
+def start_fake_provider(
+    port: int = 0, host: str = "127.0.0.1", quiet: bool = True, token_delay: float = 0.0
+) -> FakeProvider:
+    """`token_delay`: seconds between the events of every stream, as a model writing tokens (0: at once)."""
+    return FakeProvider(host=host, port=port, quiet=quiet, token_delay=token_delay)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -924,8 +933,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--token-delay-ms", type=float, default=0.0, help="pause between stream events")
     args = parser.parse_args(argv)
-    provider = start_fake_provider(port=args.port, host=args.host, quiet=not args.verbose)
+    provider = start_fake_provider(
+        port=args.port, host=args.host, quiet=not args.verbose, token_delay=args.token_delay_ms / 1000
+    )
     print(f"fake OpenAI provider on {provider.base_url} ({OFFLINE_NOTICE})", flush=True)
     try:
         threading.Event().wait()

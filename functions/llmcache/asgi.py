@@ -1,0 +1,214 @@
+"""ASGI entry point, `llmcache.asgi:app`: the same routes, engine and errors as the Lambda handler, with a
+streamed miss written to the client event by event as the provider sends it.
+
+Served by uvicorn under `make run`, and on Lambda behind the AWS Lambda Web Adapter (response streaming).
+Each request becomes the API Gateway REST proxy event the handler gets, so both entry points go through one
+resolver (`llmcache.api`): every header, control, error and metric is the same. The engine is synchronous
+(httpx, boto3), so it runs in a worker thread; the event loop only moves bytes.
+
+Behind the adapter, the API Gateway request context (with the API key id that selects the tenant) arrives in
+the `x-amzn-request-context` header, which the adapter sets itself, replacing any a client sent. Anywhere
+else that header is a client's own and is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import anyio.to_thread
+
+from llmcache import api, wiring
+from llmcache.local.events import LocalLambdaContext, error_envelope, request_to_event, result_to_response
+from llmcache.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
+# API Gateway refuses payloads over 10 MB; so does this app, unread (the handler enforces MAX_REQUEST_BYTES).
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
+# A client that has not sent its whole body by then gets a 408: a slow or stalled upload holds no worker.
+BODY_SECONDS = float(os.environ.get("LLMCACHE_BODY_TIMEOUT_SECONDS") or 30)
+# Worker threads: each request in the engine, and each stream waiting on its provider, holds one.
+WORKER_THREADS = int(os.environ.get("LLMCACHE_WORKER_THREADS") or 100)
+
+
+def behind_lambda_web_adapter() -> bool:
+    """The adapter sets `x-amzn-request-context` itself; only then may the app trust it."""
+    return bool(os.environ.get("AWS_LWA_INVOKE_MODE") and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+@dataclass
+class _Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    live: Iterator[bytes] | None  # a streamed body, written as it comes
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    try:
+        with anyio.fail_after(BODY_SECONDS):
+            raw = await _read_body(receive, _body_limit())
+    except _BodyTooLarge:
+        limit_mb = _body_limit() // (1024 * 1024)
+        message = f"Request body is too large: the gateway accepts at most {limit_mb} MB."
+        await _send_whole(send, 413, error_envelope(message, "invalid_request_error", "request_too_large"))
+        return
+    except TimeoutError:
+        message = f"The request body did not arrive within {BODY_SECONDS:g} seconds."
+        await _send_whole(send, 408, error_envelope(message, "invalid_request_error", "request_timeout"))
+        return
+    event = _event(scope, raw)
+    answer = await anyio.to_thread.run_sync(_resolve, event)
+    await send({"type": "http.response.start", "status": answer.status, "headers": _wire(answer.headers)})
+    if answer.live is None:
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
+        return
+    await _relay(answer.live, receive, send)
+
+
+async def _relay(pieces: Iterator[bytes], receive: Receive, send: Send) -> None:
+    """Write each piece as the engine yields it. A client that goes away ends the relay: the provider call is
+    closed and nothing is stored (closing the iterator does both)."""
+    gone = anyio.Event()
+
+    async def watch_disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch_disconnect)
+            while True:
+                piece = await anyio.to_thread.run_sync(next, pieces, None)
+                if piece is None or gone.is_set():
+                    break
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if not gone.is_set():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            tasks.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close, pieces)
+
+
+def _close(pieces: Iterator[bytes]) -> None:
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        close()
+    _flush_metrics()
+
+
+def _resolve(event: dict[str, Any]) -> _Answer:
+    """The resolver's answer for one request (in a worker thread); a streamed body is left to the caller."""
+    streams: list[Any] = []
+    token = api.live_streams.set(streams)
+    try:
+        context = LocalLambdaContext(aws_request_id=event["requestContext"]["requestId"])
+        result = api.app.resolve(event, cast("LambdaContext", context))
+    finally:
+        api.live_streams.reset(token)
+    response = result_to_response(result)
+    if not streams:
+        _flush_metrics()
+        return _Answer(response.status, response.headers, response.body, None)
+    return _Answer(response.status, response.headers, b"", api.relay_live(streams[0]))
+
+
+def _flush_metrics() -> None:
+    """What the Lambda handler's `log_metrics` does at the end of each invocation: one EMF line."""
+    try:
+        metrics.flush_metrics()
+    except Exception as exc:  # never fail an answer over its metrics
+        logger.warning("metrics flush failed", extra={"error_type": type(exc).__name__})
+
+
+def _event(scope: Scope, raw: bytes) -> dict[str, Any]:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    context_header = next((v for k, v in headers if k.lower() == REQUEST_CONTEXT_HEADER), None)
+    headers = [(k, v) for k, v in headers if k.lower() not in (REQUEST_CONTEXT_HEADER, "x-amzn-lambda-context")]
+    target = scope.get("raw_path") or scope["path"].encode()
+    if isinstance(target, bytes):
+        target = target.decode("latin-1")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    client = scope.get("client") or ("127.0.0.1", 0)
+    event = request_to_event(scope["method"], target, headers, raw, source_ip=client[0])
+    if context_header is not None and behind_lambda_web_adapter():
+        event["requestContext"] = _trusted_context(context_header, event["requestContext"])
+    return event
+
+
+def _trusted_context(header: str, default: dict[str, Any]) -> dict[str, Any]:
+    try:
+        context = json.loads(header)
+    except ValueError:
+        return default
+    return context if isinstance(context, dict) and context.get("requestId") else default
+
+
+def _body_limit() -> int:
+    return max(API_GATEWAY_MAX_BODY, wiring.settings().max_request_bytes + 64 * 1024)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _send_whole(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# Headers that describe the connection, not the answer: the server sets its own.
+_HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding", "upgrade"}
+
+
+def _wire(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers if k.lower() not in _HOP_BY_HOP]
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+            await anyio.to_thread.run_sync(wiring.engine)  # clients and stores built before the first request
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
