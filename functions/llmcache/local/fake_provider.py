@@ -486,7 +486,7 @@ class _State:
         self.forced: deque[str] = deque()
         self.stream_ends: deque[float] = deque(maxlen=MAX_RECORDED_REQUESTS)  # time.time() of each [DONE] sent
 
-    def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+    def record(self, method: str, path: str, headers: dict[str, str], body: Any, query: str = "") -> None:
         route = f"{method} {path}"
         # Names lowercased (HTTP names are case-insensitive); credentials cut to their last 4 characters.
         safe = {
@@ -495,7 +495,7 @@ class _State:
         }
         with self.lock:
             self.counts[route] += 1
-            self.requests.append({"route": route, "headers": safe, "body": body, "time": time.time()})
+            self.requests.append({"route": route, "headers": safe, "body": body, "query": query, "time": time.time()})
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -578,19 +578,26 @@ class _FakeHandler(BaseHTTPRequestHandler):
             pass
 
     def _stream(self, events: Iterator[dict[str, Any]], pause: float = 0.0, break_after: int | None = None) -> None:
+        """OpenAI's chat and completions streams: `data:` events, then `data: [DONE]`."""
+        frames = (f"data: {json.dumps(event)}\n\n".encode() for event in events)
+        self._write_stream(frames, b"data: [DONE]\n\n", pause, break_after)
+
+    def _write_stream(self, frames: Iterator[bytes], last: bytes, pause: float, break_after: int | None) -> None:
+        """An SSE answer, one chunk per event, `pause` between them; dropped after `break_after` events."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("x-request-id", _rand_id("req_", 32))
         self.end_headers()
-        for count, event in enumerate(events):
+        for count, frame in enumerate(frames):
             if break_after is not None and count >= break_after:
                 raise _Drop
             if pause and count:
                 time.sleep(pause)
-            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
-        self._chunk(b"data: [DONE]\n\n")
+            self._chunk(frame)
+        if last:  # an empty chunk would end the chunked body
+            self._chunk(last)
         with self.server.state.lock:
             self.server.state.stream_ends.append(time.time())
         self._chunk(b"")
@@ -647,7 +654,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
             recorded: Any = body if body is not None else raw.decode("utf-8", "replace")
         else:
             recorded = None
-        state.record(method, path, dict(self.headers.items()), recorded)
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        state.record(method, path, dict(self.headers.items()), recorded, query)
         if path.startswith("/v1/messages"):
             return self._anthropic(path, body)
 
@@ -782,32 +790,16 @@ class _FakeHandler(BaseHTTPRequestHandler):
             self._send_json(status, payload)
 
     # ------------------------------------------------------------------ Responses, Messages and the rest
-    def _stream_named(
-        self, events: Iterator[fake_apis.Event], pause: float = 0.0, break_after: int | None = None
-    ) -> None:
-        """Named events (`event:` and `data:` lines), as the Responses and Messages APIs send them: no [DONE]."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("request-id", _rand_id("req_", 24))
-        self.end_headers()
-        for count, (name, payload) in enumerate(events):
-            if break_after is not None and count >= break_after:
-                raise _Drop
-            if pause and count:
-                time.sleep(pause)
-            self._chunk(f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode())
-        self._chunk(b"")
-
     def _stream_or_plain(self, body: dict[str, Any], fault: str | None, answer: Any, plain: dict[str, Any]) -> None:
-        """`answer.events()` when the request streams (with the stream faults), else `plain`."""
+        """`answer.events()` when the request streams (with the stream faults), else `plain`. The Responses and
+        Messages APIs send named events (`event:` and `data:` lines) and no [DONE]."""
         if not body.get("stream"):
             return self._plain_or_broken(plain, fault if fault == "broken-stream" else None)
         events = list(answer.events(finish=fault not in ("stream-no-finish", "incomplete")))
-        pause = _millis(fault) / 1000 if fault and fault.startswith("slowstream-") else 0.0
+        pause = _millis(fault) / 1000 if fault and fault.startswith("slowstream-") else self.server.token_delay
         break_after = max(1, len(events) // 2) if fault == "broken-stream" else None
-        return self._stream_named(iter(events), pause=pause, break_after=break_after)
+        frames = (f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode() for name, payload in events)
+        return self._write_stream(frames, b"", pause, break_after)
 
     def _responses(self, body: dict[str, Any], fault: str | None) -> None:
         answer = fake_apis.ResponsesAnswer(body)
