@@ -62,7 +62,6 @@ class ChatCompletions(Dialect):
         # The openai SDKs raise APIError on a `data:` event whose JSON has an `error` object.
         return b"data: " + json.dumps(error.envelope(), separators=(",", ":")).encode() + b"\n\n"
 
-
     def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         messages = canonical.get("messages")
         if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
