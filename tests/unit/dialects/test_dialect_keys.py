@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -273,3 +274,14 @@ def test_given_a_malformed_credential_when_read_by_the_messages_dialect_then_una
 def test_given_an_x_api_key_when_read_by_the_responses_dialect_then_only_bearer_counts() -> None:
     assert RESPONSES.credential({"x-api-key": "sk-1"}) is None
     assert RESPONSES.credential({"authorization": "Bearer sk-1"}) == "sk-1"
+
+
+def test_given_the_key_tables_when_docs_apis_is_read_then_it_names_every_field_of_both_apis() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "apis.md").read_text()
+    responses, messages = docs.split("## Anthropic Messages API")
+    for section, fields in (
+        (responses, {**RESPONSES_KEYED, **RESPONSES_IGNORED}),
+        (messages, {**MESSAGES_KEYED, **MESSAGES_IGNORED}),
+    ):
+        missing = [name for name in fields if f"`{name}`" not in section]
+        assert not missing, f"docs/apis.md does not explain {missing}"
