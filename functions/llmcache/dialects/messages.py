@@ -12,7 +12,15 @@ from typing import Any
 
 from llmcache import keys
 from llmcache.dialects import Dialect
-from llmcache.dialects.wire import bearer_token, int_field, pieces, single_text_part, sse_bytes, text_of, valid_token
+from llmcache.dialects.wire import (
+    bearer_token,
+    int_field,
+    pieces,
+    single_text_part,
+    split_last_user_text,
+    sse_bytes,
+    valid_token,
+)
 from llmcache.errors import BadRequest, GatewayError, Unauthorized
 
 REPLAY_PIECE_CHARS = 64
@@ -115,16 +123,7 @@ class Messages(Dialect):
 
     # ----- semantic matching --------------------------------------------------------------------------------
     def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        messages = canonical.get("messages")
-        if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
-            return None
-        last = messages[-1]
-        if last.get("role") != "user":
-            return None
-        text = text_of(last.get("content"), frozenset({"text"}))
-        if text is None:
-            return None
-        return text, {**canonical, "messages": [*messages[:-1], {**last, "content": None}]}
+        return split_last_user_text(canonical, "messages", frozenset({"text"}))
 
 
 def is_complete(answer: Any) -> bool:

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from llmcache.dialects import Assembler, Dialect
-from llmcache.dialects.wire import text_of
+from llmcache.dialects.wire import split_last_user_text
 from llmcache.errors import BadRequest
 from llmcache.streaming import StreamAssembler, replay_sse
 
@@ -63,14 +63,7 @@ class ChatCompletions(Dialect):
         return b"data: " + json.dumps(error.envelope(), separators=(",", ":")).encode() + b"\n\n"
 
     def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        messages = canonical.get("messages")
-        if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
-            return None
-        last = messages[-1]
-        text = text_of(last.get("content"), frozenset({"text"})) if last.get("role") == "user" else None
-        if text is None:
-            return None  # images, audio, files, or not a user turn: no semantic matching
-        return text, {**canonical, "messages": [*messages[:-1], {**last, "content": None}]}
+        return split_last_user_text(canonical, "messages", frozenset({"text"}))
 
 
 class Completions(ChatCompletions):

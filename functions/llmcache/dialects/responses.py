@@ -11,7 +11,7 @@ from typing import Any
 
 from llmcache import keys
 from llmcache.dialects import Dialect
-from llmcache.dialects.wire import int_field, pieces, single_text_part, sse_bytes, text_of
+from llmcache.dialects.wire import int_field, pieces, single_text_part, split_last_user_text, sse_bytes
 from llmcache.errors import GatewayError
 
 REPLAY_PIECE_CHARS = 64
@@ -92,16 +92,7 @@ class Responses(Dialect):
 
     # ----- semantic matching --------------------------------------------------------------------------------
     def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        items = canonical.get("input")
-        if not isinstance(items, list) or not items or not isinstance(items[-1], dict):
-            return None
-        last = items[-1]
-        if last.get("role") != "user" or set(last) - {"role", "content"}:
-            return None
-        text = text_of(last.get("content"), frozenset({"input_text"}))
-        if text is None:
-            return None
-        return text, {**canonical, "input": [*items[:-1], {**last, "content": None}]}
+        return split_last_user_text(canonical, "input", frozenset({"input_text"}))
 
 
 def is_complete(answer: Any) -> bool:

@@ -36,6 +36,21 @@ def text_of(content: Any, part_types: frozenset[str]) -> str | None:
     return None
 
 
+def split_last_user_text(
+    canonical: dict[str, Any], field: str, part_types: frozenset[str]
+) -> tuple[str, dict[str, Any]] | None:
+    """For semantic matching: the text of the last entry of `canonical[field]` when it is a user turn made only
+    of text, and the request with that text blanked (what must match exactly); None otherwise."""
+    items = canonical.get(field)
+    if not isinstance(items, list) or not items or not isinstance(items[-1], dict):
+        return None
+    last = items[-1]
+    text = text_of(last.get("content"), part_types) if last.get("role") == "user" else None
+    if text is None:
+        return None  # images, audio, files, tool results, or not a user turn
+    return text, {**canonical, field: [*items[:-1], {**last, "content": None}]}
+
+
 def single_text_part(content: Any, part_type: str) -> str | None:
     """The text when `content` is exactly one plain text part (`[{"type": part_type, "text": t}]`), else None."""
     if (
