@@ -61,6 +61,9 @@ class ApiConfig:
     integration_timeout_seconds: int
     throttle_rate_limit: float  # steady requests per second, per API key (usage plan) and per stage
     throttle_burst_limit: int
+    # STREAM transfer mode: the ASGI app behind the Lambda Web Adapter relays streamed misses as they come.
+    # False: BUFFERED, the Lambda handler answers whole (docs/streaming.md).
+    streaming: bool = True
     quota_requests_per_day: int | None = None  # None: no daily quota in the usage plan
     waf_web_acl_arn: str | None = None  # associate an existing WAFv2 web ACL with the stage
 

@@ -23,8 +23,8 @@ import anyio
 import anyio.to_thread
 
 from llmcache import api, wiring
-from llmcache.local.events import LocalLambdaContext, error_envelope, request_to_event, result_to_response
 from llmcache.observability import logger, metrics
+from llmcache.proxy_events import LocalLambdaContext, error_envelope, request_to_event, result_to_response
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -42,6 +42,7 @@ class CacheApi(Construct):
         env_name: str,
         handler: lambda_.IFunction,
         integration_timeout: Duration,
+        streaming: bool,
         throttle_rate_limit: float,
         throttle_burst_limit: int,
         quota_requests_per_day: int | None,
@@ -81,7 +82,17 @@ class CacheApi(Construct):
             ),
             disable_execute_api_endpoint=False,
         )
-        integration = apigw.LambdaIntegration(handler, proxy=True, timeout=integration_timeout)
+        # STREAM: API Gateway invokes with InvokeWithResponseStream and passes bytes on as the function writes
+        # them (up to 15 minutes; a Regional stream idle for 5 minutes is cut). Every method of a streaming
+        # environment streams: the adapter answers every route the same way.
+        integration = apigw.LambdaIntegration(
+            handler,
+            proxy=True,
+            timeout=integration_timeout,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM
+            if streaming
+            else apigw.ResponseTransferMode.BUFFERED,
+        )
         with_key = apigw.MethodOptions(api_key_required=True)
 
         # Every route goes to the function, which owns routing, 404 and 405.

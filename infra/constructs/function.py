@@ -19,6 +19,13 @@ from infra.config import LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS
 from infra.nag import acknowledge
 
 HANDLER = "llmcache.handler.lambda_handler"
+# Streaming: the handler is the app's start script, run by the Lambda Web Adapter (its layer's /opt/bootstrap).
+STREAMING_HANDLER = "run.sh"
+# The AWS-published Lambda Web Adapter layer (awslabs/aws-lambda-web-adapter, "Zip Packages"): account
+# 753240598075 in the commercial regions, one layer per architecture; the function is ARM64.
+ADAPTER_LAYER_ACCOUNT = "753240598075"
+ADAPTER_LAYER_NAME = "LambdaAdapterLayerArm64"
+ADAPTER_LAYER_VERSION = 26
 # What functions/llmcache/stores/dynamodb.py and leases.py call: point reads (also batched for embeddings),
 # conditional puts and deletes (leases), and atomic counters (flush generations).
 TABLE_ACTIONS = (
@@ -97,6 +104,7 @@ class CacheFunction(Construct):
         log_retention_days: int,
         retain_logs: bool,
         reserved_concurrency: int | None = None,
+        streaming: bool = False,
         vpc: ec2.IVpc | None = None,
         security_groups: list[ec2.ISecurityGroup] | None = None,
     ) -> None:
@@ -127,14 +135,23 @@ class CacheFunction(Construct):
             description="llmcache run-time dependencies (make layer)",
         )
 
+        layers: list[lambda_.ILayerVersion] = [self.layer]
+        if streaming:
+            stack = Stack.of(self)
+            adapter_arn = (
+                f"arn:{stack.partition}:lambda:{stack.region}:{ADAPTER_LAYER_ACCOUNT}:"
+                f"layer:{ADAPTER_LAYER_NAME}:{ADAPTER_LAYER_VERSION}"
+            )
+            layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "WebAdapter", adapter_arn))
+
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            handler=HANDLER,
+            handler=STREAMING_HANDLER if streaming else HANDLER,
             code=lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
-            layers=[self.layer],
+            layers=layers,
             memory_size=memory_mb,
             timeout=timeout,
             role=self.role,

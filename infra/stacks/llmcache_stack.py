@@ -20,6 +20,17 @@ from llmcache.constants import BUCKET_BODY_PREFIX, METRIC_NAMESPACE, SERVICE_NAM
 # Seconds the function keeps for itself after a provider read stalls: it answers 504 in
 # OpenAI's envelope before API Gateway cuts the connection with its own bare 504.
 UPSTREAM_READ_MARGIN_SECONDS = 5
+# Streaming: a provider silent this long between two reads is taken as stalled (the client gets an error
+# event). Under API Gateway's 5-minute idle timeout for Regional streams, so the client hears why.
+STREAM_STALL_SECONDS = 240
+# The Lambda Web Adapter's settings (its docs: "Environment Variables", "Response Streaming"): it wraps the
+# runtime, runs run.sh, waits for GET /health, then streams each answer the app writes on port 8080.
+ADAPTER_ENV = {
+    "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+    "AWS_LWA_INVOKE_MODE": "response_stream",
+    "AWS_LWA_READINESS_CHECK_PATH": "/health",
+    "AWS_LWA_PORT": "8080",
+}
 
 
 def function_environment(
@@ -34,13 +45,15 @@ def function_environment(
     """The environment the function gets: names from `llmcache.constants.Env`, values from config."""
     cache = config.cache
     tiers = ("memory", "redis", "dynamodb") if redis_url else ("memory", "dynamodb")
+    # Everything one request spends on the provider (coalescing waits, connect, reads) ends before API
+    # Gateway's integration timeout, so the caller gets our 504 (or error event), not the gateway's bare cut.
+    deadline = max(1, config.api.integration_timeout_seconds - UPSTREAM_READ_MARGIN_SECONDS)
+    read_timeout = min(deadline, STREAM_STALL_SECONDS) if config.api.streaming else deadline
     env = {
         Env.ENVIRONMENT: config.name,
         Env.UPSTREAM_BASE_URL: cache.upstream_base_url,
-        Env.UPSTREAM_READ_TIMEOUT: str(max(1, config.api.integration_timeout_seconds - UPSTREAM_READ_MARGIN_SECONDS)),
-        # Everything one request spends on the provider (coalescing waits, connect, reads) ends before API
-        # Gateway's integration timeout, so the caller gets our 504 envelope, not the gateway's bare one.
-        Env.REQUEST_DEADLINE: str(max(1, config.api.integration_timeout_seconds - UPSTREAM_READ_MARGIN_SECONDS)),
+        Env.UPSTREAM_READ_TIMEOUT: str(read_timeout),
+        Env.REQUEST_DEADLINE: str(deadline),
         Env.CACHE_TABLE: table_name,
         Env.CACHE_BUCKET: bucket_name,
         Env.CACHE_TIERS: ",".join(tiers),
@@ -55,6 +68,8 @@ def function_environment(
         "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.function.log_level,
     }
+    if config.api.streaming:
+        env.update(ADAPTER_ENV)
     if upstream_key_secret_arn:
         env[Env.UPSTREAM_API_KEY_SECRET_ARN] = upstream_key_secret_arn
     if redis_url:
@@ -130,6 +145,7 @@ class LlmCacheStack(Stack):
             log_retention_days=config.log_retention_days,
             retain_logs=config.retain_data,
             reserved_concurrency=config.function.reserved_concurrency,
+            streaming=config.api.streaming,
             vpc=vpc,
             security_groups=security_groups,
         )
@@ -146,6 +162,7 @@ class LlmCacheStack(Stack):
             env_name=config.name,
             handler=fn.function,
             integration_timeout=Duration.seconds(config.api.integration_timeout_seconds),
+            streaming=config.api.streaming,
             throttle_rate_limit=config.api.throttle_rate_limit,
             throttle_burst_limit=config.api.throttle_burst_limit,
             quota_requests_per_day=config.api.quota_requests_per_day,

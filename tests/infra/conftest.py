@@ -1,7 +1,8 @@
 """Synthesized llmcache stacks, built once per session and shared by the infra tests.
 
-One App holds three stacks: dev and prod exactly as cdk.json configures them, and prod with the
-hot tier switched on (named `prodhot`), so the optional VPC + Valkey path is proven too. The
+One App holds four stacks: dev and prod exactly as cdk.json configures them (streaming), prod with the
+hot tier switched on (named `prodhot`), so the optional VPC + Valkey path is proven too, and dev in
+buffered mode (`devbuffered`). The
 layer is an empty stub folder: the tests look at templates, not at packaged dependencies.
 """
 
@@ -19,7 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from aws_cdk.assertions import Template
 from infra.config import load_config
-from infra_support import HOT, Synthesized
+from infra_support import BUFFERED, HOT, Synthesized, buffered
 
 from infra import app as infra_app
 
@@ -51,6 +52,7 @@ def synthesized(cdk_context: dict[str, Any], stub_layer: Path, cdk_outdir: Path)
         "dev": load_config(cdk_context, "dev"),
         "prod": prod,
         HOT: dataclasses.replace(prod.with_hot_tier(), name=HOT),
+        BUFFERED: buffered(load_config(cdk_context, "dev")),
     }
     app = infra_app.new_app(cdk_context, outdir=str(cdk_outdir))
     stacks = {name: infra_app.add_stack(app, cfg, layer_dir=stub_layer) for name, cfg in configs.items()}
@@ -70,6 +72,11 @@ def dev(synthesized: dict[str, Synthesized]) -> Synthesized:
 @pytest.fixture(scope="session")
 def prod(synthesized: dict[str, Synthesized]) -> Synthesized:
     return synthesized["prod"]
+
+
+@pytest.fixture(scope="session")
+def dev_buffered(synthesized: dict[str, Synthesized]) -> Synthesized:
+    return synthesized[BUFFERED]
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,17 @@ from infra.config import EnvironmentConfig
 from infra.stacks.llmcache_stack import LlmCacheStack
 
 HOT = "prodhot"
+BUFFERED = "devbuffered"
+
+
+def buffered(config: EnvironmentConfig) -> EnvironmentConfig:
+    """`config` with `api.streaming: false` and the buffered timeouts a Regional REST API takes."""
+    return dataclasses.replace(
+        config,
+        name=BUFFERED,
+        api=dataclasses.replace(config.api, streaming=False, integration_timeout_seconds=120),
+        function=dataclasses.replace(config.function, timeout_seconds=130),
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
-from infra_support import Synthesized
+from infra.stacks.llmcache_stack import ADAPTER_ENV
+from infra_support import BUFFERED, Synthesized
 
 from llmcache import constants
 from llmcache.constants import BUCKET_BODY_PREFIX, TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE, Env
@@ -60,21 +61,22 @@ def concrete(env: Mapping[str, Any]) -> dict[str, str]:
 # ---- function -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env_name", ["dev", "prod"])
+@pytest.mark.parametrize("env_name", ["dev", "prod", BUFFERED])
 def test_given_env_when_synthesized_then_function_is_python_arm64_traced_with_json_logs(
     synthesized: dict[str, Synthesized], env_name: str
 ) -> None:
     s = synthesized[env_name]
+    streaming = s.config.api.streaming
     s.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "Runtime": Match.string_like_regexp(r"^python3\.(1[2-9])$"),
             "Architectures": ["arm64"],
-            "Handler": "llmcache.handler.lambda_handler",
+            "Handler": "run.sh" if streaming else "llmcache.handler.lambda_handler",
             "TracingConfig": {"Mode": "Active"},
             "MemorySize": s.config.function.memory_mb,
             "Timeout": s.config.function.timeout_seconds,
-            "Layers": [{"Ref": Match.any_value()}],
+            "Layers": [{"Ref": Match.any_value()}, Match.any_value()] if streaming else [{"Ref": Match.any_value()}],
             "LoggingConfig": {
                 "LogFormat": "JSON",
                 "ApplicationLogLevel": s.config.function.log_level,
@@ -90,14 +92,12 @@ def test_given_env_when_synthesized_then_function_is_python_arm64_traced_with_js
 def test_given_dev_when_synthesized_then_the_function_asset_is_the_package_without_the_local_runner(
     dev: Synthesized, cdk_outdir: Path
 ) -> None:
-    function = next(
-        r
-        for r in dev.resources("AWS::Lambda::Function").values()
-        if r["Properties"].get("Handler") == "llmcache.handler.lambda_handler"
-    )
+    function = dev.one("AWS::Lambda::Function")
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset = cdk_outdir / f"asset.{asset_hash}"
     assert (asset / "llmcache" / "handler.py").is_file()
+    assert (asset / "llmcache" / "asgi.py").is_file()
+    assert (asset / "run.sh").stat().st_mode & 0o111  # the adapter executes it
     assert (asset / "llmcache" / "stores" / "tiered.py").is_file()
     assert not (asset / "llmcache" / "local").exists()  # make run's server and fake provider: never on Lambda
     assert not list(asset.rglob("__pycache__"))
@@ -122,7 +122,7 @@ def test_given_env_when_synthesized_then_function_env_names_are_the_ones_setting
     synthesized: dict[str, Synthesized], env_name: str
 ) -> None:
     env = synthesized[env_name].function_env
-    app_vars = {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")}
+    app_vars = {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_") and k not in ADAPTER_ENV}
 
     recording = RecordingEnv(concrete(app_vars))
     settings = Settings.from_env(recording)
@@ -418,3 +418,52 @@ def test_given_env_when_synthesized_then_stack_name_and_tags_carry_the_environme
         assert tags["Environment"] == env_name and tags["Project"] == "llmcache", type_
     named = [r["Properties"]["AlarmName"] for r in s.resources("AWS::CloudWatch::Alarm").values()]
     assert named and all(n.startswith(f"llmcache-{env_name}-") for n in named)
+
+
+# ---- streaming (issue 13) -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_given_a_streaming_env_when_synthesized_then_every_method_streams_from_the_web_adapter(
+    synthesized: dict[str, Synthesized], env_name: str
+) -> None:
+    s = synthesized[env_name]
+    methods = s.resources("AWS::ApiGateway::Method").values()
+    integrations = [m["Properties"]["Integration"] for m in methods if m["Properties"]["HttpMethod"] != "OPTIONS"]
+    assert integrations and {i["ResponseTransferMode"] for i in integrations} == {"STREAM"}
+    # A streamed proxy integration invokes with InvokeWithResponseStream.
+    assert all("response-streaming-invocations" in json.dumps(i["Uri"]) for i in integrations)
+    function = s.one("AWS::Lambda::Function")["Properties"]
+    assert function["Handler"] == "run.sh"
+    adapter = json.dumps(function["Layers"][1])
+    assert "753240598075" in adapter and "LambdaAdapterLayerArm64" in adapter  # ARM64 function, AWS's layer
+    assert {k: s.function_env[k] for k in ADAPTER_ENV} == ADAPTER_ENV
+    assert s.function_env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert s.function_env["AWS_LWA_READINESS_CHECK_PATH"] == "/health"
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_given_a_streaming_env_when_synthesized_then_a_long_generation_fits_and_a_stalled_one_is_cut(
+    synthesized: dict[str, Synthesized], env_name: str
+) -> None:
+    s = synthesized[env_name]
+    integration_ms = {
+        m["Properties"]["Integration"]["TimeoutInMillis"] for m in s.resources("AWS::ApiGateway::Method").values()
+    }
+    assert integration_ms == {s.config.api.integration_timeout_seconds * 1000}
+    deadline = float(s.function_env[Env.REQUEST_DEADLINE])
+    stall = float(s.function_env[Env.UPSTREAM_READ_TIMEOUT])
+    # Ten minutes for a whole answer; the function outlives API Gateway, which outlives the request deadline.
+    assert s.config.api.integration_timeout_seconds >= 600
+    assert deadline < s.config.api.integration_timeout_seconds < s.config.function.timeout_seconds <= 900
+    assert stall < 300  # a provider silent this long is cut before API Gateway's 5-minute stream idle timeout
+
+
+def test_given_a_buffered_env_when_synthesized_then_the_lambda_handler_answers_without_the_adapter(
+    dev_buffered: Synthesized,
+) -> None:
+    methods = dev_buffered.resources("AWS::ApiGateway::Method").values()
+    assert {m["Properties"]["Integration"].get("ResponseTransferMode", "BUFFERED") for m in methods} == {"BUFFERED"}
+    function = dev_buffered.one("AWS::Lambda::Function")["Properties"]
+    assert function["Handler"] == "llmcache.handler.lambda_handler" and len(function["Layers"]) == 1
+    assert not set(ADAPTER_ENV) & set(dev_buffered.function_env)
