@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from llmcache import keys
-from llmcache.dialects import Dialect
+from llmcache.dialects.typed import TypedEventDialect
 from llmcache.dialects.wire import (
     bearer_token,
     int_field,
@@ -69,7 +69,7 @@ _ERROR_TYPES = {
 }
 
 
-class Messages(Dialect):
+class Messages(TypedEventDialect):
     route = "messages"
     provider = "anthropic"
     required = ("model", "messages", "max_tokens")
@@ -103,11 +103,11 @@ class Messages(Dialect):
     def assembler(self) -> MessagesAssembler:
         return MessagesAssembler()
 
-    def storable(self, status: int, answer: Any) -> bool:
-        return 200 <= status < 300 and is_complete(answer)
+    def is_complete(self, answer: Any) -> bool:
+        return is_complete(answer)
 
-    def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
-        return b"".join(sse_bytes(event["type"], event) for event in replay_events(answer))
+    def replay_events(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        return replay_events(answer)
 
     def usage_tokens(self, answer: dict[str, Any]) -> int:
         usage = answer.get("usage")

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from llmcache import keys
-from llmcache.dialects import Dialect
+from llmcache.dialects.typed import TypedEventDialect
 from llmcache.dialects.wire import int_field, pieces, single_text_part, split_last_user_text, sse_bytes
 from llmcache.errors import GatewayError
 
@@ -54,7 +54,7 @@ KEYED_FIELDS: dict[str, str] = {
 }
 
 
-class Responses(Dialect):
+class Responses(TypedEventDialect):
     route = "responses"
     required = ("model",)  # `input` may be absent when `prompt` or `previous_response_id` carries it
 
@@ -73,11 +73,11 @@ class Responses(Dialect):
     def assembler(self) -> ResponsesAssembler:
         return ResponsesAssembler()
 
-    def storable(self, status: int, answer: Any) -> bool:
-        return 200 <= status < 300 and is_complete(answer)
+    def is_complete(self, answer: Any) -> bool:
+        return is_complete(answer)
 
-    def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
-        return b"".join(sse_bytes(event["type"], event) for event in replay_events(answer))
+    def replay_events(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        return replay_events(answer)
 
     def usage_tokens(self, answer: dict[str, Any]) -> int:
         usage = answer.get("usage")
