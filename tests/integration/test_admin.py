@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import boto3
 import pytest
@@ -118,8 +119,10 @@ def test_given_metrics_in_cloudwatch_when_stats_are_read_deployed_then_they_come
     configure, client, monkeypatch
 ):
     monkeypatch.setenv("STATS_SOURCE", "cloudwatch")
-    configure(CACHE_TIERS="memory", ENVIRONMENT="statstest")
-    dims = [{"Name": "service", "Value": "llmcache"}, {"Name": "environment", "Value": "statstest"}]
+    # An environment of its own: moto keeps metrics for the session, and this test runs once per entry point.
+    environment = f"statstest-{uuid.uuid4().hex[:8]}"
+    configure(CACHE_TIERS="memory", ENVIRONMENT=environment)
+    dims = [{"Name": "service", "Value": "llmcache"}, {"Name": "environment", "Value": environment}]
     now = dt.datetime.now(dt.UTC)
     boto3.client("cloudwatch").put_metric_data(
         Namespace="LlmCache",

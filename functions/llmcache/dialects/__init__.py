@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmcache import keys, policy
+from llmcache.dialects.wire import bearer_token
 
 if TYPE_CHECKING:
     from llmcache.engine import Engine
@@ -44,8 +45,6 @@ class Dialect:
 
     def credential(self, headers: dict[str, str]) -> str | None:
         """The caller's key from its (lower-cased) headers; None when it sent none; Unauthorized when malformed."""
-        from llmcache.dialects.wire import bearer_token
-
         value = headers.get("authorization")
         return bearer_token(value) if value is not None else None
 
