@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, sizes
+from bench import coldstart, sizes, ttft
 from bench.common import (
     ROOT,
     chat_body,
@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: run_worker("bench.inproc", {**base, "mode": "aws", "moto_url": moto.url}, timeout=300),
             )
         results["package"] = sections.run("package size", lambda: sizes.measure(args.build_layer))
+        results["streaming"] = sections.run(
+            "time to first token (streamed miss) and entry-point cold start",
+            lambda: ttft.measure(runs=5 if args.quick else 20, cold_runs=2 if args.quick else 5),
+        )
     finally:
         for helper in reversed(helpers):
             helper.stop()
@@ -201,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
     print(render_table(results, rows))
+    if results.get("streaming"):
+        print("\n" + ttft.render(results["streaming"]))
     log(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} in {results['seconds']}s")
     crashed = {k: v for k, v in sections.errors.items() if k != "redis-server"}
     return 1 if crashed else 0

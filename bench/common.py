@@ -218,7 +218,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, tim
 class HelperProcess:
     """A loopback server in its own process (moto, the fake provider), stopped by its own pid."""
 
-    def __init__(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, args: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 30.0
+    ) -> None:
         self.name = name
         self.port = port
         self.process = subprocess.Popen(
@@ -230,7 +232,7 @@ class HelperProcess:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for_port(port, self.process)
+            wait_for_port(port, self.process, timeout)
         except Exception:
             self.stop()
             raise
