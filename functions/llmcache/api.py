@@ -136,8 +136,12 @@ def _json(status: int, payload: Any) -> Response[str]:
 # ----- client routes ---------------------------------------------------------------------------
 def _client_credential(dialect: Dialect, headers: dict[str, str]) -> tuple[str | None, str | None]:
     """The caller's key (as its API sends it) and the API Gateway API key id; Unauthorized when neither."""
-    credential = dialect.credential(headers)
     api_key_id = _api_key_id()
+    if api_key_id is not None:
+        # Deployed with API keys, `x-api-key` is API Gateway's (it chose the tenant), never a provider key:
+        # an Anthropic key then comes as a bearer token, which is what the anthropic SDK sends for `api_key`.
+        headers = {name: value for name, value in headers.items() if name != "x-api-key"}
+    credential = dialect.credential(headers)
     if credential is None and api_key_id is None:
         how = (
             "`x-api-key: <your API key>`"

@@ -262,3 +262,28 @@ def test_given_a_body_over_the_limit_on_a_passed_on_path_when_posted_then_413(co
 
     assert answer.status == 413 and answer.json()["error"]["code"] == "request_too_large"
     assert provider.count("POST /v1/moderations") == 0
+
+
+def test_given_a_deployment_with_api_gateway_keys_when_messages_are_asked_then_x_api_key_is_not_taken_as_anthropics(
+    configure, provider
+):
+    # API Gateway's API keys travel in `x-api-key` too: there it picked the tenant, and the Anthropic key comes
+    # as a bearer token (what the anthropic SDK sends for `api_key`). The gateway's key never goes upstream.
+    from llmcache.handler import lambda_handler
+    from llmcache.local.events import LocalLambdaContext, request_to_event, result_to_response
+
+    configure(CACHE_TIERS="memory")
+    headers = [
+        ("x-api-key", "apigw-key-value-1234"),
+        ("Authorization", "Bearer sk-ant-real-5678"),
+        ("anthropic-version", "2023-06-01"),
+        ("Content-Type", "application/json"),
+    ]
+    event = request_to_event("POST", "/v1/messages", headers, json.dumps(messages_body(question())).encode())
+    event["requestContext"]["identity"]["apiKeyId"] = "key-one"
+
+    answer = result_to_response(lambda_handler(event, LocalLambdaContext()))
+
+    assert answer.status == 200, answer.body
+    sent = provider.requests("POST /v1/messages")[-1]["headers"]
+    assert sent["x-api-key"] == "***5678" and "authorization" not in sent
