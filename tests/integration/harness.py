@@ -58,10 +58,13 @@ class HandlerClient:
         api_key: str | None = "default",
         raw: bytes | None = None,
     ) -> Answer:
+        sent, content = self._request(body, headers, api_key, raw)
+        return self._send(method, path, sent, content)
+
+    def _send(self, method: str, path: str, headers: dict[str, str], content: bytes) -> Answer:
         from llmcache.handler import lambda_handler
 
-        sent, content = self._request(body, headers, api_key, raw)
-        event = request_to_event(method, path, list(sent.items()), content)
+        event = request_to_event(method, path, list(headers.items()), content)
         response = result_to_response(lambda_handler(event, LocalLambdaContext()))
         return Answer(response.status, {k.lower(): v for k, v in response.headers}, response.body)
 
@@ -77,24 +80,13 @@ class AsgiClient(HandlerClient):
 
     live = True  # a streamed miss is relayed as it comes: a stream that breaks late ends in an error event
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        headers: dict[str, str] | None = None,
-        api_key: str | None = "default",
-        raw: bytes | None = None,
-    ) -> Answer:
+    def _send(self, method: str, path: str, headers: dict[str, str], content: bytes) -> Answer:
         from llmcache.asgi import app
-
-        sent, content = self._request(body, headers, api_key, raw)
 
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-                return await client.request(method, path, headers=sent, content=content, timeout=60)
+                return await client.request(method, path, headers=headers, content=content, timeout=60)
 
         response = anyio.run(send)
         return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)

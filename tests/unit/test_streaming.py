@@ -594,3 +594,26 @@ def test_given_any_text_completion_when_replayed_and_reassembled_then_it_is_unch
         "choices": [{"text": t, "index": i, "logprobs": None, "finish_reason": f} for i, (t, f) in enumerate(choices)],
     }
     assert assemble_bytes(replay_sse(answer, include_usage=True, chunk_chars=chunk_chars)) == answer
+
+
+def test_given_named_events_split_across_chunks_when_parsed_then_each_keeps_its_name_and_data() -> None:
+    from llmcache.streaming import SseEvent, iter_sse_events
+
+    wire = [b"event: message_st", b'art\ndata: {"a":', b" 1}\n\nid: 7\ndata: x\ndata: y\n\n", b"data: cut"]
+    events = list(iter_sse_events(wire))
+    assert events == [SseEvent('{"a": 1}', "message_start"), SseEvent("x\ny")]  # the cut last one is dropped
+    assert events[0].encode() == b'event: message_start\ndata: {"a": 1}\n\n'
+    assert events[1].encode() == b"data: x\ndata: y\n\n"  # id lines are never passed on
+
+
+def test_given_each_cached_route_when_its_dialect_is_looked_up_then_embeddings_take_their_own_path() -> None:
+    from llmcache.dialects import dialect_for, routes
+    from llmcache.errors import UpstreamUnavailable
+
+    assert set(routes()) >= {"chat/completions", "completions", "embeddings"}
+    chat = dialect_for("chat/completions")
+    assert not chat.own_path and dialect_for("embeddings").own_path
+    event = chat.error_event(UpstreamUnavailable("the provider's stream broke"))
+    assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+    assert json.loads(event[6:])["error"]["code"] == "upstream_unavailable"
+    assert chat.variant({"stream": True, "stream_options": {"include_usage": True}}) != chat.variant({"stream": True})

@@ -30,6 +30,10 @@ A fault can also be forced for the next N requests whatever their model: `handle
 Introspection: `GET /_fake/stats` (counts per route, the last requests with the Authorization
 header redacted to its last 4 characters), `POST /_fake/reset`.
 
+Every stream can also be slowed as a whole, one pause between events (a model writing tokens):
+`start_fake_provider(token_delay=0.1)` or `--token-delay-ms 100` (the time-to-first-token benchmark).
+`GET /_fake/stats` lists when each stream sent its `[DONE]` (`stream_ends`, epoch seconds).
+
 Run alone: `python -m llmcache.local.fake_provider --port 9000`.
 """
 
