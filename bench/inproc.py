@@ -114,7 +114,10 @@ class Gateway:
     """The Lambda handler in this process, fed API Gateway REST events."""
 
     def __init__(self, provider_url: str) -> None:
-        os.environ.update({"CACHE_TIERS": "memory", "UPSTREAM_BASE_URL": provider_url})
+        anthropic_url = provider_url.rstrip("/").removesuffix("/v1")  # the fake provider answers /v1/messages too
+        os.environ.update(
+            {"CACHE_TIERS": "memory", "UPSTREAM_BASE_URL": provider_url, "ANTHROPIC_BASE_URL": anthropic_url}
+        )
         from llmcache import wiring
         from llmcache.handler import lambda_handler
         from llmcache.local.events import LocalLambdaContext, request_to_event
@@ -132,9 +135,9 @@ class Gateway:
         os.environ.update(env)
         self.wiring.configure(self.settings_type.from_env())
 
-    def event(self, body: bytes, *headers: tuple[str, str]) -> dict[str, Any]:
+    def event(self, body: bytes, *headers: tuple[str, str], route: str = ROUTE) -> dict[str, Any]:
         pairs = [("Authorization", f"Bearer {API_KEY}"), ("Content-Type", "application/json"), *headers]
-        return self.request_to_event("POST", ROUTE, pairs, body)
+        return self.request_to_event("POST", route, pairs, body)
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
         with quiet_stdout():
@@ -169,6 +172,18 @@ class Gateway:
         return samples
 
 
+def api_requests(chat: bytes) -> list[tuple[str, str, bytes, tuple[tuple[str, str], ...]]]:
+    """The chat request's conversation as a Responses and a Messages request: (name, route, body, headers)."""
+    messages = json.loads(chat)["messages"]
+    system, turns = messages[0]["content"], messages[1:]
+    responses = {"model": "gpt-4.1-mini", "instructions": system, "input": turns}
+    claude = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": system, "messages": turns}
+    return [
+        ("responses", "/v1/responses", json.dumps(responses).encode(), ()),
+        ("messages", "/v1/messages", json.dumps(claude).encode(), (("anthropic-version", "2023-06-01"),)),
+    ]
+
+
 def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
     import httpx
     import redis
@@ -199,6 +214,11 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
         profile = profile_calls(lambda: gateway.handler(event, gateway.context), config["profile_iterations"])
         if profile is not None:
             out["memory_hit_profile"] = profile
+    # The same ~2 KB conversation through the Responses and Messages APIs: their hit path beside chat's.
+    for name, route, api_body, headers in api_requests(body):
+        api_event = gateway.event(api_body, *headers, route=route)
+        gateway.warm(api_event)
+        out[f"{name}_memory_hit_us"] = summary(gateway.time_hits(api_event, config["memory_iterations"], warmup=300))
 
     # Hit path, Redis tier alone.
     if config.get("redis_port"):

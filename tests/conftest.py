@@ -183,6 +183,7 @@ def gateway(moto_server: MotoHandle, fake_provider: FakeProvider) -> Iterator[Ga
         table = unique_name("gw")
         overrides: dict[str, str | None] = {
             "UPSTREAM_BASE_URL": fake_provider.base_url,
+            "ANTHROPIC_BASE_URL": fake_provider.url,
             **emulated_aws_env(moto_server.endpoint_url),
             "CACHE_TABLE": table,
             "CACHE_BUCKET": table,

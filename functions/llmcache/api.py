@@ -9,27 +9,29 @@ import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
 from llmcache.constants import Metric
-from llmcache.dialects import dialect_for, routes
+from llmcache.dialects import Dialect, dialect_for, routes
 from llmcache.engine import ClientRequest, GatewayResponse, require_json_object
 from llmcache.errors import (
     UPSTREAM_ERROR_TYPE,
     BadRequest,
     GatewayError,
+    InternalError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
 )
 from llmcache.observability import log_answered, logger, record
+from llmcache.passthrough import dialect_of_path, pass_on
 
 JSON = "application/json"
-MAX_CREDENTIAL_CHARS = 4096
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
 # Client routes (one per dialect) and the body fields each requires; served with and without the /v1 prefix
 # (some SDKs are configured without it).
@@ -79,23 +81,6 @@ def _headers() -> dict[str, str]:
     return lowered
 
 
-def _credential(headers: dict[str, str]) -> str | None:
-    value = headers.get("authorization")
-    if value is None:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    token = token.strip()
-    if (
-        scheme.lower() != "bearer"
-        or not token
-        or len(token) > MAX_CREDENTIAL_CHARS
-        or not (token.isascii() and token.isprintable())
-        or " " in token  # the only whitespace a printable ASCII token can still hold
-    ):
-        raise Unauthorized("the Authorization header must be `Bearer <your API key>`")
-    return token
-
-
 def _api_key_id() -> str | None:
     context = app.current_event.get("requestContext") or {}
     identity = context.get("identity") if isinstance(context, dict) else None
@@ -116,11 +101,16 @@ def _to_response(result: GatewayResponse) -> Response[str]:
             finally:
                 result.stream.close()
     return Response(
-        status_code=result.status,
-        content_type=result.content_type,
-        body=body.decode("utf-8", errors="replace"),
-        headers=result.headers,
+        status_code=result.status, content_type=result.content_type, body=_text(body), headers=result.headers
     )
+
+
+def _text(body: bytes) -> Any:
+    """UTF-8 text as text; anything else (a passed-on file or audio) as bytes, which Powertools sends base64."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
 
 
 def relay_live(result: GatewayResponse) -> Iterator[bytes]:
@@ -144,15 +134,30 @@ def _json(status: int, payload: Any) -> Response[str]:
 
 
 # ----- client routes ---------------------------------------------------------------------------
+def _client_credential(dialect: Dialect, headers: dict[str, str]) -> tuple[str | None, str | None]:
+    """The caller's key (as its API sends it) and the API Gateway API key id; Unauthorized when neither."""
+    api_key_id = _api_key_id()
+    if api_key_id is not None:
+        # Deployed with API keys, `x-api-key` is API Gateway's (it chose the tenant), never a provider key:
+        # an Anthropic key then comes as a bearer token, which is what the anthropic SDK sends for `api_key`.
+        headers = {name: value for name, value in headers.items() if name != "x-api-key"}
+    credential = dialect.credential(headers)
+    if credential is None and api_key_id is None:
+        how = (
+            "`x-api-key: <your API key>`"
+            if dialect.provider == "anthropic"
+            else "`Authorization: Bearer <your API key>`"
+        )
+        raise Unauthorized(f"no credential: send {how}", code="missing_api_key")
+    return credential, api_key_id
+
+
 def _client_call(route: str) -> Response[str]:
     headers = _headers()
-    credential = _credential(headers)
-    api_key_id = _api_key_id()
-    if credential is None and api_key_id is None:
-        raise Unauthorized("no credential: send `Authorization: Bearer <your API key>`", code="missing_api_key")
+    dialect = dialect_for(route)
+    credential, api_key_id = _client_credential(dialect, headers)
     raw = _raw_body()
     body = require_json_object(raw)
-    dialect = dialect_for(route)
     for field in dialect.required:
         if field not in body or body[field] is None:
             raise BadRequest(f"`{field}` is required for /v1/{route}", param=field)
@@ -187,6 +192,23 @@ for _route in routes():
     _client_route(_route)
 
 
+# Every other path under /v1/, any method: passed on uncached. A regex group makes it a "dynamic" route, which
+# Powertools tries after the static ones above.
+@app.route("/v1/(.+)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def passed_on() -> Response[str]:
+    event = app.current_event
+    headers = _headers()
+    credential, _ = _client_credential(dialect_of_path(event.path), headers)
+    raw = _raw_body()
+    # API Gateway's multi-value form keeps every value of a repeated name (and commas inside values).
+    pairs = event.multi_value_query_string_parameters or {k: [v] for k, v in event.query_string_parameters.items()}
+    query = urlencode(pairs, doseq=True)
+    deadline = time.monotonic() + wiring.settings().request_deadline
+    result = pass_on(wiring.engine(), event.http_method, event.path, query, raw, headers, credential, deadline)
+    logger.info("passed on", extra={"path": event.path[:200], "status": result.status, "cache": "BYPASS"})
+    return _to_response(result)
+
+
 @app.get("/health")
 def health() -> Response[str]:
     return _json(200, {"status": "ok"})
@@ -195,7 +217,7 @@ def health() -> Response[str]:
 # ----- management routes -----------------------------------------------------------------------
 def _admin() -> Any:
     admin = wiring.admin()
-    admin.authorize(_credential(_headers()))
+    admin.authorize(dialect_for("chat/completions").credential(_headers()))  # the admin key as a bearer token
     return admin
 
 
@@ -241,10 +263,15 @@ def _count(error: GatewayError) -> None:
         record(Metric.UPSTREAM_ERROR)
 
 
+def _error(error: GatewayError) -> Response[str]:
+    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, else OpenAI's."""
+    return _json(error.status, dialect_of_path(app.current_event.path).error_body(error))
+
+
 @app.exception_handler(GatewayError)
 def gateway_error(error: GatewayError) -> Response[str]:
     _count(error)
-    return _json(error.status, error.envelope())
+    return _error(error)
 
 
 @app.not_found
@@ -255,36 +282,22 @@ def not_found(_: NotFoundError) -> Response[str]:
         error: GatewayError = MethodNotAllowed(
             f"{app.current_event.http_method} is not allowed on {path}; use {', '.join(sorted(allowed))}"
         )
-        response = _json(error.status, error.envelope())
+        response = _error(error)
         response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
-    error = NotFound(
-        f"unknown route {path}; this gateway serves /v1/chat/completions, /v1/completions, "
-        "/v1/embeddings, /health and /cache/*"
-    )
-    return _json(error.status, error.envelope())
+    error = NotFound(f"unknown route {path}; this gateway serves /v1/* (its API routes), /health and /cache/*")
+    return _error(error)
 
 
 @app.exception_handler(RecursionError)
 def too_deep(_: RecursionError) -> Response[str]:
     # Only a body nested hundreds of levels deep gets here (the key normalises it recursively). Checking the
     # depth up front would walk every request on the hit path; Python's own limit is the guard instead.
-    error = BadRequest("the request body is nested too deeply to be processed")
-    return _json(error.status, error.envelope())
+    return _error(BadRequest("the request body is nested too deeply to be processed"))
 
 
 @app.exception_handler(Exception)
 def unexpected(error: Exception) -> Response[str]:
     # A bug, not an input: log the type and where, never the request. The client gets the envelope.
     logger.exception("unexpected error", extra={"error_type": type(error).__name__})
-    return _json(
-        500,
-        {
-            "error": {
-                "message": "internal error in the cache gateway; it has been logged",
-                "type": "server_error",
-                "param": None,
-                "code": "internal_error",
-            }
-        },
-    )
+    return _error(InternalError("internal error in the cache gateway; it has been logged"))

@@ -57,11 +57,13 @@ class Engine:
         semantic: Any = None,
         leases: Leases | None = None,
         clock: Callable[[], float] = time.time,
+        providers: dict[str, Upstream] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.generations = generations
-        self.upstream = upstream
+        self.upstream = upstream  # OpenAI-compatible (UPSTREAM_BASE_URL)
+        self.providers = providers or {}  # the other providers by dialect.provider: "anthropic"
         self.semantic = semantic
         self.leases = leases
         self.clock = clock
@@ -81,6 +83,10 @@ class Engine:
             return dialect.answer(self, request, controls)
         return self._answer(request, dialect, controls)
 
+    def upstream_for(self, route: str) -> Upstream:
+        """The provider that answers `route`: its dialect's, else the OpenAI-compatible upstream."""
+        return self.providers.get(dialect_for(route).provider, self.upstream)
+
     def tenant_scope(self, request: ClientRequest) -> str:
         return "" if self.settings.scope == "shared" else request.tenant
 
@@ -92,13 +98,17 @@ class Engine:
         body = request.body
         stream = body.get("stream") is True
         tenant_scope = self.tenant_scope(request)
-        generation = self.generation_for(tenant_scope, controls.namespace)
-        if generation is None:  # the flush generation is unknowable: neither serve nor store
+        # Neither served nor stored: a request its API says must not be (a Responses background job), or one
+        # whose flush generation is unknowable.
+        bypass = dialect.bypass_reason(body) is not None
+        generation = None if bypass else self.generation_for(tenant_scope, controls.namespace)
+        if generation is None:
             record(Metric.CACHE_BYPASS)
             response = self._call_upstream(request, dialect, key=None, controls=controls)
             response.headers[HEADER_CACHE] = "BYPASS"
             return response
-        context = keys.header_context(request.headers)  # once: the key and the semantic partition share it
+        # once: the key and the semantic partition share it
+        context = keys.header_context(request.headers, dialect.answer_headers)
         key = keys.request_key(
             tenant=tenant_scope,
             namespace=controls.namespace,
@@ -107,6 +117,7 @@ class Engine:
             body=body,
             custom_key=controls.custom_key,
             context=context,
+            canonicalize=dialect.canonical,
         )
         started = time.perf_counter()
         query = self._semantic_query(request, controls, tenant_scope, generation, context)
@@ -363,7 +374,7 @@ class Engine:
         return _compact_json(forwarded)
 
     def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
-        upstream = self.upstream.post(
+        upstream = self.upstream_for(request.route).post(
             request.route,
             self.forward_body(request.body, request.raw),
             request.headers,
@@ -397,7 +408,7 @@ class Engine:
         resources = ExitStack()
         try:
             head, chunks = resources.enter_context(
-                self.upstream.stream(
+                self.upstream_for(request.route).stream(
                     request.route, body, request.headers, request.credential, deadline=request.deadline
                 )
             )

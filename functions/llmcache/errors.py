@@ -68,6 +68,14 @@ class UpstreamTimeout(GatewayError):
     code = "upstream_timeout"
 
 
+class InternalError(GatewayError):
+    """A bug in the gateway (never an input): the client gets this envelope, the log gets the details."""
+
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+
+
 class BackendFailure(Exception):
     """A cache tier failed (I/O, throttling, corrupt bytes). Never reaches the client."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from llmcache.errors import BadRequest
@@ -70,23 +71,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _normalize(value: Any) -> Any:
+def normalize_numbers(value: Any) -> Any:
     # Exact types first (a parsed body holds nothing else; this runs on every value of every request),
     # then subclasses, which get the same treatment.
     kind = type(value)
     if kind is str:
         return value
     if kind is dict:
-        return {k: _normalize(v) for k, v in value.items()}
+        return {k: normalize_numbers(v) for k, v in value.items()}
     if kind is list:
-        return [_normalize(v) for v in value]
+        return [normalize_numbers(v) for v in value]
     if isinstance(value, float):
         # JSON has one number type: 1.0 and 1 ask the same thing. bool is left alone (True is not 1).
         return int(value) if value.is_integer() else value
     if isinstance(value, dict):
-        return {k: _normalize(v) for k, v in value.items()}
+        return {k: normalize_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normalize(v) for v in value]
+        return [normalize_numbers(v) for v in value]
     return value
 
 
@@ -113,7 +114,7 @@ def canonical_request(body: dict[str, Any]) -> dict[str, Any]:
     messages = kept.get("messages")
     if isinstance(messages, list):
         kept["messages"] = [_normalize_content(m) for m in messages]
-    normalized: dict[str, Any] = _normalize(kept)
+    normalized: dict[str, Any] = normalize_numbers(kept)
     return normalized
 
 
@@ -167,9 +168,10 @@ def cache_key(
     return digest(*parts, context) if context else digest(*parts)
 
 
-def header_context(headers: dict[str, str]) -> str:
-    """The ANSWER_HEADERS the request carries, canonically; "" when none (keys then stay as they were)."""
-    present = {name: headers[name] for name in ANSWER_HEADERS if name in headers}
+def header_context(headers: dict[str, str], names: tuple[str, ...] = ANSWER_HEADERS) -> str:
+    """The answer-selecting headers (`names`, an API's own) the request carries, canonically; "" when none
+    (keys then stay as they were)."""
+    present = {name: headers[name] for name in names if name in headers}
     return canonical_json(present) if present else ""
 
 
@@ -182,11 +184,13 @@ def request_key(
     body: dict[str, Any],
     custom_key: str | None,
     context: str = "",
+    canonicalize: Callable[[dict[str, Any]], dict[str, Any]] = canonical_request,
 ) -> str:
     """Key for a whole request: its canonical JSON, or the caller's custom key in its place, plus the
     `header_context` when there is one, as a part of its own (every part is length-prefixed by `digest`,
-    so no custom key can spell another request's header context)."""
-    material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonical_request(body))
+    so no custom key can spell another request's header context). `canonicalize` is the API's own (a
+    dialect's `canonical`); chat and completions by default."""
+    material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonicalize(body))
     return cache_key(
         tenant=tenant,
         namespace=namespace,

@@ -15,6 +15,7 @@ from llmcache.savings import Price, PriceError, price_overrides
 
 KNOWN_TIERS = ("memory", "redis", "dynamodb")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"  # without /v1, as Anthropic's SDKs spell it
 
 
 class SettingsError(ValueError):
@@ -52,6 +53,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     if value not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = (env.get(name, "").strip() or default).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL (value not shown: it may hold a password)")
+    return url
 
 
 def _valid_redis_url(url: str) -> bool:
@@ -100,6 +108,10 @@ class Settings:
     upstream_api_key_secret_arn: str | None = None
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 120.0
+    # Anthropic's Messages API (`/v1/messages` and everything under it); managed mode when a key is set.
+    anthropic_base_url: str = ANTHROPIC_BASE_URL
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_api_key_secret_arn: str | None = None
     # The longest one request may spend on the provider (coalescing waits, connect, every read), from arrival.
     request_deadline: float = 125.0
     cache_table: str = "llmcache-local"
@@ -152,6 +164,11 @@ class Settings:
         return bool(self.upstream_api_key or self.upstream_api_key_secret_arn)
 
     @property
+    def managed_anthropic_key(self) -> bool:
+        """Managed mode for Anthropic: the gateway sends its own key; else the client's key is forwarded."""
+        return bool(self.anthropic_api_key or self.anthropic_api_key_secret_arn)
+
+    @property
     def uses_aws(self) -> bool:
         return "dynamodb" in self.tiers
 
@@ -159,11 +176,6 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         redis_url = _redis_url(env, Env.REDIS_URL)
-        base_url = (env.get(Env.UPSTREAM_BASE_URL, "").strip() or OPENAI_BASE_URL).rstrip("/")
-        if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"{Env.UPSTREAM_BASE_URL} must be an http(s) URL (value not shown: it may hold a password)"
-            )
         semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
         semantic_redis_url = _redis_url(env, Env.SEMANTIC_REDIS_URL) or redis_url
         if semantic_index == "valkey" and not semantic_redis_url:
@@ -174,11 +186,14 @@ class Settings:
             raise SettingsError(f"{Env.CACHE_DEFAULT_TTL} ({default_ttl}) exceeds {Env.CACHE_MAX_TTL} ({max_ttl})")
         return cls(
             environment=env.get(Env.ENVIRONMENT, "").strip() or "local",
-            upstream_base_url=base_url,
+            upstream_base_url=_http_url(env, Env.UPSTREAM_BASE_URL, OPENAI_BASE_URL),
             upstream_api_key=env.get(Env.UPSTREAM_API_KEY, "").strip() or None,
             upstream_api_key_secret_arn=env.get(Env.UPSTREAM_API_KEY_SECRET_ARN, "").strip() or None,
             upstream_connect_timeout=_float(env, Env.UPSTREAM_CONNECT_TIMEOUT, 5.0, 0.01, 60.0),
             upstream_read_timeout=_float(env, Env.UPSTREAM_READ_TIMEOUT, 120.0, 0.01, 900.0),
+            anthropic_base_url=_http_url(env, Env.ANTHROPIC_BASE_URL, ANTHROPIC_BASE_URL),
+            anthropic_api_key=env.get(Env.ANTHROPIC_API_KEY, "").strip() or None,
+            anthropic_api_key_secret_arn=env.get(Env.ANTHROPIC_API_KEY_SECRET_ARN, "").strip() or None,
             request_deadline=_float(env, Env.REQUEST_DEADLINE, 125.0, 0.01, 900.0),
             cache_table=env.get(Env.CACHE_TABLE, "").strip() or "llmcache-local",
             cache_bucket=env.get(Env.CACHE_BUCKET, "").strip() or "llmcache-local-bodies",

@@ -18,8 +18,27 @@ from llmcache.upstream_types import UpstreamResponse
 
 # Client headers worth passing on; everything else (Host, our cache controls) stays here.
 FORWARDED_HEADERS = (*ANSWER_HEADERS, "accept-language")  # the first ones are part of the cache key
-# Provider headers worth passing back on a miss.
-RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after")
+# Provider headers worth passing back on a miss (OpenAI's, then Anthropic's request id).
+RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after", "request-id")
+# Never passed on by the relay of uncached routes: hop-by-hop headers (RFC 9110 7.6.1), what httpx sets itself,
+# the credential (set again as for the cached routes), this gateway's own controls and what API Gateway adds.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
+NOT_RELAYED_REQUEST = HOP_BY_HOP | {"host", "content-length", "accept-encoding", "authorization", "x-api-key"}
+NOT_RELAYED_PREFIXES = ("x-cache-", "x-amzn-", "x-amz-", "x-forwarded-", "cloudfront-", "via")
+# httpx hands over the decoded body: its length and encoding are no longer the provider's.
+NOT_RELAYED_RESPONSE = HOP_BY_HOP | {"content-length", "content-encoding"}
 JSON = "application/json"
 SSE = "text/event-stream"
 
@@ -33,9 +52,15 @@ class Upstream:
         read_timeout: float,
         managed_key: Callable[[], str | None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        forwarded_headers: tuple[str, ...] = FORWARDED_HEADERS,
+        key_header: str | None = None,
     ) -> None:
+        """`key_header`: a provider's own credential header (Anthropic's `x-api-key`): the managed key is sent
+        in it, and a client's key is passed on in the header the client used (that one or a bearer token)."""
         self.base_url = base_url.rstrip("/")
         self.managed_key = managed_key
+        self.forwarded_headers = forwarded_headers
+        self.key_header = key_header
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.client = httpx.Client(
@@ -45,12 +70,18 @@ class Upstream:
             follow_redirects=False,
         )
 
-    def _headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
+    def _credential_headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
         key = self.managed_key() if self.managed_key else credential
+        if not key:
+            return {}
+        if self.key_header and (self.managed_key or self.key_header in client_headers):
+            return {self.key_header: key}
+        return {"authorization": f"Bearer {key}"}
+
+    def _headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        for name in FORWARDED_HEADERS:
+        headers.update(self._credential_headers(client_headers, credential))
+        for name in self.forwarded_headers:
             value = client_headers.get(name)
             if value is not None and _safe_header_value(value):
                 headers[name] = value
@@ -104,21 +135,50 @@ class Upstream:
         headers = self._headers(client_headers, credential)
         headers["accept"] = accept
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
-        try:
-            with self.client.stream(
-                "POST", f"{self.base_url}/{route}", content=body, headers=headers, timeout=timeout
-            ) as response:
-                yield (
-                    UpstreamResponse(response.status_code, self._kept_headers(response), b""),
-                    _guarded(response.iter_bytes(), deadline),
-                )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the provider did not answer in time ({type(exc).__name__}); try again") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"the provider could not be reached: {type(exc).__name__}") from exc
+        url = f"{self.base_url}/{route}"
+        with _provider_errors(), self.client.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
+            yield UpstreamResponse(r.status_code, self._kept_headers(r), b""), _guarded(r.iter_bytes(), deadline)
+
+    @contextmanager
+    def relay(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        client_headers: dict[str, str],
+        credential: str | None,
+        *,
+        deadline: float | None = None,
+    ) -> Iterator[tuple[UpstreamResponse, Iterator[bytes]]]:
+        """An uncached request passed on as the client sent it (`path` under the base URL, the query, the body
+        and the headers, less those in NOT_RELAYED_*); yields the provider's status and headers (less hop-by-hop
+        ones) and its body as it arrives. Errors surface as in `stream`."""
+        headers = {
+            name: value
+            for name, value in client_headers.items()
+            if name not in NOT_RELAYED_REQUEST and not name.startswith(NOT_RELAYED_PREFIXES)
+        }
+        headers.update(self._credential_headers(client_headers, credential))
+        url = f"{self.base_url}/{path}" + (f"?{query}" if query else "")
+        timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
+        with _provider_errors(), self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r:
+            kept = {k: v for k, v in r.headers.items() if k.lower() not in NOT_RELAYED_RESPONSE}
+            yield UpstreamResponse(r.status_code, kept, b""), _guarded(r.iter_bytes(), deadline)
 
     def close(self) -> None:
         self.client.close()
+
+
+@contextmanager
+def _provider_errors() -> Iterator[None]:
+    """httpx's failures to reach the provider as the gateway's 504 and 502."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"the provider did not answer in time ({type(exc).__name__}); try again") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamUnavailable(f"the provider could not be reached: {type(exc).__name__}") from exc
 
 
 def _safe_header_value(value: str) -> bool:

@@ -27,7 +27,8 @@ def configure(new_settings: Settings | None = None) -> None:
     global _settings, _engine, _admin
     with _lock:
         if _engine is not None:
-            _engine.upstream.close()
+            for upstream in (_engine.upstream, *_engine.providers.values()):
+                upstream.close()
         _settings = new_settings if new_settings is not None else Settings.from_env()
         from llmcache.observability import use_environment
 
@@ -146,7 +147,30 @@ def build_engine(settings: Settings) -> Any:
             upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout),
             read_secret=_secret_reader,
         )
-    return Engine(settings, store, generations, upstream, semantic, leases=_leases(settings, store))
+    providers = {"anthropic": _anthropic_upstream(settings)}
+    return Engine(
+        settings, store, generations, upstream, semantic, leases=_leases(settings, store), providers=providers
+    )
+
+
+def _anthropic_upstream(settings: Settings) -> Any:
+    """Anthropic's API for /v1/messages and what is under it: its own key header and answer-selecting headers."""
+    from llmcache.dialects.messages import ANSWER_HEADERS
+    from llmcache.upstream import Upstream
+
+    managed_key = (
+        _secret_reader(settings.anthropic_api_key, settings.anthropic_api_key_secret_arn, "Anthropic key")
+        if settings.managed_anthropic_key
+        else None
+    )
+    return Upstream(
+        f"{settings.anthropic_base_url}/v1",
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        managed_key=managed_key,
+        forwarded_headers=(*ANSWER_HEADERS, "accept-language"),
+        key_header="x-api-key",
+    )
 
 
 def _leases(settings: Settings, store: Any) -> Any:

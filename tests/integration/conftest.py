@@ -38,6 +38,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, moto, provider):
         values = {
             **emulated_aws_env(moto.endpoint_url),
             "UPSTREAM_BASE_URL": provider.base_url,
+            "ANTHROPIC_BASE_URL": provider.url,
             "CACHE_TABLE": f"it-{suffix}",
             "CACHE_BUCKET": f"it-{suffix}",
             "ADMIN_API_KEY": "admin-secret",

@@ -180,3 +180,29 @@ def test_given_a_hanging_embedder_when_asked_then_a_plain_miss_after_one_short_w
     assert counters.snapshot().get(Metric.CACHE_BACKEND_ERROR, 0) == faults + 1  # the lookup gave up, once
     # storing the answer did not wait on the same embedder a second time
     assert len(provider.requests("POST /v1/embeddings")) == 1
+
+
+@pytest.mark.parametrize("api", ["responses", "messages"])
+def test_given_a_paraphrase_on_the_responses_or_messages_api_when_asked_then_a_semantic_hit_within_its_partition(
+    semantic, client, provider, api
+):
+    semantic()
+
+    def ask(text: str, system: str = "Be brief."):
+        if api == "responses":
+            body = {"model": "gpt-4.1-mini", "instructions": system, "input": text}
+            return client.call("POST", "/v1/responses", body)
+        body = {
+            "model": "claude-x",
+            "max_tokens": 64,
+            "system": system,
+            "messages": [{"role": "user", "content": text}],
+        }
+        return client.call("POST", "/v1/messages", body, headers={"anthropic-version": "2023-06-01"})
+
+    first, second, other_system = ask(QUESTION), ask(PARAPHRASE), ask(PARAPHRASE, system="Answer in French.")
+
+    assert first.cache == "MISS"
+    assert (second.cache, second.headers["x-cache-match"]) == ("HIT", "semantic") and second.body == first.body
+    assert other_system.cache == "MISS"  # the last user text alone is compared; the rest must match exactly
+    assert provider.count(f"POST /v1/{api}") == 2

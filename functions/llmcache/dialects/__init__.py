@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llmcache import policy
+from llmcache import keys, policy
+from llmcache.dialects.wire import bearer_token
 from llmcache.savings import TokenCounts, token_counts
 
 if TYPE_CHECKING:
@@ -40,6 +41,30 @@ class Assembler(Protocol):
 class Dialect:
     route: str = ""
     required: tuple[str, ...] = ("model",)  # body fields that must be present and not null
+    provider: str = "openai"  # which upstream answers: "openai" (UPSTREAM_BASE_URL) or "anthropic"
+    answer_headers: tuple[str, ...] = keys.ANSWER_HEADERS  # request headers in the key (they select the answer)
+
+    def credential(self, headers: dict[str, str]) -> str | None:
+        """The caller's key from its (lower-cased) headers; None when it sent none; Unauthorized when malformed."""
+        value = headers.get("authorization")
+        return bearer_token(value) if value is not None else None
+
+    def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request as the key sees it: fields that cannot change the answer dropped, equal spellings equal."""
+        return keys.canonical_request(body)
+
+    def bypass_reason(self, body: dict[str, Any]) -> str | None:
+        """Why this request is never served from nor stored in the cache (None: it may be)."""
+        return None
+
+    def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(the last user text, the canonical request with that text blanked), or None: nothing to compare.
+        The rest must match exactly: it selects the semantic partition."""
+        return None
+
+    def error_body(self, error: GatewayError) -> dict[str, Any]:
+        """The gateway's own error (400, 401, 413, 502, ...) in this API's envelope: OpenAI's by default."""
+        return error.envelope()
 
     def validate(self, body: dict[str, Any]) -> None:
         """Raise BadRequest for a body this API cannot answer (beyond the required fields)."""
@@ -91,9 +116,11 @@ def routes() -> tuple[str, ...]:
 
 def _registry() -> dict[str, Dialect]:
     from llmcache.dialects.embeddings import Embeddings
+    from llmcache.dialects.messages import Messages
     from llmcache.dialects.openai import ChatCompletions, Completions
+    from llmcache.dialects.responses import Responses
 
-    return {d.route: d for d in (ChatCompletions(), Completions(), Embeddings())}
+    return {d.route: d for d in (ChatCompletions(), Completions(), Embeddings(), Responses(), Messages())}
 
 
 _DIALECTS = _registry()

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from llmcache.dialects import Assembler, Dialect
+from llmcache.dialects.wire import split_last_user_text
 from llmcache.errors import BadRequest
 from llmcache.streaming import StreamAssembler, replay_sse
 
@@ -61,6 +62,9 @@ class ChatCompletions(Dialect):
         # The openai SDKs raise APIError on a `data:` event whose JSON has an `error` object.
         return b"data: " + json.dumps(error.envelope(), separators=(",", ":")).encode() + b"\n\n"
 
+    def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        return split_last_user_text(canonical, "messages", frozenset({"text"}))
+
 
 class Completions(ChatCompletions):
     route = "completions"
@@ -68,3 +72,7 @@ class Completions(ChatCompletions):
 
     def validate(self, body: dict[str, Any]) -> None:
         return None
+
+    def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        prompt = canonical.get("prompt")
+        return (prompt, {**canonical, "prompt": None}) if isinstance(prompt, str) else None

@@ -45,6 +45,7 @@ class LocalPlan:
     create_resources: bool = False
     start_offline_provider: bool = False
     upstream_mode: str = "passthrough"  # passthrough | managed | offline
+    anthropic_offline: bool = False  # /v1/messages answered by the offline provider too
     generated_admin_key: str | None = None
     max_request_bytes: int = 0
 
@@ -79,6 +80,9 @@ def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True) -
     else:
         plan.upstream_mode = "offline"
         plan.start_offline_provider = True
+    anthropic_set = (Env.ANTHROPIC_BASE_URL, Env.ANTHROPIC_API_KEY, Env.ANTHROPIC_API_KEY_SECRET_ARN)
+    if not any(env.get(name, "").strip() for name in anthropic_set):
+        plan.anthropic_offline = plan.start_offline_provider = True
     no_admin = not env.get(Env.ADMIN_API_KEY, "").strip() and not env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip()
     if generate_admin_key and no_admin:
         plan.generated_admin_key = "sk-admin-local-" + secrets.token_urlsafe(24)
@@ -100,6 +104,14 @@ def curl_example(url: str, api_key: str) -> str:
         f'    -H "Authorization: Bearer {api_key}" -H "Content-Type: application/json" \\\n'
         """    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}'"""
     )
+
+
+def _anthropic_upstream(settings: Settings, plan: LocalPlan) -> str:
+    """Where /v1/messages goes, for the banner."""
+    if plan.anthropic_offline:
+        return f"offline provider ({settings.anthropic_base_url})"
+    how = "managed: the gateway sends its own key" if settings.managed_anthropic_key else "each client's key forwarded"
+    return f"{settings.anthropic_base_url} ({how})"
 
 
 def banner(
@@ -128,6 +140,7 @@ def banner(
         "llmcache local gateway",
         f"  URL:        {url}    (OpenAI base URL: {url}/v1)",
         f"  upstream:   {upstream}",
+        f"  anthropic:  {_anthropic_upstream(settings, plan)}    (Anthropic base URL: {url})",
         f"  tiers:      {tiers}",
     ]
     if plan.generated_admin_key:
@@ -188,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
 
             provider = start_fake_provider()
             stoppers.append(provider.stop)
-            plan.env_updates[Env.UPSTREAM_BASE_URL] = provider.base_url
+            if plan.upstream_mode == "offline":
+                plan.env_updates[Env.UPSTREAM_BASE_URL] = provider.base_url
+            if plan.anthropic_offline:
+                plan.env_updates[Env.ANTHROPIC_BASE_URL] = provider.url
             print(f"llmcache: {OFFLINE_NOTICE}", flush=True)
         os.environ.update(plan.env_updates)
         try:

@@ -4,7 +4,10 @@
 library only, threaded, never imported by the Lambda handler.
 
 Routes: `POST /v1/chat/completions` (plain, `stream`, `n`, tools), `POST /v1/completions`,
-`POST /v1/embeddings` (deterministic unit vectors, `dimensions`, `encoding_format`), `GET /v1/models`.
+`POST /v1/embeddings` (deterministic unit vectors, `dimensions`, `encoding_format`), `GET /v1/models`,
+`POST /v1/responses` (plain, `stream`, function tools, reasoning summaries), Anthropic's `POST /v1/messages`
+(plain, `stream`, tools, thinking; `x-api-key`, Anthropic's error envelope) and `/v1/messages/count_tokens`,
+`POST /v1/moderations`, `POST /v1/files` (multipart). The answers of the last four live in fake_apis.py.
 Answers are deterministic ("offline answer to: <first 80 chars of the last user message>") but every
 call gets a fresh random `id`, so a test can tell a cached body from a new one.
 
@@ -20,6 +23,7 @@ Faults, chosen by the request's `model`:
 | `fake-broken-stream` | drops the connection half-way through the answer (stream or not) |
 | `fake-stream-no-finish` | a stream that ends with `[DONE]` but no `finish_reason` |
 | `fake-drop` | closes the connection without answering |
+| `fake-incomplete` | Responses: `status: incomplete`; Messages: no `stop_reason` |
 
 A fault can also be forced for the next N requests whatever their model: `handle.set_fault(
 "error-500", times=1)` or `POST /_fake/fault {"fault": "error-500", "times": 1}`.
@@ -53,8 +57,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from llmcache.local import fake_apis
+
 OFFLINE_NOTICE = "offline provider: answers are canned, not from a model"
-ANSWER_PREFIX = "offline answer to: "
+ANSWER_PREFIX = fake_apis.ANSWER_PREFIX
 SYSTEM_FINGERPRINT = "fp_offline0001"
 MAX_RECORDED_REQUESTS = 50
 INVALID_KEY_PREFIX = "sk-invalid"
@@ -484,13 +490,16 @@ class _State:
         self.forced: deque[str] = deque()
         self.stream_ends: deque[float] = deque(maxlen=MAX_RECORDED_REQUESTS)  # time.time() of each [DONE] sent
 
-    def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+    def record(self, method: str, path: str, headers: dict[str, str], body: Any, query: str = "") -> None:
         route = f"{method} {path}"
         # Names lowercased (HTTP names are case-insensitive); credentials cut to their last 4 characters.
-        safe = {k.lower(): (_redact(v) if k.lower() in ("authorization", "api-key") else v) for k, v in headers.items()}
+        safe = {
+            k.lower(): (_redact(v) if k.lower() in ("authorization", "api-key", "x-api-key") else v)
+            for k, v in headers.items()
+        }
         with self.lock:
             self.counts[route] += 1
-            self.requests.append({"route": route, "headers": safe, "body": body, "time": time.time()})
+            self.requests.append({"route": route, "headers": safe, "body": body, "query": query, "time": time.time()})
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -573,19 +582,26 @@ class _FakeHandler(BaseHTTPRequestHandler):
             pass
 
     def _stream(self, events: Iterator[dict[str, Any]], pause: float = 0.0, break_after: int | None = None) -> None:
+        """OpenAI's chat and completions streams: `data:` events, then `data: [DONE]`."""
+        frames = (f"data: {json.dumps(event)}\n\n".encode() for event in events)
+        self._write_stream(frames, b"data: [DONE]\n\n", pause, break_after)
+
+    def _write_stream(self, frames: Iterator[bytes], last: bytes, pause: float, break_after: int | None) -> None:
+        """An SSE answer, one chunk per event, `pause` between them; dropped after `break_after` events."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("x-request-id", _rand_id("req_", 32))
         self.end_headers()
-        for count, event in enumerate(events):
+        for count, frame in enumerate(frames):
             if break_after is not None and count >= break_after:
                 raise _Drop
             if pause and count:
                 time.sleep(pause)
-            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
-        self._chunk(b"data: [DONE]\n\n")
+            self._chunk(frame)
+        if last:  # an empty chunk would end the chunked body
+            self._chunk(last)
         with self.server.state.lock:
             self.server.state.stream_ends.append(time.time())
         self._chunk(b"")
@@ -642,7 +658,10 @@ class _FakeHandler(BaseHTTPRequestHandler):
             recorded: Any = body if body is not None else raw.decode("utf-8", "replace")
         else:
             recorded = None
-        state.record(method, path, dict(self.headers.items()), recorded)
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        state.record(method, path, dict(self.headers.items()), recorded, query)
+        if path.startswith("/v1/messages"):
+            return self._anthropic(path, body)
 
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
@@ -668,6 +687,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/v1/responses"): self._responses,
         }
         if method == "GET" and path == "/v1/models":
             now = int(time.time())
@@ -678,6 +698,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
                 200,
                 {"id": path.rsplit("/", 1)[1], "object": "model", "created": int(time.time()), "owned_by": "system"},
             )
+        if method == "POST" and path in ("/v1/files", "/v1/moderations"):
+            return self._passed_on_route(path, body, raw)
         handler = routes.get((method, path))
         if handler is None:
             return self._send_json(
@@ -770,6 +792,67 @@ class _FakeHandler(BaseHTTPRequestHandler):
             self._plain_or_broken(payload, fault if fault == "broken-stream" else None)
         else:
             self._send_json(status, payload)
+
+    # ------------------------------------------------------------------ Responses, Messages and the rest
+    def _stream_or_plain(self, body: dict[str, Any], fault: str | None, answer: Any, plain: dict[str, Any]) -> None:
+        """`answer.events()` when the request streams (with the stream faults), else `plain`. The Responses and
+        Messages APIs send named events (`event:` and `data:` lines) and no [DONE]."""
+        if not body.get("stream"):
+            return self._plain_or_broken(plain, fault if fault == "broken-stream" else None)
+        events = list(answer.events(finish=fault not in ("stream-no-finish", "incomplete")))
+        pause = _millis(fault) / 1000 if fault and fault.startswith("slowstream-") else self.server.token_delay
+        break_after = max(1, len(events) // 2) if fault == "broken-stream" else None
+        frames = (f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode() for name, payload in events)
+        return self._write_stream(frames, b"", pause, break_after)
+
+    def _responses(self, body: dict[str, Any], fault: str | None) -> None:
+        answer = fake_apis.ResponsesAnswer(body)
+        plain = answer.plain(status="incomplete" if fault == "incomplete" else None)
+        self._stream_or_plain(body, fault, answer, plain)
+
+    def _anthropic(self, path: str, body: Any) -> None:
+        """Anthropic's API: `x-api-key` (or a bearer token), `anthropic-version`, its own error envelope."""
+        key = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not key:
+            return self._send_json(401, fake_apis.anthropic_error(401, "x-api-key header is required"))
+        if key.startswith(INVALID_KEY_PREFIX):
+            return self._send_json(401, fake_apis.anthropic_error(401))
+        if not self.headers.get("anthropic-version"):
+            return self._send_json(400, fake_apis.anthropic_error(400, "anthropic-version: header is required"))
+        if not isinstance(body, dict):
+            return self._send_json(400, fake_apis.anthropic_error(400, "There was an issue with the request body."))
+        if path == "/v1/messages/count_tokens":
+            return self._send_json(200, fake_apis.count_message_tokens(body))
+        if path != "/v1/messages":
+            return self._send_json(404, fake_apis.anthropic_error(404, f"Not found: {path}"))
+        for name in ("model", "max_tokens", "messages"):
+            if body.get(name) is None:
+                return self._send_json(400, fake_apis.anthropic_error(400, f"{name}: Field required"))
+        fault = self.server.state.next_forced() or _fault_of(str(body["model"]))
+        if fault and fault.startswith("error-"):
+            status = int(fault[6:]) if fault[6:].isdigit() else 500
+            headers = {"retry-after": "1"} if status in (429, 529) else None
+            return self._send_json(status, fake_apis.anthropic_error(status), headers)
+        if fault and self._apply_fault(fault, body):
+            return None
+        answer = fake_apis.MessagesAnswer(body)
+        plain = answer.plain()
+        if fault == "incomplete":
+            plain["stop_reason"] = None
+        return self._stream_or_plain(body, fault, answer, plain)
+
+    def _passed_on_route(self, path: str, body: Any, raw: bytes) -> None:
+        """Routes a gateway passes on uncached: moderations (JSON) and file uploads (multipart)."""
+        if path == "/v1/moderations":
+            if not isinstance(body, dict) or body.get("input") is None:
+                return self._send_json(400, error_body("'input' is a required property", "invalid_request_error"))
+            return self._send_json(200, fake_apis.moderation(body))
+        uploaded = fake_apis.uploaded_file(self.headers.get("Content-Type", ""), raw)
+        if uploaded is None:
+            return self._send_json(
+                400, error_body("Expected a multipart form with 'file' and 'purpose'.", "invalid_request_error")
+            )
+        return self._send_json(200, uploaded)
 
 
 def _fault_of(model: str) -> str | None:

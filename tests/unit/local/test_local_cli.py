@@ -30,9 +30,28 @@ def test_given_two_runs_when_admin_keys_are_generated_then_they_differ() -> None
 def test_given_an_openai_key_when_planned_then_managed_mode_against_openai() -> None:
     plan = plan_local_run({"OPENAI_API_KEY": "sk-real-1234"})
 
-    assert plan.upstream_mode == "managed" and not plan.start_offline_provider
+    assert plan.upstream_mode == "managed"
     assert plan.env_updates["UPSTREAM_BASE_URL"] == "https://api.openai.com/v1"
     assert plan.env_updates["UPSTREAM_API_KEY"] == "sk-real-1234"
+    # No Anthropic key: /v1/messages still works offline, from the offline provider alone.
+    assert plan.anthropic_offline and plan.start_offline_provider
+
+
+@pytest.mark.parametrize(
+    "anthropic",
+    [
+        {"ANTHROPIC_API_KEY": "sk-ant-1"},
+        {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},
+        {"ANTHROPIC_API_KEY_SECRET_ARN": "arn:x"},
+    ],
+)
+def test_given_an_anthropic_key_or_url_and_an_openai_key_when_planned_then_no_offline_provider(
+    anthropic: dict[str, str],
+) -> None:
+    plan = plan_local_run({"OPENAI_API_KEY": "sk-real-1234", **anthropic})
+
+    assert not plan.anthropic_offline and not plan.start_offline_provider
+    assert "ANTHROPIC_BASE_URL" not in plan.env_updates
 
 
 def test_given_an_upstream_url_and_an_openai_key_when_planned_then_the_url_wins_in_passthrough() -> None:
