@@ -28,7 +28,7 @@ help:
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"
 	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
-	@echo "make train-semantic  rebuild the shipped semantic models (ONNX) from the training pairs (~60 min, 2 cores)"
+	@echo "make train-semantic  rebuild the shipped semantic models (ONNX) from the training pairs (~35 min on 2 busy cores)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv

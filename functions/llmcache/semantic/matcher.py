@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llmcache.semantic.embedders import TITAN_V2, BedrockEmbedder, CachingEmbedder, LocalEmbedder, UpstreamEmbedder
 from llmcache.semantic.errors import SemanticUnavailable
 from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.pair_verifier import PairVerifier, reason_kind
 from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate
 from llmcache.semantic.verifier import Verdict, Verifier
 
@@ -60,7 +61,11 @@ class DefaultSemanticMatcher:
     """Embedder + Qdrant index + verifier, behind the SemanticMatcher interface."""
 
     def __init__(
-        self, embedder: Embedder, index: QdrantIndex, verifier: Verifier | None = None, neighbours: int = NEIGHBOURS
+        self,
+        embedder: Embedder,
+        index: QdrantIndex,
+        verifier: Verifier | PairVerifier | None = None,
+        neighbours: int = NEIGHBOURS,
     ) -> None:
         self.embedder = embedder
         self.index = index
@@ -88,7 +93,8 @@ class DefaultSemanticMatcher:
             return Decision(best, runner_up, twin, None, candidate)
         verdict = self.verifier.verify(text, best.text, best.score, runner_up=runner_up, twin=twin)
         if not verdict.accepted:
-            log.debug("semantic candidate %s rejected: %s", best.key, "; ".join(verdict.reasons))
+            # Kinds only ("names differ", never the names): no prompt words in logs.
+            log.debug("semantic candidate rejected: %s", ", ".join(reason_kind(r) for r in verdict.reasons))
             return Decision(best, runner_up, twin, verdict, None)
         return Decision(best, runner_up, twin, verdict, candidate)
 
@@ -133,7 +139,7 @@ def build_from_settings(
     upstream_embed: Callable[[list[str], str], Any] | None = None,
     embedder: Embedder | None = None,
     index: QdrantIndex | None = None,
-    verifier: Verifier | None = None,
+    verifier: Verifier | PairVerifier | None = None,
 ) -> DefaultSemanticMatcher:
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
@@ -144,5 +150,5 @@ def build_from_settings(
             path=settings.qdrant_path,
             timeout=max(1, math.ceil(settings.semantic_timeout)),  # qdrant-client takes whole seconds
         ),
-        verifier=verifier,
+        verifier=verifier or PairVerifier(),  # the shipped pair model + the rules that earn their place
     )
