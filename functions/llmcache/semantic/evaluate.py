@@ -356,7 +356,7 @@ def render(result: dict[str, Any], path: str) -> str:
         "",
         "rejections on the shipped path above the threshold (a candidate may have several): "
         + (", ".join(f"{k} {n}" for k, n in result["rejections"].items()) or "none"),
-        f"lookup, embedding not cached (embed + search + pair model + rules, one thread): p50 {t['p50_ms']} ms, "
+        f"lookup, embedding not cached (embed + search + the shipped decision, one thread): p50 {t['p50_ms']} ms, "
         f"mean {t['mean_ms']} ms over {t['lookups']} lookups; {result['seconds']} s in all",
     ]
     return "\n".join(lines)
