@@ -91,6 +91,13 @@ def _export(module: Any, args: tuple[Any, ...], names: list[str], out: Path) -> 
     _quantize(fp32, out)
 
 
+def mean_pooled(bert: Any, attention_mask: Any, **inputs: Any) -> Any:
+    """The mean of the last layer over the real tokens (all-MiniLM-L6-v2's pooling)."""
+    hidden = bert(attention_mask=attention_mask, **inputs).last_hidden_state
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
 class Pooled:
     """Factory for the torch modules (kept in a function so importing this file needs no torch)."""
 
@@ -104,9 +111,7 @@ class Pooled:
                 self.bert = bert
 
             def forward(self, inputs_embeds: Any, attention_mask: Any) -> Any:
-                hidden = self.bert(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = mean_pooled(self.bert, attention_mask, inputs_embeds=inputs_embeds)
                 return torch.nn.functional.normalize(pooled, dim=-1)
 
         return Embedder()
@@ -123,11 +128,9 @@ class Pooled:
                 self.head = torch.nn.Linear(bert.config.hidden_size, 1)
 
             def forward(self, inputs_embeds: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                hidden = self.bert(
-                    inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
-                ).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = mean_pooled(
+                    self.bert, attention_mask, inputs_embeds=inputs_embeds, token_type_ids=token_type_ids
+                )
                 return self.head(self.dropout(pooled)).squeeze(-1)
 
         return Pair()
@@ -210,6 +213,7 @@ def _length_bucketed(
 
 
 def train_pair(out: Path, rows: int, report: dict[str, Any]) -> Any:
+    import numpy as np
     import torch
 
     torch.manual_seed(SEED)
@@ -225,10 +229,9 @@ def train_pair(out: Path, rows: int, report: dict[str, Any]) -> Any:
     inputs = SharedInputs(out)
     _, bert = _minilm()
     # The shipped (int8) table, frozen: the pair graph then needs no table of its own.
-    table = inputs.texts(["x"])  # loads the table
-    dequantized = torch.from_numpy(inputs._table.astype("float32") * inputs._scales[:, None])
+    table = np.load(out / WORD_EMBEDDINGS_FILE).astype(np.float32) * np.load(out / WORD_SCALES_FILE)[:, None]
+    dequantized = torch.from_numpy(table)
     bert.embeddings.word_embeddings.weight.data.copy_(dequantized)
-    del table
     for frozen in (bert.embeddings, *bert.encoder.layer[:FROZEN_LAYERS]):
         frozen.requires_grad_(False)
     pairs, labels = _length_bucketed(inputs, pairs, labels, rng)
@@ -288,8 +291,6 @@ def train_pair(out: Path, rows: int, report: dict[str, Any]) -> Any:
 
 
 def export_pair(model: Any, out: Path, check: Sequence[tuple[str, str]], report: dict[str, Any]) -> None:
-    import torch
-
     batch = next(_batches(SharedInputs(out), list(check[:4]), 4))
     _export(model, (batch["inputs_embeds"], batch["attention_mask"], batch["token_type_ids"]),
             ["inputs_embeds", "attention_mask", "token_type_ids"], out / PAIR_FILE)  # fmt: skip
@@ -301,7 +302,6 @@ def export_pair(model: Any, out: Path, check: Sequence[tuple[str, str]], report:
         "max_abs_difference": round(max(abs(r - o) for r, o in zip(reference, onnx, strict=True)), 4),
         "same_decision_at_0.5": round(agree / len(check), 4),
     }
-    del torch
 
 
 def dev_figures(out: Path, report: dict[str, Any]) -> None:
