@@ -45,7 +45,11 @@ ASSET_EXCLUDES = [
     "*.egg-info",
     "llmcache/local",
     "llmcache/cli.py",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
+    # The trained pair model is measured by `make eval-semantic` but not on the shipped path (PAIR_CUT is None).
+    "llmcache/semantic/model/pair.int8.onnx",
 ]
+# The local embedding model (ONNX files, ~25 MB): only where the environment turns semantic matching on.
+SEMANTIC_MODEL_DIR = "llmcache/semantic/model"
 
 
 def _latest_python() -> lambda_.Runtime:
@@ -106,6 +110,7 @@ class CacheFunction(Construct):
         retain_logs: bool,
         reserved_concurrency: int | None = None,
         streaming: bool = False,
+        semantic_model: bool = False,
         vpc: ec2.IVpc | None = None,
         security_groups: list[ec2.ISecurityGroup] | None = None,
     ) -> None:
@@ -151,7 +156,9 @@ class CacheFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=STREAMING_HANDLER if streaming else HANDLER,
-            code=lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(
+                str(code_dir), exclude=ASSET_EXCLUDES if semantic_model else [*ASSET_EXCLUDES, SEMANTIC_MODEL_DIR]
+            ),
             layers=layers,
             memory_size=memory_mb,
             timeout=timeout,

@@ -173,6 +173,7 @@ class LlmCacheStack(Stack):
             retain_logs=config.retain_data,
             reserved_concurrency=config.function.reserved_concurrency,
             streaming=config.api.streaming,
+            semantic_model=config.semantic.index != "off",
             vpc=vpc,
             security_groups=security_groups,
         )

@@ -86,3 +86,11 @@ def test_given_cdk_json_when_asked_per_environment_then_only_staging_needs_the_s
 ) -> None:
     indexes = {env: build.environment_semantic_index(env) for env in ("dev", "staging", "prod")}
     assert indexes == {"dev": "off", "staging": "valkey", "prod": "off"}
+
+
+def test_given_a_semantic_environment_when_layer_resolved_then_the_model_hub_client_stays_out(
+    build: ModuleType,
+) -> None:
+    pins = build.locked_closure(build.layer_roots("valkey"), build.PROVIDED_BY_LAMBDA | build.UNUSED_ON_LAMBDA)
+    assert {"onnxruntime", "tokenizers", "numpy"} <= set(pins)
+    assert not set(pins) & {"huggingface-hub", "hf-xet", "fsspec"}, "tokenizers reads its file; no hub on Lambda"

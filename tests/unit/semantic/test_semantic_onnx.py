@@ -28,7 +28,7 @@ BLOCK_TORCH = (
     "import sys\n"
     "class Block:\n"
     "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in {'torch', 'transformers', 'sentence_transformers'}:\n"
+    "        if name.split('.')[0] in {'torch', 'transformers', 'sentence_transformers', 'huggingface_hub'}:\n"
     "            raise ImportError(name + ' is blocked')\n"
     "sys.meta_path.insert(0, Block())\n"
 )
@@ -61,7 +61,7 @@ def test_given_sample_texts_when_embedding_with_onnx_and_with_torch_then_cosines
     ).argmax(1).tolist()
 
 
-def test_given_torch_cannot_be_imported_when_embedding_and_scoring_pairs_then_the_onnx_models_still_work() -> None:
+def test_given_torch_and_the_hub_blocked_when_embedding_and_scoring_then_the_onnx_models_still_work() -> None:
     probe = BLOCK_TORCH + (
         "import json\n"
         "from llmcache.semantic.embedders import LocalEmbedder\n"
