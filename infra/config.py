@@ -13,6 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmcache.settings import Settings
+
+# The threshold `make eval-semantic` measured (docs/semantic.md), the function's own default: what ships.
+MEASURED_THRESHOLD = Settings.semantic_threshold
+
 DEFAULTS_KEY = "llmcache:defaults"
 ENVIRONMENTS_KEY = "llmcache:environments"
 # The layer's binary wheels (layers/build.py) and the function runtime must agree on this.
@@ -149,7 +154,7 @@ class EnvironmentConfig:
     cache: CacheConfig
     hot_tier: HotTierConfig
     alarms: AlarmConfig
-    semantic: SemanticConfig = SemanticConfig(index="off", threshold=0.9)
+    semantic: SemanticConfig = SemanticConfig(index="off", threshold=MEASURED_THRESHOLD)
     account: str | None = None  # None: the CLI's default account and region (or env-agnostic)
     region: str | None = None
 
@@ -228,7 +233,7 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
     cache = CacheConfig(**_build(CacheConfig, top["cache"], f"{where}.cache"))
     hot = HotTierConfig(**_build(HotTierConfig, top["hot_tier"], f"{where}.hotTier"))
     alarms = AlarmConfig(**_build(AlarmConfig, top["alarms"], f"{where}.alarms"))
-    semantic = _semantic(top.get("semantic") or {"index": "off", "threshold": 0.9}, f"{where}.semantic")
+    semantic = _semantic(top.get("semantic") or {"index": "off", "threshold": MEASURED_THRESHOLD}, f"{where}.semantic")
 
     _positive_int(api.integration_timeout_seconds, f"{where}.api.integrationTimeoutSeconds")
     _positive_int(function.timeout_seconds, f"{where}.function.timeoutSeconds")

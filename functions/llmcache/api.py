@@ -164,8 +164,11 @@ def _client_call(route: str) -> Response[str]:
     if not isinstance(body["model"], str) or not body["model"]:
         raise BadRequest("`model` must be a non-empty string", param="model")
     dialect.validate(body)
-    tenant = keys.tenant_id(credential, api_key_id, passthrough=not wiring.settings().managed_upstream_key)
-    deadline = time.monotonic() + wiring.settings().request_deadline
+    settings = wiring.settings()
+    # Passthrough is per provider: a managed OpenAI key says nothing of the Anthropic key a caller sends.
+    managed = settings.managed_anthropic_key if dialect.provider == "anthropic" else settings.managed_upstream_key
+    tenant = keys.tenant_id(credential, api_key_id, passthrough=not managed)
+    deadline = time.monotonic() + settings.request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)
     log_answered(
@@ -175,7 +178,7 @@ def _client_call(route: str) -> Response[str]:
         tier=result.headers.get("X-Cache-Tier"),
         tenant=tenant,
         model=body["model"],
-        sample_rate=wiring.settings().log_hit_sample_rate,
+        sample_rate=settings.log_hit_sample_rate,
     )
     return _to_response(result)
 

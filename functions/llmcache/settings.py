@@ -211,7 +211,7 @@ class Settings:
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
             max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
-            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.885, 0.0, 1.0),
+            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, cls.semantic_threshold, 0.0, 1.0),
             semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),

@@ -40,6 +40,8 @@ def test_given_staging_when_synthesized_then_the_function_runs_semantic_on_the_v
 
     assert (settings.semantic_mode, settings.semantic_index, settings.semantic_embedder) == ("on", "valkey", "local")
     assert settings.semantic_threshold == staging.config.semantic.threshold
+    # what is measured is what ships: staging deploys the threshold make eval-semantic measured (the default)
+    assert settings.semantic_threshold == Settings().semantic_threshold
     cluster_id = next(iter(staging.resources("AWS::ElastiCache::ReplicationGroup")))
     url = env[Env.SEMANTIC_REDIS_URL]["Fn::Join"][1]
     assert url[0] == "rediss://"  # TLS: the cluster requires it

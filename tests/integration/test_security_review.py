@@ -93,13 +93,18 @@ def test_given_a_body_with_duplicate_keys_when_sent_then_400_and_the_provider_is
     assert plain.cache == "MISS" and provider.count() == 1
 
 
-def call_with_api_key(api_key_id: str, bearer: str, content: str) -> Answer:
+def call_with_api_key(api_key_id: str, bearer: str, content: str, path: str = "/v1/chat/completions") -> Answer:
     """A request as API Gateway passes it on when the route needs an API key: the key's id in the context."""
     from llmcache.handler import lambda_handler
 
-    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}).encode()
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]}
+    if path == "/v1/messages":
+        request = {**request, "model": "claude-sonnet-4-5", "max_tokens": 64}
+    body = json.dumps(request).encode()
     headers = [("Authorization", f"Bearer {bearer}"), ("Content-Type", "application/json")]
-    event = request_to_event("POST", "/v1/chat/completions", headers, body)
+    if path == "/v1/messages":
+        headers.append(("anthropic-version", "2023-06-01"))
+    event = request_to_event("POST", path, headers, body)
     event["requestContext"].setdefault("identity", {})["apiKeyId"] = api_key_id
     response = result_to_response(lambda_handler(event, LocalLambdaContext()))
     return Answer(response.status, {k.lower(): v for k, v in response.headers}, response.body)
@@ -124,3 +129,16 @@ def test_given_managed_mode_and_one_api_key_when_two_client_tokens_ask_then_the_
     second = call_with_api_key("apikey-1", "sk-two", "managed question")
 
     assert (first.cache, second.cache) == ("MISS", "HIT")
+
+
+def test_given_a_managed_openai_key_only_when_two_anthropic_keys_ask_messages_under_one_api_key_then_no_entry_is_shared(
+    configure,
+) -> None:
+    configure(UPSTREAM_API_KEY="sk-gateway-own")  # managed for OpenAI; the Anthropic key is still the caller's
+
+    first = call_with_api_key("apikey-1", "sk-ant-one", "messages question", path="/v1/messages")
+    other_key = call_with_api_key("apikey-1", "sk-ant-two", "messages question", path="/v1/messages")
+    same_key = call_with_api_key("apikey-1", "sk-ant-one", "messages question", path="/v1/messages")
+
+    assert (first.status, other_key.status, same_key.status) == (200, 200, 200)
+    assert (first.cache, other_key.cache, same_key.cache) == ("MISS", "MISS", "HIT")
