@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from llmcache.errors import UpstreamTimeout, UpstreamUnavailable
+from llmcache.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from llmcache.keys import ANSWER_HEADERS
 from llmcache.upstream_types import UpstreamResponse
 
@@ -154,12 +154,13 @@ class Upstream:
         """An uncached request passed on as the client sent it (`path` under the base URL, the query, the body
         and the headers, less those in NOT_RELAYED_*); yields the provider's status and headers (less hop-by-hop
         ones) and its body as it arrives. Errors surface as in `stream`."""
-        headers = {
+        relayed = {
             name: value
             for name, value in client_headers.items()
             if name not in NOT_RELAYED_REQUEST and not name.startswith(NOT_RELAYED_PREFIXES)
         }
-        headers.update(self._credential_headers(client_headers, credential))
+        relayed.update(self._credential_headers(client_headers, credential))
+        headers = dict(_wire_header(name, value) for name, value in relayed.items())
         url = f"{self.base_url}/{path}" + (f"?{query}" if query else "")
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         with _provider_errors(), self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r:
@@ -196,3 +197,14 @@ def _guarded(chunks: Iterator[bytes], deadline: float | None = None) -> Iterator
         raise UpstreamTimeout("the provider stopped sending mid-stream; try again") from exc
     except httpx.HTTPError as exc:
         raise UpstreamUnavailable(f"the provider's stream broke: {type(exc).__name__}") from exc
+
+
+def _wire_header(name: str, value: str) -> tuple[bytes, bytes]:
+    """A passed-on header as HTTP/1.1 carries it: an ASCII name and a Latin-1 value (what API Gateway hands us
+    may hold any text); anything else is the client's error, not a 500."""
+    try:
+        return name.encode("ascii"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            f"header {name[:40]!r} holds characters HTTP cannot pass on to the provider", param=name[:40]
+        ) from None

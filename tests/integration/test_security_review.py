@@ -142,3 +142,18 @@ def test_given_a_managed_openai_key_only_when_two_anthropic_keys_ask_messages_un
 
     assert (first.status, other_key.status, same_key.status) == (200, 200, 200)
     assert (first.cache, other_key.cache, same_key.cache) == ("MISS", "MISS", "HIT")
+
+
+def test_given_a_header_http_cannot_carry_when_a_v1_path_is_passed_on_then_400_and_the_provider_is_not_asked(
+    configure, provider
+) -> None:
+    from llmcache.handler import lambda_handler
+
+    configure(CACHE_TIERS="memory")
+    headers = [("Authorization", "Bearer sk-one"), ("X-Trace", "snow \u2603")]  # API Gateway hands over any text
+    event = request_to_event("GET", "/v1/models", headers, b"")
+
+    response = result_to_response(lambda_handler(event, LocalLambdaContext()))
+
+    assert response.status == 400 and "x-trace" in json.loads(response.body)["error"]["message"]
+    assert provider.count("GET /v1/models") == 0

@@ -95,6 +95,12 @@ def fuzz_gateway():
     )
     with respx.mock(base_url=UPSTREAM, assert_all_called=False) as mock:
         mock.post(url__regex=r".*").mock(side_effect=_upstream_answer)
+        # Every other /v1/ path and method is passed on to the provider, which answers it as an unknown route.
+        mock.route(url__regex=r".*").mock(
+            return_value=httpx.Response(
+                404, json={"error": {"message": "Unknown request URL", "type": "invalid_request_error"}}
+            )
+        )
         yield
     wiring.configure(Settings())
 
