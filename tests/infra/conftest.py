@@ -1,6 +1,6 @@
 """Synthesized llmcache stacks, built once per session and shared by the infra tests.
 
-One App holds three stacks: dev and prod exactly as cdk.json configures them, and prod with the
+One App holds four stacks: dev, staging and prod exactly as cdk.json configures them, and prod with the
 hot tier switched on (named `prodhot`), so the optional VPC + Valkey path is proven too. The
 layer is an empty stub folder: the tests look at templates, not at packaged dependencies.
 """
@@ -45,10 +45,11 @@ def cdk_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthesized(cdk_context: dict[str, Any], stub_layer: Path, cdk_outdir: Path) -> dict[str, Synthesized]:
-    """dev, prod and prodhot, synthesized once (cdk-nag runs as a validation plugin)."""
+    """dev, staging, prod and prodhot, synthesized once (cdk-nag runs as a validation plugin)."""
     prod = load_config(cdk_context, "prod")
     configs = {
         "dev": load_config(cdk_context, "dev"),
+        "staging": load_config(cdk_context, "staging"),
         "prod": prod,
         HOT: dataclasses.replace(prod.with_hot_tier(), name=HOT),
     }

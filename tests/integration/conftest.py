@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -79,3 +80,29 @@ def log_lines() -> Iterator[io.StringIO]:
 @pytest.fixture
 def client() -> HandlerClient:
     return HandlerClient()
+
+
+class ManualClock:
+    """A wall clock that moves only when the test says: `advance(1.2)` instead of `time.sleep(1.2)`."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def engine_clock():
+    """Call after `configure(...)`: the configured engine's clock (expiry, max-age, admin TTLs) becomes a
+    ManualClock, so a test about expiry never depends on how fast the machine runs between two requests."""
+
+    def install() -> ManualClock:
+        clock = ManualClock(time.time())
+        wiring.engine().clock = clock
+        return clock
+
+    return install
