@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 import redis as redis_client
 from tests.integration.harness import chat_answer
@@ -87,31 +88,57 @@ def _two_containers(settings: Settings):
     return wiring.build_engine(settings), wiring.build_engine(settings)
 
 
+def _count_calls(owner, name: str, calls: list[str]) -> None:
+    """Record each call of `owner.name` (on this instance only) before it runs."""
+    real = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    setattr(owner, name, counted)
+
+
 @pytest.mark.parametrize("tiers", ["memory,dynamodb", "memory,redis"])
 def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_is_called_once(
     configure, redis_url, provider, tiers
 ):
     """Two handler instances share the table (or Redis); the second waits on the first one's lease."""
+    import respx
+
     from llmcache.engine import ClientRequest
     from llmcache.keys import tenant_id
 
     settings = configure(CACHE_TIERS=tiers, REDIS_URL=redis_url)
     engines = _two_containers(settings)
-    body = {"model": "fake-slow-400", "messages": [{"role": "user", "content": "herd"}]}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "herd"}]}
     raw = __import__("json").dumps(body).encode()
     request = ClientRequest("chat/completions", body, raw, {}, "sk-herd", tenant_id("sk-herd"))
     results = []
+    in_flight: list[str] = []  # every caller's way into a flight, and the other container's wait on the lease
+    for engine in engines:
+        _count_calls(engine.flights, "run", in_flight)
+        _count_calls(engine.leases, "wait_for", in_flight)
+    asked: list[int] = []
+
+    def answer(_request):
+        # the provider answers only once all six callers are in, however slowly the threads start
+        asked.append(1)
+        wait_until(lambda: len(in_flight) == 7, timeout=60, interval=0.01, what="six callers and one lease wait")
+        return httpx.Response(200, json=chat_answer("one answer for the herd"))
 
     def ask(engine):
         results.append(engine.handle(request))
 
-    threads = [threading.Thread(target=ask, args=(engines[i % 2],)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    with respx.mock(base_url=provider.base_url) as mock:
+        mock.post("/chat/completions").mock(side_effect=answer)
+        threads = [threading.Thread(target=ask, args=(engines[i % 2],)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
     assert len(results) == 6
-    assert provider.count() == 1
+    assert len(asked) == 1
     assert len({r.body for r in results}) == 1
     coalesced = [r for r in results if r.headers.get("X-Cache-Coalesced") == "true"]
     assert coalesced
