@@ -26,11 +26,14 @@ def sdk(gateway: GatewayProcess, api_key: str = "sk-tenant-a") -> OpenAI:
 
 def warm(gateway: GatewayProcess, api_key: str = "sk-warm-up") -> GatewayProcess:
     """One request that loads what the gateway loads lazily (the embedding model in semantic mode), so
-    that no later call under test waits on it. Its own tenant: nothing it stores is seen by the tests."""
+    that no later call under test waits on it. Its own tenant: nothing it stores is seen by the tests.
+
+    Its answer is not what matters: on a loaded machine the load can outlast the request's deadline (a 504),
+    and the model is loaded all the same. What matters is that the gateway answered at all."""
     response = post(
         gateway, "/v1/chat/completions", chat_body("warm-up question"), api_key=api_key, timeout=WARM_UP_TIMEOUT
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code in (200, 504), response.text
     return gateway
 
 

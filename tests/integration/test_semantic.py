@@ -10,8 +10,17 @@ QUESTION = "What is the capital city of France?"
 PARAPHRASE = "What's the capital city of France?"
 
 
+@pytest.fixture(scope="module")
+def local_model():
+    """The embedding model, loaded once before any test here: its first load (seconds quiet, minutes on a
+    loaded machine) must not eat into a request's deadline. Loaded models are kept for the process."""
+    from llmcache.semantic.embedders import LocalEmbedder
+
+    LocalEmbedder().embed(["warm up"])
+
+
 @pytest.fixture
-def semantic(configure):
+def semantic(configure, local_model):
     def apply(**env: str):
         return configure(CACHE_TIERS="memory", SEMANTIC_MODE="on", SEMANTIC_EMBEDDER="local", **env)
 
