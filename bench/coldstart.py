@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, child_env, summary
+from bench.common import ROOT, child_env, paired_ratio, summary
 
 # Peak RSS is VmHWM (this process's own high-water mark): ru_maxrss would carry the parent's RSS
 # across fork/exec on Linux.
@@ -204,6 +204,11 @@ def measure(
         "seconds": round(time.monotonic() - started, 1),
         "lambda_like_site": site_info,
     }
+    if samples["llmcache"] and samples["litellm"]:
+        # Each round ran both sides back to back: its ratio is not moved by load that changes between rounds.
+        result["paired_import_ratio"] = paired_ratio(
+            [r["import_ms"] for r in samples["llmcache"]], [r["import_ms"] for r in samples["litellm"]]
+        )
     for name, rows in samples.items():
         result[name] = {
             field: summary([r[field] for r in rows if field in r])

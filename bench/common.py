@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -57,6 +58,38 @@ def summary(values: Sequence[float], digits: int = 1) -> dict[str, Any]:
         "min": round(min(values), digits),
         "max": round(max(values), digits),
     }
+
+
+def median_merge(runs: Sequence[Any]) -> Any:
+    """One result from several runs of the same measurement: each number becomes its median across the
+    runs, dicts merge key by key, lists of equal length element by element; anything else (text, flags,
+    lists that differ in length) is the first run's."""
+    present = [r for r in runs if r is not None]
+    if not present:
+        return None
+    first = present[0]
+    if all(isinstance(r, dict) for r in present):
+        keys = list(dict.fromkeys(k for r in present for k in r))
+        return {k: median_merge([r[k] for r in present if k in r]) for k in keys}
+    if all(isinstance(r, int | float) and not isinstance(r, bool) for r in present):
+        middle = statistics.median(present)
+        return round(middle, 3) if isinstance(middle, float) else middle
+    if all(isinstance(r, list) for r in present) and len({len(r) for r in present}) == 1:
+        return [median_merge(list(column)) for column in zip(*present, strict=True)]
+    return first
+
+
+def paired_ratio(ours: Sequence[Any], theirs: Sequence[Any]) -> dict[str, Any] | None:
+    """Round i of one side against round i of the other (they ran back to back, under the same load):
+    each round's ratio, and their median."""
+    ratios = [
+        o / t
+        for o, t in zip(ours, theirs, strict=False)
+        if isinstance(o, int | float) and isinstance(t, int | float) and t
+    ]
+    if not ratios:
+        return None
+    return {"per_round": [round(r, 4) for r in ratios], "median": round(statistics.median(ratios), 4)}
 
 
 def time_calls(fn: Callable[[], Any], iterations: int, warmup: int = 0) -> list[float]:

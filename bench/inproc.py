@@ -174,7 +174,6 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
     import redis
 
     from llmcache import keys
-    from llmcache.stores.base import CacheEntry
 
     gateway = Gateway(config["provider_url"])
     out: dict[str, Any] = {}
@@ -196,9 +195,10 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
         "compression_ratio": round(len(raw_answer) / max(1, len(stored.entry.body)), 2),
         "hit_body_is_stored_bytes": hit["body"].encode() == raw_answer,
     }
-    profile = profile_calls(lambda: gateway.handler(event, gateway.context), config["profile_iterations"])
-    if profile is not None:
-        out["memory_hit_profile"] = profile
+    if config.get("profile", True):
+        profile = profile_calls(lambda: gateway.handler(event, gateway.context), config["profile_iterations"])
+        if profile is not None:
+            out["memory_hit_profile"] = profile
 
     # Hit path, Redis tier alone.
     if config.get("redis_port"):
@@ -274,7 +274,18 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
         }
     out["scaling"] = scaling
 
-    # Hit latency as the memory tier fills to its byte bound, then keeps evicting.
+    if config.get("fill", True):
+        out["memory_fill"] = memory_fill(gateway, event, config, key, stored, raw_answer)
+    return out
+
+
+def memory_fill(
+    gateway: Gateway, event: dict[str, Any], config: dict[str, Any], key: str, stored: Any, raw_answer: bytes
+) -> dict[str, Any]:
+    """Hit latency as the memory tier fills to its byte bound, then keeps evicting."""
+    from llmcache import keys
+    from llmcache.stores.base import CacheEntry
+
     gateway.configure(CACHE_TIERS="memory")
     gateway.warm(event)
     engine = gateway.wiring.engine()
@@ -318,7 +329,7 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
         ),
         500,
     )
-    out["memory_fill"] = {
+    return {
         "bound_mb": round(bound / 2**20, 1),
         "entry_counted_bytes": entry_cost,
         "inserted": inserted,
@@ -332,7 +343,6 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
         "python_bytes_per_entry": entry_footprint(memory),
         "rss_note": "VmRSS; this host's memory reclaim (kdamond) may page cold entries out, so RSS can undercount",
     }
-    return out
 
 
 # ----- LiteLLM ---------------------------------------------------------------------------------
@@ -393,9 +403,10 @@ def run_litellm(config: dict[str, Any]) -> dict[str, Any]:
     litellm.cache = Cache(type="local")
     warm()
     out["memory_hit_us"] = summary(time_hits(config["litellm_memory_iterations"], warmup=100))
-    profile = profile_calls(completion, max(100, config["profile_iterations"] // 4))
-    if profile is not None:
-        out["memory_hit_profile"] = profile
+    if config.get("profile", True):
+        profile = profile_calls(completion, max(100, config["profile_iterations"] // 4))
+        if profile is not None:
+            out["memory_hit_profile"] = profile
 
     # Key computation for the same request sizes.
     scaling: dict[str, Any] = {}

@@ -70,6 +70,9 @@ class FunctionConfig:
     memory_mb: int
     timeout_seconds: int
     log_level: str  # DEBUG | INFO | WARN | ERROR
+    # The most concurrent executions this function may use, reserved for it out of the account's pool: one
+    # client (or a runaway loop) can then neither take the account's whole concurrency nor be starved by
+    # another function. None: unreserved (an account with a low concurrency quota cannot reserve any).
     reserved_concurrency: int | None = None
 
 
@@ -98,6 +101,25 @@ class HotTierConfig:
     max_azs: int
 
 
+SEMANTIC_INDEXES = ("off", "valkey", "qdrant")
+# Vector search on ElastiCache for Valkey: node-based clusters from engine 8.2 on (not Serverless).
+MIN_VALKEY_SEARCH_VERSION = (8, 2)
+
+
+@dataclass(frozen=True)
+class SemanticConfig:
+    index: str  # off | valkey (a node-based ElastiCache for Valkey cluster in the VPC) | qdrant (QDRANT_URL)
+    threshold: float  # SEMANTIC_THRESHOLD: the deployment's floor on similarity
+    node_type: str = "cache.t4g.small"  # valkey: the cluster's node type (docs/semantic-deploy.md sizes it)
+    replicas: int = 0  # valkey: read replicas; 1 or more turns on Multi-AZ with automatic failover
+    engine_version: str = "8.2"  # valkey: 8.2 or later
+    qdrant_url: str | None = None  # qdrant: https URL of the server; its API key goes in a secret the stack makes
+
+    @property
+    def enabled(self) -> bool:
+        return self.index != "off"
+
+
 @dataclass(frozen=True)
 class AlarmConfig:
     period_minutes: int
@@ -124,6 +146,7 @@ class EnvironmentConfig:
     cache: CacheConfig
     hot_tier: HotTierConfig
     alarms: AlarmConfig
+    semantic: SemanticConfig = SemanticConfig(index="off", threshold=0.9)
     account: str | None = None  # None: the CLI's default account and region (or env-agnostic)
     region: str | None = None
 
@@ -202,6 +225,7 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
     cache = CacheConfig(**_build(CacheConfig, top["cache"], f"{where}.cache"))
     hot = HotTierConfig(**_build(HotTierConfig, top["hot_tier"], f"{where}.hotTier"))
     alarms = AlarmConfig(**_build(AlarmConfig, top["alarms"], f"{where}.alarms"))
+    semantic = _semantic(top.get("semantic") or {"index": "off", "threshold": 0.9}, f"{where}.semantic")
 
     _positive_int(api.integration_timeout_seconds, f"{where}.api.integrationTimeoutSeconds")
     _positive_int(function.timeout_seconds, f"{where}.function.timeoutSeconds")
@@ -215,6 +239,8 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
         128 <= _positive_int(function.memory_mb, f"{where}.function.memoryMb") <= 10_240,
         f"{where}.function.memoryMb must be 128..10240",
     )
+    if function.reserved_concurrency is not None:
+        _positive_int(function.reserved_concurrency, f"{where}.function.reservedConcurrency")
     _check(
         function.log_level in ("DEBUG", "INFO", "WARN", "ERROR"),
         f"{where}.function.logLevel must be DEBUG, INFO, WARN or ERROR",
@@ -236,8 +262,9 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
         f"{where}.alarms.datapointsToAlarm must be 1..evaluationPeriods",
     )
     _check(
-        hot.nat_gateways >= 1 or not hot.enabled,
-        f"{where}.hotTier.natGateways must be >= 1: the upstream provider is on the internet",
+        hot.nat_gateways >= 1 or not (hot.enabled or semantic.index == "valkey"),
+        f"{where}.hotTier.natGateways must be >= 1: the upstream provider is on the internet (the function is in "
+        "a VPC with the hot tier or the Valkey semantic index)",
     )
     log_days = top["log_retention_days"]
     _check(log_days in LOG_RETENTION_DAYS, f"{where}.logRetentionDays must be one of {LOG_RETENTION_DAYS}")
@@ -254,4 +281,32 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
         cache=cache,
         hot_tier=hot,
         alarms=alarms,
+        semantic=semantic,
     )
+
+
+def _semantic(raw: Mapping[str, Any], where: str) -> SemanticConfig:
+    semantic = SemanticConfig(**_build(SemanticConfig, raw, where))
+    _check(semantic.index in SEMANTIC_INDEXES, f"{where}.index must be one of {', '.join(SEMANTIC_INDEXES)}")
+    _check(
+        isinstance(semantic.threshold, int | float) and 0 < semantic.threshold <= 1,
+        f"{where}.threshold must be a number in (0, 1], got {semantic.threshold!r}",
+    )
+    _check(isinstance(semantic.replicas, int) and 0 <= semantic.replicas <= 5, f"{where}.replicas must be 0..5")
+    _check(
+        isinstance(semantic.node_type, str)
+        and semantic.node_type.startswith("cache.")
+        and "gd." not in semantic.node_type,
+        f"{where}.nodeType must be an ElastiCache node type (cache.*) without data tiering (no search on r6gd)",
+    )
+    version = tuple(int(p) for p in re.findall(r"\d+", str(semantic.engine_version))[:2])
+    _check(
+        version >= MIN_VALKEY_SEARCH_VERSION,
+        f"{where}.engineVersion must be 8.2 or later: vector search needs it, got {semantic.engine_version!r}",
+    )
+    if semantic.index == "qdrant":
+        _check(
+            bool(semantic.qdrant_url) and str(semantic.qdrant_url).startswith("https://"),
+            f"{where}.qdrantUrl must be the https:// URL of the Qdrant server when index is qdrant",
+        )
+    return semantic

@@ -6,6 +6,10 @@ versions pinned in uv.lock, with everything they pull in, as wheels for Lambda's
 s3transfer, which the Lambda Python runtime already ships (and whatever only they needed). That
 keeps ~25 MB of SDK out of every deploy; pass --with-boto3 to pin the SDK in the layer instead.
 
+With `--env NAME`, the layer carries what that environment's cdk.json `semantic` settings need on top:
+the `semantic-lambda` dependency group (what SEMANTIC_EMBEDDER=local runs on, without torch) when semantic
+matching is on, and qdrant-client when its index is Qdrant. The Valkey index needs nothing more (redis-py).
+
 Output: layers/build/python/ (Lambda puts /opt/python on sys.path), which infra/app.py packages
 with `Code.from_asset`.
 """
@@ -27,6 +31,9 @@ from infra.config import LAMBDA_PYTHON_VERSION  # noqa: E402
 
 OUT = ROOT / "layers" / "build"
 PLATFORM = "manylinux2014_aarch64"
+# Lambda's Python 3.12 runs on Amazon Linux 2023 (glibc 2.34), so wheels tagged for glibc 2.28 run there too;
+# recent numpy (and onnxruntime) publish aarch64 wheels only with that tag.
+GLIBC_PLATFORM = "manylinux_2_28_aarch64"
 PROVIDED_BY_LAMBDA = frozenset({"boto3", "botocore", "s3transfer"})
 # Marker environment of the Lambda Python runtime on ARM64.
 TARGET_MARKERS = {
@@ -53,13 +60,42 @@ def marker_holds(marker: str | None) -> bool:
     return Marker(marker).evaluate(TARGET_MARKERS)
 
 
+SEMANTIC_GROUP = "semantic-lambda"
+QDRANT_CLIENT = "qdrant-client"
+
+
+def _names(specs: list[str]) -> list[str]:
+    return [normalize(re.split(r"[\s\[<>=!~;]", spec, maxsplit=1)[0]) for spec in specs]
+
+
 def project_dependencies() -> list[str]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    names = []
-    for spec in pyproject["project"]["dependencies"]:
-        name = re.split(r"[\s\[<>=!~;]", spec, maxsplit=1)[0]
-        names.append(normalize(name))
-    return names
+    return _names(pyproject["project"]["dependencies"])
+
+
+def group_dependencies(group: str) -> list[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return _names([spec for spec in pyproject["dependency-groups"][group] if isinstance(spec, str)])
+
+
+def layer_roots(semantic_index: str = "off") -> list[str]:
+    """The packages the layer starts from, for an environment whose semantic index is `semantic_index`."""
+    roots = project_dependencies()
+    if semantic_index != "off":
+        roots += group_dependencies(SEMANTIC_GROUP)
+    if semantic_index == "qdrant":
+        roots.append(QDRANT_CLIENT)
+    return list(dict.fromkeys(roots))
+
+
+def environment_semantic_index(env_name: str) -> str:
+    """cdk.json's `semantic.index` for that environment (the CDK app's own parser)."""
+    import json
+
+    from infra.config import load_config
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return load_config(context, env_name).semantic.index
 
 
 def locked_closure(roots: list[str], skip: frozenset[str]) -> dict[str, str]:
@@ -96,7 +132,8 @@ def installer(target: Path, requirements: Path) -> list[str]:
     if has_pip:
         return [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--platform", PLATFORM, "--implementation", "cp", "--python-version", LAMBDA_PYTHON_VERSION,
+            "--platform", PLATFORM, "--platform", GLIBC_PLATFORM,
+            "--implementation", "cp", "--python-version", LAMBDA_PYTHON_VERSION,
             "--only-binary=:all:", "--no-deps", "--no-compile", "--target", str(target), "-r", str(requirements),
         ]  # fmt: skip
     uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
@@ -104,7 +141,7 @@ def installer(target: Path, requirements: Path) -> list[str]:
         raise SystemExit("neither pip nor uv is available to build the layer; run `make install`")
     return [
         uv, "pip", "install", "--quiet", "--python", sys.executable,
-        "--python-platform", "aarch64-manylinux2014", "--python-version", LAMBDA_PYTHON_VERSION,
+        "--python-platform", "aarch64-manylinux_2_28", "--python-version", LAMBDA_PYTHON_VERSION,
         "--only-binary", ":all:", "--no-deps", "--target", str(target), "-r", str(requirements),
     ]  # fmt: skip
 
@@ -112,10 +149,12 @@ def installer(target: Path, requirements: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--with-boto3", action="store_true", help="bundle boto3/botocore too")
+    parser.add_argument("--env", help="add what this cdk.json environment's semantic settings need")
     args = parser.parse_args(argv)
 
     skip = frozenset() if args.with_boto3 else PROVIDED_BY_LAMBDA
-    pins = locked_closure(project_dependencies(), skip)
+    semantic_index = environment_semantic_index(args.env) if args.env else "off"
+    pins = locked_closure(layer_roots(semantic_index), skip)
     shutil.rmtree(OUT, ignore_errors=True)
     target = OUT / "python"
     target.mkdir(parents=True)
@@ -129,6 +168,8 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(cache, ignore_errors=True)
 
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    if semantic_index != "off":
+        print(f"semantic index {semantic_index}: the layer carries the {SEMANTIC_GROUP} group")
     print(
         f"layer: {len(pins)} packages for python{LAMBDA_PYTHON_VERSION} {PLATFORM} -> "
         f"{target.relative_to(ROOT)} ({size / 1e6:.1f} MB unzipped; Lambda allows 250 MB)"

@@ -9,6 +9,9 @@ Fixtures:
   with `.env` (the variables that point the code at them); deleted afterwards.
 - `redis_server` (session) -> RedisServer: `.url`, `.kill()`, `.start()`, `.flushall()`.
   `redis_url` -> the URL of a running, empty Redis (restarted if a test killed it).
+- `valkey_search` (session) -> ValkeySearchServer: Valkey 9.1 with vector search, the same methods;
+  `valkey_search_url` -> the URL of a running, empty one. Tests marked `valkey` are skipped, with the
+  reason, only when its binaries are not installed (`make valkey-search`; `make test` installs them).
 - `fake_provider` (session) -> FakeProvider: `.base_url` (ends in /v1), `.stats()`, `.count()`,
   `.requests()`, `.reset()`, `.set_fault()`.
 - `gateway` (session) -> a factory: `gateway(env=None, name=None) -> GatewayProcess` (`.url`,
@@ -23,16 +26,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 import pytest
 from tests.servers import (
     REDIS_MISSING,
+    VALKEY_SEARCH_MISSING,
     CacheResources,
     FakeProvider,
     GatewayProcess,
     MotoHandle,
     RedisServer,
     RedisUnavailable,
+    ValkeySearchServer,
     create_cache_resources,
     delete_cache_resources,
     emulated_aws_env,
@@ -40,6 +46,7 @@ from tests.servers import (
     start_fake_provider,
     start_moto,
     unique_name,
+    valkey_search_binaries,
 )
 
 ADMIN_KEY = "sk-admin-test-0000"
@@ -64,6 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("redis") and not RedisServer.binary_available():
         pytest.fail(REDIS_MISSING, pytrace=False)
+    if item.get_closest_marker("valkey") and valkey_search_binaries() is None:
+        pytest.skip(VALKEY_SEARCH_MISSING)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -104,22 +113,43 @@ def cache_resources(moto_server: MotoHandle) -> Iterator[CacheResources]:
 # ------------------------------------------------------------------------------------------ redis
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+S = TypeVar("S", bound=RedisServer)
+
+
+def _serve(make: Callable[[], S]) -> Iterator[S]:
     try:
-        server = RedisServer().start()
+        server = make().start()
     except RedisUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
 
 
+def _fresh(server: RedisServer) -> str:
+    """The URL of the server, running and empty (restarted first if an earlier test killed it)."""
+    server.start()
+    server.flushall()
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    yield from _serve(RedisServer)
+
+
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    """A running, empty Redis (restarted first if an earlier test killed it)."""
-    redis_server.start()
-    redis_server.flushall()
-    return redis_server.url
+    return _fresh(redis_server)
+
+
+@pytest.fixture(scope="session")
+def valkey_search() -> Iterator[ValkeySearchServer]:
+    yield from _serve(ValkeySearchServer)
+
+
+@pytest.fixture
+def valkey_search_url(valkey_search: ValkeySearchServer) -> str:
+    return _fresh(valkey_search)
 
 
 # ---------------------------------------------------------------------------------- fake provider

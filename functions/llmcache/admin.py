@@ -11,17 +11,18 @@ from llmcache.constants import Metric
 from llmcache.engine import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
-from llmcache.policy import MAX_NAMESPACE_CHARS, NAMESPACE_PATTERN
+from llmcache.policy import is_namespace
 from llmcache.stores.base import Hit
 
-KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-TENANT_PATTERN = re.compile(r"^([0-9a-f]{32}|anonymous)$")
+KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
+TENANT_PATTERN = re.compile(r"[0-9a-f]{32}|anonymous")
 MAX_STATS_WINDOW = 14 * 86_400
 STATS_METRICS = [
     Metric.CACHE_HIT,
     Metric.CACHE_MISS,
     Metric.CACHE_BYPASS,
     Metric.TOKENS_SAVED,
+    Metric.COST_SAVED,
     Metric.CACHE_BACKEND_ERROR,
     Metric.UPSTREAM_ERROR,
 ]
@@ -46,14 +47,10 @@ class Admin:
 
     def flush(self, body: dict[str, Any]) -> dict[str, Any]:
         namespace = body.get("namespace")
-        if (
-            not isinstance(namespace, str)
-            or not 0 < len(namespace) <= MAX_NAMESPACE_CHARS
-            or not NAMESPACE_PATTERN.match(namespace)
-        ):
+        if not is_namespace(namespace):
             raise BadRequest('`namespace` is required: the partition to flush, e.g. "default"', param="namespace")
         tenant = body.get("tenant")
-        if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant)):
+        if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant)):
             raise BadRequest("`tenant` must be a tenant id (32 hex characters, as logged per request)", param="tenant")
         if tenant is not None and self.engine.settings.scope == "shared":
             # Entries are not per tenant in shared scope: a per-tenant counter would flush nothing.
@@ -68,7 +65,7 @@ class Admin:
         return {"flushed": True, "namespace": namespace, "tenant": tenant or "*", "generation": generation}
 
     def _key(self, key: str) -> str:
-        if not KEY_PATTERN.match(key):
+        if not KEY_PATTERN.fullmatch(key):
             raise NotFound("no entry has this key: keys are 64 lowercase hex characters (the X-Cache-Key header)")
         return key
 
@@ -153,6 +150,7 @@ class Admin:
             "bypasses": int(totals[Metric.CACHE_BYPASS]),
             "hit_rate": round(hits / lookups, 4) if lookups else None,
             "tokens_saved": int(totals[Metric.TOKENS_SAVED]),
+            "cost_saved_usd": round(totals[Metric.COST_SAVED], 6),  # at the price table's list prices
             "backend_errors": int(totals[Metric.CACHE_BACKEND_ERROR]),
             "upstream_errors": int(totals[Metric.UPSTREAM_ERROR]),
         }

@@ -23,7 +23,7 @@ from llmcache.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from llmcache.observability import logger, record
+from llmcache.observability import log_answered, logger, record
 
 JSON = "application/json"
 MAX_CREDENTIAL_CHARS = 4096
@@ -86,7 +86,7 @@ def _credential(headers: dict[str, str]) -> str | None:
         or not token
         or len(token) > MAX_CREDENTIAL_CHARS
         or not (token.isascii() and token.isprintable())
-        or any(c.isspace() for c in token)
+        or " " in token  # the only whitespace a printable ASCII token can still hold
     ):
         raise Unauthorized("the Authorization header must be `Bearer <your API key>`")
     return token
@@ -129,21 +129,18 @@ def _client_call(route: str) -> Response[str]:
         raise BadRequest("`model` must be a non-empty string", param="model")
     if route == "chat/completions" and (not isinstance(body["messages"], list) or not body["messages"]):
         raise BadRequest("`messages` must be a non-empty list of messages", param="messages")
-    tenant = keys.tenant_id(credential, api_key_id)
+    tenant = keys.tenant_id(credential, api_key_id, passthrough=not wiring.settings().managed_upstream_key)
     deadline = time.monotonic() + wiring.settings().request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)
-    logger.info(
-        "answered",
-        extra={
-            "route": route,
-            "status": result.status,
-            "cache": result.headers.get("X-Cache"),
-            "tier": result.headers.get("X-Cache-Tier"),
-            "tenant": tenant,
-            # the client's text: a lone surrogate would make the whole log line unwritable
-            "model": body["model"][:100].encode("utf-8", "replace").decode(),
-        },
+    log_answered(
+        route=route,
+        status=result.status,
+        cache=result.headers.get("X-Cache"),
+        tier=result.headers.get("X-Cache-Tier"),
+        tenant=tenant,
+        model=body["model"],
+        sample_rate=wiring.settings().log_hit_sample_rate,
     )
     return _to_response(result)
 

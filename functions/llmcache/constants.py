@@ -23,6 +23,7 @@ class Metric:
     UPSTREAM_LATENCY: Final = "UpstreamLatency"
     HIT_LATENCY: Final = "HitLatency"
     TOKENS_SAVED: Final = "TokensSaved"
+    COST_SAVED: Final = "CostSaved"  # US dollars: what the answers served from the cache would have cost
 
 
 ALL_METRICS: Final = (
@@ -34,6 +35,7 @@ ALL_METRICS: Final = (
     Metric.UPSTREAM_LATENCY,
     Metric.HIT_LATENCY,
     Metric.TOKENS_SAVED,
+    Metric.COST_SAVED,
 )
 
 
@@ -65,6 +67,7 @@ class Env:
     ADMIN_API_KEY: Final = "ADMIN_API_KEY"
     ADMIN_API_KEY_SECRET_ARN: Final = "ADMIN_API_KEY_SECRET_ARN"
     MAX_REQUEST_BYTES: Final = "MAX_REQUEST_BYTES"
+    MAX_ANSWER_BYTES: Final = "MAX_ANSWER_BYTES"
     ENVIRONMENT: Final = "ENVIRONMENT"
     SEMANTIC_MODE: Final = "SEMANTIC_MODE"
     SEMANTIC_THRESHOLD: Final = "SEMANTIC_THRESHOLD"
@@ -73,6 +76,13 @@ class Env:
     QDRANT_URL: Final = "QDRANT_URL"
     QDRANT_API_KEY: Final = "QDRANT_API_KEY"
     QDRANT_PATH: Final = "QDRANT_PATH"
+    PRICES_FILE: Final = "PRICES_FILE"
+    PRICES: Final = "PRICES"
+    QDRANT_API_KEY_SECRET_ARN: Final = "QDRANT_API_KEY_SECRET_ARN"
+    SEMANTIC_INDEX: Final = "SEMANTIC_INDEX"
+    SEMANTIC_REDIS_URL: Final = "SEMANTIC_REDIS_URL"
+    SEMANTIC_REDIS_AUTH_SECRET_ARN: Final = "SEMANTIC_REDIS_AUTH_SECRET_ARN"
+    LOG_HIT_SAMPLE_RATE: Final = "LOG_HIT_SAMPLE_RATE"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).

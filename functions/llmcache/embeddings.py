@@ -2,6 +2,10 @@
 
 Each entry is one input under the request's model, dimensions, encoding format and other
 parameters; `"x"` and `["x"]` share it. The answer keeps the request's order and sums usage.
+
+A batch is bounded as the provider bounds it (MAX_INPUTS), and every phase stays inside the request's
+deadline: lookups stop when LOOKUP_SHARE of the time left has gone (the rest is asked of the provider),
+and fresh answers are written in batches until the deadline, the rest answered but not stored.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
@@ -16,12 +21,16 @@ from llmcache.constants import HEADER_CACHE, HEADER_CACHE_KEY, HEADER_CACHE_TIER
 from llmcache.errors import BadRequest, UpstreamUnavailable
 from llmcache.observability import record
 from llmcache.policy import Controls
+from llmcache.savings import TokenCounts, record_hit_savings
 from llmcache.stores.base import CacheEntry, Hit
 
 if TYPE_CHECKING:
     from llmcache.engine import ClientRequest, Engine, GatewayResponse
 
 ROUTE = "embeddings"
+MAX_INPUTS = 2048  # OpenAI's own limit per /v1/embeddings request
+CHUNK = 100  # keys per lookup or write round: one BatchGetItem's worth, four BatchWriteItems
+LOOKUP_SHARE = 0.25  # of the time left when the batch arrives: the provider keeps the rest
 
 
 def split_inputs(value: Any) -> list[Any]:
@@ -34,6 +43,12 @@ def split_inputs(value: Any) -> list[Any]:
         if all(isinstance(v, str) for v in value) or all(
             isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v) for v in value
         ):
+            if len(value) > MAX_INPUTS:
+                raise BadRequest(
+                    f"`input` holds {len(value)} inputs; at most {MAX_INPUTS} are accepted per request "
+                    "(as the provider does): send them in several requests",
+                    param="input",
+                )
             return list(value)
     raise BadRequest(
         "`input` must be a string, a list of strings, a list of tokens or a list of token lists, not empty",
@@ -85,7 +100,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
     now = engine.clock()
     hits: dict[int, Hit] = {}
     if input_keys and not controls.no_cache:
-        found = engine.store.get_many(list(dict.fromkeys(input_keys)), now)
+        found = _look_up(engine, list(dict.fromkeys(input_keys)), now, request.deadline)
         for i, key in enumerate(input_keys):
             hit = found.get(key)
             if hit is not None and (controls.max_age is None or hit.entry.younger_than(controls.max_age, now)):
@@ -125,28 +140,29 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
         for i, item, tokens in zip(missing, by_index, split_tokens(total, asked), strict=True):
             fresh[i] = item
             fresh_tokens[i] = tokens
-            if input_keys and not controls.no_store:
-                _store_one(engine, controls, input_keys[i], {**item, "index": 0}, upstream_model, tokens)
+        if input_keys and not controls.no_store:
+            entries = {
+                input_keys[i]: _entry(engine, controls, {**fresh[i], "index": 0}, upstream_model, fresh_tokens[i])
+                for i in missing
+            }
+            _store(engine, list(entries.items()), request.deadline)
         if not hits:  # the provider answered the whole batch: send its bytes unchanged
             return _finish(response, outcome, input_keys)
 
     data_out: list[Any] = []
-    saved = 0
     prompt_tokens = 0
     model = upstream_model
     for i in range(len(inputs)):
         if i in hits:
             entry = hits[i].entry
             item = json.loads(hits[i].raw)
-            saved += entry.tokens
             prompt_tokens += entry.tokens
             model = model or entry.model
         else:
             item = fresh[i]
             prompt_tokens += fresh_tokens[i]
         data_out.append({**item, "index": i})
-    if saved:
-        record(Metric.TOKENS_SAVED, saved)
+    record_hit_savings(engine.settings, *(hit.entry for hit in hits.values()))
     if not missing:
         record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
     body = {
@@ -176,16 +192,35 @@ def _in_input_order(data: Any, count: int) -> list[dict[str, Any]]:
     raise UpstreamUnavailable("the provider's embeddings do not match the inputs asked (their number or index)")
 
 
-def _store_one(engine: Engine, controls: Controls, key: str, item: dict[str, Any], model: str, tokens: int) -> None:
-    entry = CacheEntry.from_answer(
+def _entry(engine: Engine, controls: Controls, item: dict[str, Any], model: str, tokens: int) -> CacheEntry:
+    return CacheEntry.from_answer(
         json.dumps(item, separators=(",", ":")).encode(),
         created_at=engine.clock(),
         ttl=policy.effective_ttl(controls, engine.settings.default_ttl, engine.settings.max_ttl),
         route=ROUTE,
         model=model,
-        tokens=tokens,
+        usage=TokenCounts(total=tokens, input=tokens),  # embeddings bill input tokens only
     )
-    engine.store.put(key, entry)
+
+
+def _look_up(engine: Engine, keys_: list[str], now: float, deadline: float | None) -> dict[str, Hit]:
+    """The cached inputs, CHUNK keys a round, until LOOKUP_SHARE of the time left is spent: what was not
+    looked up by then counts as missing and is asked of the provider."""
+    until = None if deadline is None else monotonic() + (deadline - monotonic()) * LOOKUP_SHARE
+    found: dict[str, Hit] = {}
+    for start in range(0, len(keys_), CHUNK):
+        if until is not None and monotonic() >= until:
+            break
+        found.update(engine.store.get_many(keys_[start : start + CHUNK], now))
+    return found
+
+
+def _store(engine: Engine, items: list[tuple[str, CacheEntry]], deadline: float | None) -> None:
+    """Batched writes, CHUNK entries a round, while the deadline lasts; the rest is answered, not stored."""
+    for start in range(0, len(items), CHUNK):
+        if deadline is not None and monotonic() >= deadline:
+            return
+        engine.store.put_many(items[start : start + CHUNK])
 
 
 def batch_key(input_keys: list[str]) -> str:

@@ -18,10 +18,11 @@ from llmcache.constants import (
     HEADER_CACHE_TIER,
     Metric,
 )
-from llmcache.errors import BackendFailure, BadRequest, UpstreamUnavailable
+from llmcache.errors import BackendFailure, UpstreamUnavailable
 from llmcache.generations import Generations
 from llmcache.observability import record
 from llmcache.policy import Controls
+from llmcache.savings import record_hit_savings, token_counts
 from llmcache.settings import Settings
 from llmcache.stores.base import CacheEntry, Hit
 from llmcache.stores.tiered import TieredStore
@@ -81,7 +82,9 @@ class Engine:
 
     # ----- entry point -------------------------------------------------------------------------
     def handle(self, request: ClientRequest) -> GatewayResponse:
-        controls = policy.parse_controls(request.headers, request.body.get("cache"))
+        controls = policy.for_scope(
+            policy.parse_controls(request.headers, request.body.get("cache")), self.settings.scope
+        )
         if self.semantic is not None:
             from llmcache.semantic_embed import current_credential
 
@@ -237,8 +240,7 @@ class Engine:
         if count:  # a coalesced wait was already counted as a miss
             record(Metric.CACHE_HIT)
             record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
-            if entry.tokens:
-                record(Metric.TOKENS_SAVED, entry.tokens)
+            record_hit_savings(self.settings, entry)
         return response
 
     # ----- semantic ----------------------------------------------------------------------------
@@ -306,7 +308,8 @@ class Engine:
         elif key is not None and store and answer is not None:
             # A plain answer is kept as the provider's own bytes; a stream as its assembled JSON.
             raw = _compact_json(answer) if stream else response.body
-            self._store(request, controls, key, answer, raw, semantic)
+            if len(raw) <= self.settings.max_answer_bytes:
+                self._store(request, controls, key, answer, raw, semantic)
         return response
 
     def forward_body(self, body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
@@ -333,6 +336,8 @@ class Engine:
         response = GatewayResponse(upstream.status, upstream.body, upstream.content_type, headers)
         if upstream.status >= 400:
             return response, None  # the provider's own error, passed through, never stored
+        if len(upstream.body) > self.settings.max_answer_bytes:
+            return response, None  # passed on, never stored: a hit would inflate it again on every replay
         try:
             answer = json.loads(upstream.body)
         except ValueError:
@@ -389,7 +394,7 @@ class Engine:
             ttl=policy.effective_ttl(controls, self.settings.default_ttl, self.settings.max_ttl),
             route=request.route,
             model=str(answer.get("model") or request.body.get("model") or ""),
-            tokens=usage_tokens(answer),
+            usage=token_counts(answer),
         )
         self.store.put(key, entry)
         if semantic is not None:
@@ -405,12 +410,8 @@ def _compact_json(value: Any) -> bytes:
 
 
 def usage_tokens(answer: dict[str, Any]) -> int:
-    usage = answer.get("usage")
-    if isinstance(usage, dict):
-        total = usage.get("total_tokens")
-        if isinstance(total, int) and not isinstance(total, bool):
-            return total
-    return 0
+    """The answer's total tokens (what TokensSaved counts); `savings.token_counts` also splits them."""
+    return token_counts(answer).total
 
 
 def _sse_event(data: str) -> str:
@@ -437,21 +438,4 @@ def _is_usage_only_chunk(data: str) -> bool:
 
 
 def require_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
-        raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):  # 1e999 parses as infinity, which JSON cannot carry back
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    return keys.parse_request_json(raw)

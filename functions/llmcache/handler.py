@@ -1,17 +1,13 @@
-"""Lambda entry point: Powertools decorators around the resolver, nothing else."""
+"""Lambda entry point: the API inside the observability wrapper, nothing else."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
-
-from llmcache.api import app
-from llmcache.observability import logger, metrics, traced
+from llmcache.client_dispatch import answer
+from llmcache.observability import lambda_entry
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@traced
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return answer(event, context)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeGuard
 
 from llmcache.errors import BadRequest
 
 DEFAULT_NAMESPACE = "default"
 MAX_NAMESPACE_CHARS = 128
 MAX_CUSTOM_KEY_CHARS = 1024
-NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,13 @@ def _flag(value: Any, control: str) -> bool:
     raise BadRequest(f"cache control {control} must be true or false, got {value!r}", param=control)
 
 
+def is_namespace(value: Any) -> TypeGuard[str]:
+    """1-128 characters of the pattern, the whole value (fullmatch: `$` would let a trailing newline in)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAMESPACE_CHARS and bool(NAMESPACE_PATTERN.fullmatch(value))
+
+
 def _namespace(value: Any, control: str) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAMESPACE_CHARS or not NAMESPACE_PATTERN.match(value):
+    if not is_namespace(value):
         raise BadRequest(
             f"cache control {control} must be 1-{MAX_NAMESPACE_CHARS} characters of letters, digits and ._:/-",
             param=control,
@@ -64,9 +70,11 @@ def _namespace(value: Any, control: str) -> str:
 
 
 def _custom_key(value: Any, control: str) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_CUSTOM_KEY_CHARS:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CUSTOM_KEY_CHARS or _CONTROL_CHARACTER.search(value):
         raise BadRequest(
-            f"cache control {control} must be a string of 1-{MAX_CUSTOM_KEY_CHARS} characters", param=control
+            f"cache control {control} must be a string of 1-{MAX_CUSTOM_KEY_CHARS} characters, "
+            "none of them a control character (newline, tab, NUL, ...)",
+            param=control,
         )
     return value
 
@@ -147,6 +155,15 @@ def parse_controls(headers: Mapping[str, str], body_cache: Any) -> Controls:
     if found.get("ttl") == 0:
         raise BadRequest("cache control ttl must be at least 1 second; use no-store to skip storing", param="ttl")
     return Controls(**found)
+
+
+def for_scope(controls: Controls, scope: str) -> Controls:
+    """Under shared scope an entry serves every tenant, so no one client may replace it: a client's no-cache
+    gets it a fresh answer and stores nothing. Replacing a shared entry is the operator's call (admin key:
+    DELETE /cache/entries/{key} or a flush; the next request then stores a fresh answer)."""
+    if scope == "shared" and controls.no_cache and not controls.no_store:
+        return replace(controls, no_store=True)
+    return controls
 
 
 def effective_ttl(controls: Controls, default_ttl: int, max_ttl: int) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from llmcache.constants import Env
+from llmcache.savings import Price, PriceError, price_overrides
 
 KNOWN_TIERS = ("memory", "redis", "dynamodb")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -69,6 +70,13 @@ def _valid_redis_url(url: str) -> bool:
     return not db or (db.isascii() and db.isdigit())
 
 
+def _redis_url(env: Mapping[str, str], name: str) -> str | None:
+    url = env.get(name, "").strip() or None
+    if url and not _valid_redis_url(url):
+        raise SettingsError(f"{name} must be redis://host[:port][/db], rediss://... or unix://path (value not shown)")
+    return url
+
+
 def _tiers(env: Mapping[str, str], redis_url: str | None) -> tuple[str, ...]:
     raw = env.get(Env.CACHE_TIERS, "").strip()
     if not raw:
@@ -114,6 +122,9 @@ class Settings:
     admin_api_key: str | None = field(default=None, repr=False)
     admin_api_key_secret_arn: str | None = None
     max_request_bytes: int = 6_291_456
+    # A provider's answer larger than this is passed on to the client but never stored (nor parsed to be):
+    # real answers are kilobytes, so only a hostile or broken upstream reaches it.
+    max_answer_bytes: int = 16 * 1024 * 1024
     semantic_mode: str = "off"
     semantic_threshold: float = 0.90
     semantic_embedder: str = "upstream"
@@ -128,6 +139,16 @@ class Settings:
     qdrant_url: str | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_path: str | None = None
+    # A deployment's own prices (USD per million tokens) over the shipped table (`prices.json`).
+    price_overrides: Mapping[str, Price] = field(default_factory=dict)
+    qdrant_api_key_secret_arn: str | None = None
+    # The vector index: "qdrant" (embedded, or the server at QDRANT_URL) or "valkey" (Valkey/Redis vector search
+    # at SEMANTIC_REDIS_URL, else REDIS_URL; its auth token read from Secrets Manager when an ARN is given).
+    semantic_index: str = "qdrant"
+    semantic_redis_url: str | None = None
+    semantic_redis_auth_secret_arn: str | None = None
+    # Share of plain cache hits that write the "answered" access line (misses, bypasses, errors: always).
+    log_hit_sample_rate: float = 1.0
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -141,16 +162,16 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        redis_url = env.get(Env.REDIS_URL, "").strip() or None
-        if redis_url and not _valid_redis_url(redis_url):
-            raise SettingsError(
-                f"{Env.REDIS_URL} must be redis://host[:port][/db], rediss://... or unix://path (value not shown)"
-            )
+        redis_url = _redis_url(env, Env.REDIS_URL)
         base_url = (env.get(Env.UPSTREAM_BASE_URL, "").strip() or OPENAI_BASE_URL).rstrip("/")
         if not base_url.startswith(("http://", "https://")):
             raise SettingsError(
                 f"{Env.UPSTREAM_BASE_URL} must be an http(s) URL (value not shown: it may hold a password)"
             )
+        semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
+        semantic_redis_url = _redis_url(env, Env.SEMANTIC_REDIS_URL) or redis_url
+        if semantic_index == "valkey" and not semantic_redis_url:
+            raise SettingsError(f"{Env.SEMANTIC_INDEX}=valkey needs {Env.SEMANTIC_REDIS_URL} (or {Env.REDIS_URL})")
         default_ttl = _int(env, Env.CACHE_DEFAULT_TTL, 86_400, minimum=1)
         max_ttl = _int(env, Env.CACHE_MAX_TTL, 2_592_000, minimum=1)
         if default_ttl > max_ttl:
@@ -179,6 +200,7 @@ class Settings:
             admin_api_key=env.get(Env.ADMIN_API_KEY, "").strip() or None,
             admin_api_key_secret_arn=env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip() or None,
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
+            max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
             semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, 0.90, 0.0, 1.0),
             semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
@@ -189,4 +211,17 @@ class Settings:
             qdrant_url=env.get(Env.QDRANT_URL, "").strip() or None,
             qdrant_api_key=env.get(Env.QDRANT_API_KEY, "").strip() or None,
             qdrant_path=env.get(Env.QDRANT_PATH, "").strip() or None,
+            price_overrides=_price_overrides(env),
+            qdrant_api_key_secret_arn=env.get(Env.QDRANT_API_KEY_SECRET_ARN, "").strip() or None,
+            semantic_index=semantic_index,
+            semantic_redis_url=semantic_redis_url,
+            semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
+            log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
         )
+
+
+def _price_overrides(env: Mapping[str, str]) -> dict[str, Price]:
+    try:
+        return price_overrides(env.get(Env.PRICES_FILE, "").strip() or None, env.get(Env.PRICES, "").strip() or None)
+    except PriceError as exc:
+        raise SettingsError(str(exc)) from None

@@ -149,7 +149,9 @@ def build_engine(settings: Settings) -> Any:
         from llmcache.semantic_embed import upstream_embedder
 
         semantic = build_semantic_matcher(
-            settings, upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout)
+            settings,
+            upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout),
+            read_secret=_secret_reader,
         )
     return Engine(settings, store, generations, upstream, semantic, leases=_leases(settings, store))
 

@@ -37,6 +37,7 @@ ASSET_EXCLUDES = [
     "**/.pytest_cache",
     "*.egg-info",
     "llmcache/local",
+    "llmcache/cli.py",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
 ]
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
-from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from infra.constructs.function import retention
+from infra.constructs.network import add_network
 
 VALKEY_MAJOR_VERSION = "8"
 # ElastiCache Serverless listens on 6379 (primary) and 6380 (reads from replicas).
@@ -36,40 +35,17 @@ class HotTier(Construct):
     ) -> None:
         super().__init__(scope, id)
 
-        self.vpc = ec2.Vpc(
+        network = add_network(
             self,
-            "Vpc",
+            env_name=env_name,
             max_azs=max_azs,
             nat_gateways=nat_gateways,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
-            ],
-            gateway_endpoints={
-                "DynamoDb": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
-                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
-            },
-            restrict_default_security_group=False,
+            log_retention_days=log_retention_days,
+            retain_logs=retain_logs,
         )
-        flow_logs = logs.LogGroup(
-            self,
-            "FlowLogs",
-            retention=retention(log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
-        )
-        self.vpc.add_flow_log(
-            "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
-            traffic_type=ec2.FlowLogTrafficType.REJECT,
-        )
-
-        self.function_security_group = ec2.SecurityGroup(
-            self,
-            "FunctionSg",
-            vpc=self.vpc,
-            description=f"llmcache {env_name} function: HTTPS out (provider, AWS APIs) and Valkey",
-            allow_all_outbound=False,
-        )
+        self.network = network
+        self.vpc = network.vpc
+        self.function_security_group = network.function_security_group
         self.cache_security_group = ec2.SecurityGroup(
             self,
             "CacheSg",
@@ -77,15 +53,11 @@ class HotTier(Construct):
             description=f"llmcache {env_name} Valkey: reachable from the function only",
             allow_all_outbound=False,
         )
-        self.function_security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the provider, AWS APIs and gateway endpoints"
-        )
         self.function_security_group.add_egress_rule(self.cache_security_group, VALKEY_PORTS, "Valkey over TLS")
         self.cache_security_group.add_ingress_rule(
             self.function_security_group, VALKEY_PORTS, "Valkey over TLS from the function"
         )
 
-        private = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.cache = elasticache.CfnServerlessCache(
             self,
             "Valkey",
@@ -94,7 +66,7 @@ class HotTier(Construct):
             serverless_cache_name=f"llmcache-{env_name}",
             description=f"llmcache {env_name} hot tier",
             security_group_ids=[self.cache_security_group.security_group_id],
-            subnet_ids=private.subnet_ids,
+            subnet_ids=network.private_subnet_ids(),
             cache_usage_limits=elasticache.CfnServerlessCache.CacheUsageLimitsProperty(
                 data_storage=elasticache.CfnServerlessCache.DataStorageProperty(unit="GB", maximum=max_data_storage_gb),
                 ecpu_per_second=elasticache.CfnServerlessCache.ECPUPerSecondProperty(maximum=max_ecpu_per_second),

@@ -162,13 +162,21 @@ class CacheMonitoring(Construct):
             for metric, label in ((Metric.HIT_LATENCY, "hit"), (Metric.UPSTREAM_LATENCY, "upstream"))
             for stat in ("p50", "p99")
         ]
+        cost_saved = self.cache_metric(Metric.COST_SAVED).with_(label="US$ saved")
         dashboard.add_widgets(
-            cloudwatch.SingleValueWidget(title="Hit rate (%)", metrics=[self.hit_rate], width=6, height=6),
+            cloudwatch.SingleValueWidget(title="Hit rate (%)", metrics=[self.hit_rate], width=4, height=6),
+            cloudwatch.SingleValueWidget(
+                title="Dollars saved (US$, list prices)",
+                metrics=[cost_saved],
+                set_period_to_time_range=True,  # the sum over the dashboard's time range, not one period
+                width=4,
+                height=6,
+            ),
             cloudwatch.GraphWidget(
                 title="Hit rate (%)",
                 left=[self.hit_rate],
                 left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
-                width=9,
+                width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Lookups",
@@ -178,7 +186,7 @@ class CacheMonitoring(Construct):
                     self.cache_metric(Metric.CACHE_BYPASS).with_(label="bypass"),
                 ],
                 stacked=True,
-                width=9,
+                width=8,
             ),
         )
         dashboard.add_widgets(
@@ -198,8 +206,10 @@ class CacheMonitoring(Construct):
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Tokens saved",
+                title="Tokens saved (left) and US$ saved (right)",
                 left=[self.cache_metric(Metric.TOKENS_SAVED).with_(label="tokens saved")],
+                right=[cost_saved],
+                right_y_axis=cloudwatch.YAxisProps(label="US$", show_units=False),
                 width=8,
             ),
             cloudwatch.GraphWidget(

@@ -13,7 +13,9 @@ from infra.constructs.api import CacheApi
 from infra.constructs.function import CacheFunction
 from infra.constructs.hot_tier import HotTier
 from infra.constructs.monitoring import CacheMonitoring
+from infra.constructs.network import Network, add_network
 from infra.constructs.secrets import CacheSecrets
+from infra.constructs.semantic_index import QdrantApiKey, ValkeySemanticIndex, semantic_environment
 from infra.constructs.storage import CacheStorage
 from llmcache.constants import BUCKET_BODY_PREFIX, METRIC_NAMESPACE, SERVICE_NAME, Env
 
@@ -30,6 +32,7 @@ def function_environment(
     admin_key_secret_arn: str,
     upstream_key_secret_arn: str | None,
     redis_url: str | None,
+    semantic: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment the function gets: names from `llmcache.constants.Env`, values from config."""
     cache = config.cache
@@ -50,7 +53,7 @@ def function_environment(
         Env.CACHE_INLINE_MAX_BYTES: str(cache.inline_max_bytes),
         Env.MAX_REQUEST_BYTES: str(cache.max_request_bytes),
         Env.ADMIN_API_KEY_SECRET_ARN: admin_key_secret_arn,
-        Env.SEMANTIC_MODE: "off",
+        **(semantic or {Env.SEMANTIC_MODE: "off"}),
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.function.log_level,
@@ -110,6 +113,24 @@ class LlmCacheStack(Stack):
             )
             vpc, security_groups = hot.vpc, [hot.function_security_group]
 
+        semantic_index: ValkeySemanticIndex | None = None
+        qdrant_key: QdrantApiKey | None = None
+        if config.semantic.index == "valkey":
+            network = hot.network if hot else self._network(config)
+            vpc, security_groups = network.vpc, [network.function_security_group]
+            semantic_index = ValkeySemanticIndex(
+                self,
+                "SemanticIndex",
+                env_name=config.name,
+                network=network,
+                node_type=config.semantic.node_type,
+                replicas=config.semantic.replicas,
+                engine_version=config.semantic.engine_version,
+                retain_data=config.retain_data,
+            )
+        elif config.semantic.index == "qdrant":
+            qdrant_key = QdrantApiKey(self, "QdrantApiKey", env_name=config.name, retain_data=config.retain_data)
+
         self.environment_variables = function_environment(
             config,
             table_name=storage.table.table_name,
@@ -117,6 +138,12 @@ class LlmCacheStack(Stack):
             admin_key_secret_arn=secrets.admin_key.secret_arn,
             upstream_key_secret_arn=secrets.upstream_key.secret_arn if secrets.upstream_key else None,
             redis_url=hot.redis_url if hot else None,
+            semantic=semantic_environment(
+                config.semantic,
+                redis_url=semantic_index.redis_url if semantic_index else None,
+                auth_secret_arn=semantic_index.auth_token.secret_arn if semantic_index else None,
+                qdrant_key_secret_arn=qdrant_key.secret.secret_arn if qdrant_key else None,
+            ),
         )
         fn = CacheFunction(
             self,
@@ -139,6 +166,10 @@ class LlmCacheStack(Stack):
         if secrets.upstream_key:
             fn.allow_secret(secrets.upstream_key)
         fn.allow_metric_reads()
+        if semantic_index:
+            fn.allow_secret(semantic_index.auth_token)
+        if qdrant_key:
+            fn.allow_secret(qdrant_key.secret)
 
         api = CacheApi(
             self,
@@ -162,6 +193,7 @@ class LlmCacheStack(Stack):
         self.storage = storage
         self.secrets = secrets
         self.hot_tier = hot
+        self.semantic_index = semantic_index
         self.monitoring = monitoring
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL; clients use <ApiUrl>v1")
@@ -179,6 +211,13 @@ class LlmCacheStack(Stack):
                 value=secrets.upstream_key.secret_arn,
                 description="Put the provider API key here (put-secret-value)",
             )
+        if qdrant_key:
+            CfnOutput(
+                self,
+                "QdrantApiKeySecretArn",
+                value=qdrant_key.secret.secret_arn,
+                description="Put the Qdrant API key here (put-secret-value)",
+            )
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(
             self,
@@ -189,3 +228,14 @@ class LlmCacheStack(Stack):
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "BucketName", value=storage.bucket.bucket_name)
         CfnOutput(self, "FunctionName", value=fn.function.function_name)
+
+    def _network(self, config: EnvironmentConfig) -> Network:
+        """The function's VPC when the Valkey semantic index needs one and the hot tier is off."""
+        return add_network(
+            Construct(self, "Network"),
+            env_name=config.name,
+            max_azs=config.hot_tier.max_azs,
+            nat_gateways=config.hot_tier.nat_gateways,
+            log_retention_days=config.log_retention_days,
+            retain_logs=config.retain_data,
+        )

@@ -176,10 +176,15 @@ def test_given_the_admin_api_over_http_when_used_then_each_route_answers_per_con
 
 
 @pytest.mark.semantic
+@pytest.mark.parametrize("index", ["qdrant", pytest.param("valkey", marks=pytest.mark.valkey)])
 def test_given_semantic_mode_when_the_sdk_asks_a_paraphrase_then_the_headers_say_semantic(
-    gateway: Callable[..., GatewayProcess],
+    gateway: Callable[..., GatewayProcess], index: str, request: pytest.FixtureRequest
 ) -> None:
-    semantic_gw = warm(gateway(env={"SEMANTIC_MODE": "on", "SEMANTIC_EMBEDDER": "local"}, name="gateway-semantic"))
+    env = {"SEMANTIC_MODE": "on", "SEMANTIC_EMBEDDER": "local", "SEMANTIC_INDEX": index}
+    if index == "valkey":
+        env["SEMANTIC_REDIS_URL"] = request.getfixturevalue("valkey_search_url")
+    # The first request loads the model in the gateway: warmed here, so no call under test waits on it.
+    semantic_gw = warm(gateway(env=env, name=f"gateway-semantic-{index}"))
     client = sdk(semantic_gw, "sk-semantic")
     tag = uuid.uuid4().hex[:6]
     first = client.chat.completions.with_raw_response.create(

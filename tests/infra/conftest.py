@@ -1,7 +1,8 @@
 """Synthesized llmcache stacks, built once per session and shared by the infra tests.
 
-One App holds four stacks: dev, staging and prod exactly as cdk.json configures them, and prod with the
-hot tier switched on (named `prodhot`), so the optional VPC + Valkey path is proven too. The
+One App holds five stacks: dev, prod and staging exactly as cdk.json configures them (staging has
+semantic matching on with the Valkey index), prod with the hot tier switched on (named `prodhot`),
+so the optional VPC + Valkey path is proven too, and staging with the Qdrant index (`stagingqdrant`). The
 layer is an empty stub folder: the tests look at templates, not at packaged dependencies.
 """
 
@@ -19,7 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from aws_cdk.assertions import Template
 from infra.config import load_config
-from infra_support import HOT, Synthesized
+from infra_support import HOT, QDRANT, Synthesized, with_qdrant
 
 from infra import app as infra_app
 
@@ -45,13 +46,15 @@ def cdk_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthesized(cdk_context: dict[str, Any], stub_layer: Path, cdk_outdir: Path) -> dict[str, Synthesized]:
-    """dev, staging, prod and prodhot, synthesized once (cdk-nag runs as a validation plugin)."""
+    """dev, prod, prodhot, staging and stagingqdrant, synthesized once (cdk-nag runs as a validation plugin)."""
     prod = load_config(cdk_context, "prod")
+    staging = load_config(cdk_context, "staging")
     configs = {
         "dev": load_config(cdk_context, "dev"),
-        "staging": load_config(cdk_context, "staging"),
         "prod": prod,
         HOT: dataclasses.replace(prod.with_hot_tier(), name=HOT),
+        "staging": staging,  # semantic matching on, with the Valkey index (cdk.json)
+        QDRANT: with_qdrant(staging),
     }
     app = infra_app.new_app(cdk_context, outdir=str(cdk_outdir))
     stacks = {name: infra_app.add_stack(app, cfg, layer_dir=stub_layer) for name, cfg in configs.items()}
@@ -76,3 +79,8 @@ def prod(synthesized: dict[str, Synthesized]) -> Synthesized:
 @pytest.fixture(scope="session")
 def hot(synthesized: dict[str, Synthesized]) -> Synthesized:
     return synthesized[HOT]
+
+
+@pytest.fixture(scope="session")
+def staging(synthesized: dict[str, Synthesized]) -> Synthesized:
+    return synthesized["staging"]

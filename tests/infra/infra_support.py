@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from infra.config import EnvironmentConfig
 from infra.stacks.llmcache_stack import LlmCacheStack
 
 HOT = "prodhot"
+QDRANT = "stagingqdrant"
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,9 @@ class Synthesized:
     @property
     def function_env(self) -> dict[str, Any]:
         return self.one("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+
+
+def with_qdrant(config: EnvironmentConfig) -> EnvironmentConfig:
+    """`config` with the Qdrant semantic index at a made-up server, as an environment of its own."""
+    semantic = dataclasses.replace(config.semantic, index="qdrant", qdrant_url="https://qdrant.example:6333")
+    return dataclasses.replace(config, name=QDRANT, semantic=semantic)

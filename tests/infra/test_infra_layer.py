@@ -52,3 +52,35 @@ def test_given_the_layer_builder_when_asked_for_its_target_then_it_matches_the_f
     assert build.PLATFORM == "manylinux2014_aarch64"
     command = build.installer(Path("/tmp/x"), Path("/tmp/r.txt"))
     assert "--no-deps" in command and LAMBDA_PYTHON_VERSION in command
+
+
+def test_given_the_cli_extra_when_layer_contents_resolved_then_the_operator_commands_libraries_stay_out(
+    build: ModuleType,
+) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    cli_extra = {build.normalize(spec.split(">")[0]) for spec in pyproject["project"]["optional-dependencies"]["cli"]}
+    assert cli_extra == {"click", "rich"}
+    assert pyproject["project"]["scripts"]["llmcache"] == "llmcache.cli:main"
+
+    pins = build.locked_closure(build.project_dependencies(), build.PROVIDED_BY_LAMBDA)
+    assert not set(pins) & {"click", "rich", "markdown-it-py", "pygments"}, "the llmcache command's libraries"
+
+
+def test_given_an_environment_with_semantic_on_when_layer_resolved_then_the_semantic_lambda_group_is_in_it(
+    build: ModuleType,
+) -> None:
+    off = build.locked_closure(build.layer_roots("off"), build.PROVIDED_BY_LAMBDA)
+    valkey = build.locked_closure(build.layer_roots("valkey"), build.PROVIDED_BY_LAMBDA)
+    qdrant = build.locked_closure(build.layer_roots("qdrant"), build.PROVIDED_BY_LAMBDA)
+    group = set(build.group_dependencies(build.SEMANTIC_GROUP))
+
+    assert group and group <= set(valkey) and not group & set(off) - set(build.project_dependencies())
+    assert "qdrant-client" in qdrant and "qdrant-client" not in valkey
+    assert not set(valkey) & {"torch", "sentence-transformers", "transformers"}, "no torch on Lambda"
+
+
+def test_given_cdk_json_when_asked_per_environment_then_only_staging_needs_the_semantic_packages(
+    build: ModuleType,
+) -> None:
+    indexes = {env: build.environment_semantic_index(env) for env in ("dev", "staging", "prod")}
+    assert indexes == {"dev": "off", "staging": "valkey", "prod": "off"}

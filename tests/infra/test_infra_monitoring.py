@@ -173,3 +173,25 @@ def test_given_prod_when_synthesized_then_dashboard_shows_every_cache_metric(pro
     for title in ("Hit rate", "Lookups", "Latency by tier", "Tokens saved", "Errors", "Alarms"):
         assert title in body, title
     assert body.count(f'\\"{METRIC_NAMESPACE}\\"') >= len(ALL_METRICS)
+
+
+def _dashboard_widgets(s: Synthesized) -> list[dict[str, Any]]:
+    body = s.one("AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    if isinstance(body, dict):  # Fn::Join of JSON text and tokens (inside strings): the tokens do not matter here
+        body = "".join(part if isinstance(part, str) else "token" for part in body["Fn::Join"][1])
+    return json.loads(body)["widgets"]
+
+
+def test_given_prod_when_synthesized_then_dollars_saved_sit_beside_the_hit_rate(prod: Synthesized) -> None:
+    widgets = _dashboard_widgets(prod)
+    top_row = [w for w in widgets if w["y"] == 0]
+    titles = [w["properties"].get("title") for w in top_row]
+    assert titles[0] == "Hit rate (%)" and titles[1].startswith("Dollars saved")
+    dollars = top_row[1]["properties"]
+    assert dollars["view"] == "singleValue" and dollars["setPeriodToTimeRange"] is True
+    [metric] = dollars["metrics"]
+    assert metric[:2] == [METRIC_NAMESPACE, Metric.COST_SAVED]
+    assert {DIMENSION_SERVICE: SERVICE_NAME, DIMENSION_ENVIRONMENT: "prod"}.items() <= dict(
+        zip(metric[2:6:2], metric[3:7:2], strict=True)
+    ).items()
+    assert metric[-1]["stat"] == "Sum"

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 from cdk_nag import AwsSolutionsChecks
 from infra.config import load_config
-from infra_support import HOT, Synthesized
+from infra_support import HOT, QDRANT, Synthesized, with_qdrant
 
 from infra import app as infra_app
 from infra import nag
@@ -26,7 +26,7 @@ def acknowledgments(scope: Any) -> Iterator[tuple[str, str, str]]:
                         yield node.node.path, rule_id.split("::", 1)[1], reason
 
 
-@pytest.mark.parametrize("env_name", ["dev", "prod", HOT])
+@pytest.mark.parametrize("env_name", ["dev", "prod", HOT, "staging", QDRANT])
 def test_given_env_when_nag_checked_then_no_unacknowledged_findings(
     synthesized: dict[str, Synthesized], env_name: str
 ) -> None:
@@ -37,7 +37,7 @@ def test_given_env_when_nag_checked_then_no_unacknowledged_findings(
     assert report.success
 
 
-@pytest.mark.parametrize("env_name", ["dev", "prod", HOT])
+@pytest.mark.parametrize("env_name", ["dev", "prod", HOT, "staging", QDRANT])
 def test_given_env_when_synthesized_then_every_acknowledgment_has_a_written_reason(
     synthesized: dict[str, Synthesized], env_name: str
 ) -> None:
@@ -61,15 +61,19 @@ def test_given_acknowledgments_switched_off_when_nag_checked_then_findings_are_e
     import infra.constructs.api as api_mod
     import infra.constructs.function as function_mod
     import infra.constructs.secrets as secrets_mod
+    import infra.constructs.semantic_index as semantic_mod
     import infra.constructs.storage as storage_mod
 
-    for module in (api_mod, function_mod, secrets_mod, storage_mod):
+    for module in (api_mod, function_mod, secrets_mod, semantic_mod, storage_mod):
         monkeypatch.setattr(module, "acknowledge", record)
     app = cdk.App(context=cdk_context)
     prod = load_config(cdk_context, "prod")
+    staging = load_config(cdk_context, "staging")  # semantic matching on, Valkey index
     stacks = [
         infra_app.add_stack(app, load_config(cdk_context, "dev"), layer_dir=stub_layer),
         infra_app.add_stack(app, prod.with_hot_tier(), layer_dir=stub_layer),
+        infra_app.add_stack(app, staging, layer_dir=stub_layer),
+        infra_app.add_stack(app, with_qdrant(staging), layer_dir=stub_layer),
     ]
 
     found: set[tuple[str, str]] = set()

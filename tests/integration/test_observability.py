@@ -75,3 +75,41 @@ def test_given_a_lone_surrogate_in_the_model_when_handled_then_the_request_is_st
     text.encode("utf-8")  # what Lambda's log stream must take; a lone surrogate in it made the line unwritable
     answered = [json.loads(line) for line in text.splitlines() if '"answered"' in line]
     assert answered and answered[-1]["model"].startswith("gpt-4o-mini")
+
+
+def test_given_hits_sampled_at_zero_when_a_miss_then_a_hit_are_handled_then_only_the_miss_is_logged(
+    configure, client, log_lines
+):
+    configure(CACHE_TIERS="memory", LOG_HIT_SAMPLE_RATE="0")
+    first = client.chat("sampled away")
+    second = client.chat("sampled away")
+    assert (first.cache, second.cache) == ("MISS", "HIT")
+    answered = [json.loads(line) for line in log_lines.getvalue().splitlines() if '"answered"' in line]
+    assert [line["cache"] for line in answered] == ["MISS"]
+
+
+def test_given_a_request_when_answered_then_its_line_carries_the_lambda_context_and_request_ids(
+    configure, client, log_lines
+):
+    configure(CACHE_TIERS="memory")
+    client.chat("which fields")
+    client.chat("which fields")
+    answered = [json.loads(line) for line in log_lines.getvalue().splitlines() if '"answered"' in line]
+    assert [line["cache"] for line in answered] == ["MISS", "HIT"]
+    for line in answered:
+        assert line["level"] == "INFO" and line["service"] == "llmcache"
+        assert {"function_name", "function_request_id", "correlation_id", "timestamp", "cold_start"} <= set(line)
+        assert line["route"] == "chat/completions" and line["status"] == 200 and len(line["tenant"]) == 32
+    assert answered[1]["tier"] == "memory"
+    assert "which fields" not in log_lines.getvalue()
+
+
+def test_given_a_hit_when_handled_then_one_emf_line_carries_all_its_metrics(configure, client, capsys):
+    configure(CACHE_TIERS="memory", ENVIRONMENT="oneline")
+    client.chat("one line please")
+    capsys.readouterr()
+    client.chat("one line please")
+    blobs = [b for b in _emf_lines(capsys.readouterr().out) if "environment" in b]
+    assert len(blobs) == 1
+    assert {Metric.CACHE_HIT, Metric.HIT_LATENCY, Metric.TOKENS_SAVED} <= set(blobs[0])
+    assert blobs[0][Metric.CACHE_HIT] == [1.0]

@@ -1,4 +1,7 @@
-"""Semantic matching through the handler: near-duplicates hit, nothing crosses a partition."""
+"""Semantic matching through the handler: near-duplicates hit, nothing crosses a partition.
+
+Every test runs on both vector indexes: embedded Qdrant and Valkey vector search (a real Valkey 9.1
+with a search module, marker `valkey`)."""
 
 from __future__ import annotations
 
@@ -19,10 +22,26 @@ def local_model():
     LocalEmbedder().embed(["warm up"])
 
 
+@pytest.fixture(params=["qdrant", pytest.param("valkey", marks=pytest.mark.valkey)])
+def index_kind(request) -> str:
+    return str(request.param)
+
+
+# Where each index is configured to be unreachable (the discard port: nothing listens).
+UNREACHABLE = {
+    "qdrant": {"QDRANT_URL": "http://127.0.0.1:9"},
+    "valkey": {"SEMANTIC_REDIS_URL": "redis://127.0.0.1:9/0"},
+}
+
+
 @pytest.fixture
-def semantic(configure, local_model):
+def semantic(configure, index_kind, request, local_model):
+    index_env = {"SEMANTIC_INDEX": index_kind}
+    if index_kind == "valkey":
+        index_env["SEMANTIC_REDIS_URL"] = request.getfixturevalue("valkey_search_url")
+
     def apply(**env: str):
-        return configure(CACHE_TIERS="memory", SEMANTIC_MODE="on", SEMANTIC_EMBEDDER="local", **env)
+        return configure(CACHE_TIERS="memory", SEMANTIC_MODE="on", SEMANTIC_EMBEDDER="local", **{**index_env, **env})
 
     return apply
 
@@ -116,8 +135,8 @@ def test_given_a_deleted_entry_when_a_paraphrase_is_asked_then_it_is_a_miss(sema
     assert client.chat(PARAPHRASE).cache == "MISS"
 
 
-def test_given_the_index_is_down_when_asked_then_a_plain_miss_and_a_backend_error(semantic, client, capsys):
-    semantic(QDRANT_URL="http://127.0.0.1:9")
+def test_given_the_index_is_down_when_asked_then_a_plain_miss_and_a_backend_error(semantic, index_kind, client, capsys):
+    semantic(**UNREACHABLE[index_kind])
     first = client.chat(QUESTION)
     second = client.chat(PARAPHRASE)
     assert (first.status, second.status) == (200, 200)

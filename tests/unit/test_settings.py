@@ -54,3 +54,35 @@ def test_given_an_unknown_stats_source_when_settings_load_then_it_is_refused_at_
         Settings.from_env({"STATS_SOURCE": "bogus"})
     assert Settings.from_env({"STATS_SOURCE": "CloudWatch"}).stats_source == "cloudwatch"
     assert Settings.from_env({}).stats_source == "auto"
+
+
+def test_given_the_valkey_index_without_a_url_when_settings_load_then_refused_naming_both_variables():
+    with pytest.raises(SettingsError, match=r"SEMANTIC_REDIS_URL.*REDIS_URL"):
+        Settings.from_env({"SEMANTIC_MODE": "on", "SEMANTIC_INDEX": "valkey"})
+
+
+def test_given_the_valkey_index_when_settings_load_then_its_own_url_else_the_hot_tiers():
+    own = Settings.from_env(
+        {"SEMANTIC_INDEX": "valkey", "SEMANTIC_REDIS_URL": "rediss://index:6379", "REDIS_URL": "redis://hot"}
+    )
+    shared = Settings.from_env({"SEMANTIC_INDEX": "valkey", "REDIS_URL": "redis://hot"})
+    assert (own.semantic_redis_url, shared.semantic_redis_url) == ("rediss://index:6379", "redis://hot")
+    assert Settings.from_env({}).semantic_index == "qdrant"
+
+
+def test_given_a_bad_semantic_redis_url_when_settings_load_then_an_error_without_the_password():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"SEMANTIC_INDEX": "valkey", "SEMANTIC_REDIS_URL": "redis://:s3cret@index:port"})
+    assert "SEMANTIC_REDIS_URL" in str(error.value) and "s3cret" not in str(error.value)
+
+
+def test_given_an_unknown_index_when_settings_load_then_refused():
+    with pytest.raises(SettingsError, match="SEMANTIC_INDEX"):
+        Settings.from_env({"SEMANTIC_INDEX": "pinecone"})
+
+
+def test_given_a_hit_log_sample_rate_outside_zero_to_one_when_settings_load_then_it_is_refused_at_start():
+    with pytest.raises(SettingsError, match="LOG_HIT_SAMPLE_RATE"):
+        Settings.from_env({"LOG_HIT_SAMPLE_RATE": "1.5"})
+    assert Settings.from_env({"LOG_HIT_SAMPLE_RATE": "0.01"}).log_hit_sample_rate == 0.01
+    assert Settings.from_env({}).log_hit_sample_rate == 1.0  # every hit logged unless asked otherwise

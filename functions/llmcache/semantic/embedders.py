@@ -1,7 +1,7 @@
 """Embedders: the provider's /v1/embeddings, Amazon Bedrock Titan, and a local MiniLM.
 
-Each is wrapped by `CachingEmbedder` (a bounded LRU keyed by text), so a repeated query is not
-re-embedded. Every failure is raised as `SemanticUnavailable`. Heavy imports (boto3, torch,
+Each is wrapped by `CachingEmbedder` (a bounded LRU keyed by scope and text), so a repeated query is
+not re-embedded. Every failure is raised as `SemanticUnavailable`. Heavy imports (boto3, torch,
 sentence-transformers) happen on first use, never at import.
 """
 
@@ -154,23 +154,28 @@ class LocalEmbedder:
 
 
 class CachingEmbedder:
-    """A bounded LRU in front of another embedder: a repeated text is embedded once."""
+    """A bounded LRU in front of another embedder: a repeated text is embedded once per scope.
+
+    The matcher passes the semantic partition as the scope, and the partition holds the tenant: one
+    tenant's texts never make another tenant's embedding faster, so latency tells no tenant what another
+    one sent (a shared entry would anyway, so under shared scope the partitions, and this cache, are shared).
+    """
 
     def __init__(self, inner: Any, max_entries: int = 2048) -> None:
         self.inner = inner
         self.name: str = inner.name
         self.max_entries = max_entries
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
         self._lock = threading.Lock()
         self.calls = 0  # texts sent to the inner embedder (for tests and the evaluation)
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed(self, texts: Sequence[str], scope: str = "") -> list[list[float]]:
         found: dict[str, list[float]] = {}
         with self._lock:
             for text in texts:
-                vector = self._cache.get(text)
+                vector = self._cache.get((scope, text))
                 if vector is not None:
-                    self._cache.move_to_end(text)
+                    self._cache.move_to_end((scope, text))
                     found[text] = vector
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
@@ -179,8 +184,8 @@ class CachingEmbedder:
             with self._lock:
                 for text, vector in zip(missing, vectors, strict=True):
                     found[text] = vector
-                    self._cache[text] = vector
-                    self._cache.move_to_end(text)
+                    self._cache[(scope, text)] = vector
+                    self._cache.move_to_end((scope, text))
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
         return [found[t] for t in texts]

@@ -176,7 +176,7 @@ def evaluate(rows: Sequence[dict[str, Any]], threshold: float, matcher: Any = No
             CachingEmbedder(LocalEmbedder(), max_entries=len(texts) + 16), QdrantIndex(prefix="eval")
         )
     for start in range(0, len(texts), 256):  # batch-embed once; lookups then hit the embedder's cache
-        matcher.embedder.embed(texts[start : start + 256])
+        matcher.vectors(PARTITION, texts[start : start + 256])
     now = time.time()
     expires = now + 3600
     for text in dict.fromkeys(r["a"] for r in rows):

@@ -7,7 +7,9 @@ returned whatever the index still holds. Expired points are swept now and then o
 
 Embedded mode (no URL) evaluates payload filters point by point in Python (~40 µs a point), so there
 each partition gets its own collection and the expiry is checked on the few points returned (with a
-filtered re-query when one of them has expired): same answers, a search in milliseconds.
+filtered re-query when one of them has expired): same answers, a search in milliseconds. Those
+collections are bounded: past MAX_EMBEDDED_COLLECTIONS the least recently used one is dropped (its
+entries are then matched exactly only, as before they were indexed).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +28,9 @@ from llmcache.semantic.types import Neighbour
 
 _NAMESPACE = uuid.UUID("6f1c1e0a-6a55-4a0e-9d55-2f8f3c1f5e11")
 SWEEP_EVERY = 500  # writes between two deletions of expired points
+# Embedded mode: partitions (collections) kept per container, least recently used dropped first. Measured
+# ~2.3 KB each holding one 384-dimension point, so the bound costs ~10 MB plus the points themselves.
+MAX_EMBEDDED_COLLECTIONS = 4096
 
 
 def point_id(partition: str, key: str) -> str:
@@ -43,11 +49,12 @@ class QdrantIndex:
     def __init__(
         self,
         url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Callable[[], str | None] | None = None,
         path: str | None = None,
         prefix: str = "llmcache",
         timeout: int = 5,
         client: Any = None,
+        max_collections: int = MAX_EMBEDDED_COLLECTIONS,
     ) -> None:
         self.url = url
         self.api_key = api_key
@@ -56,7 +63,8 @@ class QdrantIndex:
         self.timeout = timeout
         self._client = client
         self.embedded = not url
-        self._ready: set[str] = set()
+        self.max_collections = max_collections
+        self._ready: OrderedDict[str, None] = OrderedDict()  # known to exist; least recently used first
         self._lock = threading.RLock()
         self._writes = 0
 
@@ -67,8 +75,9 @@ class QdrantIndex:
                 from qdrant_client import QdrantClient
 
                 if self.url:
+                    api_key = self.api_key() if callable(self.api_key) else self.api_key  # read from a secret
                     self._client = QdrantClient(
-                        url=self.url, api_key=self.api_key, timeout=self.timeout, check_compatibility=False
+                        url=self.url, api_key=api_key, timeout=self.timeout, check_compatibility=False
                     )
                 elif self.path:
                     self._client = QdrantClient(path=self.path)
@@ -84,6 +93,7 @@ class QdrantIndex:
         if self.embedded:
             name = f"{name}-{hashlib.sha256(partition.encode()).hexdigest()[:32]}"
         if name in self._ready:
+            self._ready.move_to_end(name)
             return name
         from qdrant_client import models
 
@@ -106,8 +116,16 @@ class QdrantIndex:
             ):
                 with contextlib.suppress(Exception):  # already there
                     client.create_payload_index(name, field_name=field, field_schema=schema)
-        self._ready.add(name)
+        self._ready[name] = None
+        if self.embedded:
+            self._drop_least_recent()
         return name
+
+    def _drop_least_recent(self) -> None:
+        """Embedded mode makes a collection per partition: keep at most `max_collections` of them."""
+        while len(self._ready) > self.max_collections:
+            oldest, _ = self._ready.popitem(last=False)
+            self._qdrant().delete_collection(oldest)
 
     # -- operations ---------------------------------------------------------------------------
     def upsert(

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmcache.semantic.embedders import TITAN_V2, BedrockEmbedder, CachingEmbedder, LocalEmbedder, UpstreamEmbedder
 from llmcache.semantic.errors import SemanticUnavailable
-from llmcache.semantic.index import QdrantIndex
-from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate
+from llmcache.semantic.indexes import SecretReader, build_index
+from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate, VectorIndex
 from llmcache.semantic.verifier import Verdict, Verifier
 
 if TYPE_CHECKING:
@@ -57,25 +57,33 @@ class Decision:
 
 
 class DefaultSemanticMatcher:
-    """Embedder + Qdrant index + verifier, behind the SemanticMatcher interface."""
+    """Embedder + vector index (Qdrant or Valkey) + verifier, behind the SemanticMatcher interface."""
 
     def __init__(
-        self, embedder: Embedder, index: QdrantIndex, verifier: Verifier | None = None, neighbours: int = NEIGHBOURS
+        self, embedder: Embedder, index: VectorIndex, verifier: Verifier | None = None, neighbours: int = NEIGHBOURS
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.verifier = verifier or Verifier()
         self.neighbours = neighbours
 
-    def _vector(self, text: str) -> list[float]:
-        vectors = self.embedder.embed([text])
+    def vectors(self, partition: str, texts: Sequence[str]) -> list[list[float]]:
+        """The texts' vectors; a caching embedder caches them per partition (so per tenant, see CachingEmbedder)."""
+        if isinstance(self.embedder, CachingEmbedder):
+            return self.embedder.embed(texts, scope=partition)
+        return self.embedder.embed(texts)
+
+    def _vector(self, partition: str, text: str) -> list[float]:
+        vectors = self.vectors(partition, [text])
         if len(vectors) != 1:
             raise SemanticUnavailable("the embedder returned no vector")
         return vectors[0]
 
     def decide(self, partition: str, text: str, threshold: float, now: float, verify: bool = True) -> Decision:
         """Lookup with its evidence. `verify=False` gives the cosine-alone baseline."""
-        neighbours = self.index.search(self.embedder.name, partition, self._vector(text), now, limit=self.neighbours)
+        neighbours = self.index.search(
+            self.embedder.name, partition, self._vector(partition, text), now, limit=self.neighbours
+        )
         if not neighbours:
             return Decision(None, None, None, None, None)
         best, others = neighbours[0], neighbours[1:]
@@ -88,6 +96,7 @@ class DefaultSemanticMatcher:
             return Decision(best, runner_up, twin, None, candidate)
         verdict = self.verifier.verify(text, best.text, best.score, runner_up=runner_up, twin=twin)
         if not verdict.accepted:
+            # Reasons carry kinds and figures, never the prompt's words (the verifier's rule).
             log.debug("semantic candidate %s rejected: %s", best.key, "; ".join(verdict.reasons))
             return Decision(best, runner_up, twin, verdict, None)
         return Decision(best, runner_up, twin, verdict, candidate)
@@ -101,7 +110,9 @@ class DefaultSemanticMatcher:
     def remember(self, partition: str, text: str, key: str, expires_at: float) -> None:
         if not text.strip():
             return
-        self.index.upsert(self.embedder.name, partition, key, text, self._vector(text), expires_at, now=time.time())
+        self.index.upsert(
+            self.embedder.name, partition, key, text, self._vector(partition, text), expires_at, now=time.time()
+        )
 
     def forget(self, key: str) -> None:
         self.index.delete_key(key)
@@ -132,17 +143,12 @@ def build_from_settings(
     settings: Settings,
     upstream_embed: Callable[[list[str], str], Any] | None = None,
     embedder: Embedder | None = None,
-    index: QdrantIndex | None = None,
+    index: VectorIndex | None = None,
     verifier: Verifier | None = None,
+    read_secret: SecretReader | None = None,
 ) -> DefaultSemanticMatcher:
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
-        index=index
-        or QdrantIndex(
-            url=settings.qdrant_url,
-            api_key=settings.qdrant_api_key,
-            path=settings.qdrant_path,
-            timeout=max(1, math.ceil(settings.semantic_timeout)),  # qdrant-client takes whole seconds
-        ),
+        index=index or build_index(settings, read_secret),
         verifier=verifier,
     )

@@ -52,3 +52,26 @@ class Neighbour:
     score: float
     expires_at: float
     vector: tuple[float, ...] = ()
+
+
+class VectorIndex(Protocol):
+    """Where remembered texts' vectors live (Qdrant, Valkey); raises SemanticUnavailable on any failure."""
+
+    def upsert(
+        self,
+        embedder_name: str,
+        partition: str,
+        key: str,
+        text: str,
+        vector: Sequence[float],
+        expires_at: float,
+        now: float | None = None,
+    ) -> None: ...
+
+    def search(
+        self, embedder_name: str, partition: str, vector: Sequence[float], now: float, limit: int = 8
+    ) -> list[Neighbour]: ...
+
+    def delete_key(self, key: str) -> None: ...
+
+    def set_expiry(self, key: str, expires_at: float) -> None: ...

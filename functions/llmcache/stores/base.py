@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from llmcache.errors import BackendFailure
+from llmcache.savings import TokenCounts
 
 _HEADER = struct.Struct(">I")  # length of the metadata JSON that precedes the compressed body
 
@@ -24,18 +25,35 @@ class CacheEntry:
     model: str
     tokens: int = 0  # usage.total_tokens of the answer: what a hit saves
     content_type: str = "application/json"
+    # The same usage split as it is billed, for the dollars a hit saves (0 in entries stored before).
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
 
     @classmethod
     def from_answer(
-        cls, raw_body: bytes, *, created_at: float, ttl: int, route: str, model: str, tokens: int
+        cls,
+        raw_body: bytes,
+        *,
+        created_at: float,
+        ttl: int,
+        route: str,
+        model: str,
+        tokens: int = 0,
+        usage: TokenCounts | None = None,
     ) -> CacheEntry:
+        """`usage` (from `savings.token_counts`) also prices the hits; `tokens` alone counts them only."""
+        usage = usage if usage is not None else TokenCounts(total=tokens)
         return cls(
             body=zlib.compress(raw_body, 6),
             created_at=created_at,
             expires_at=created_at + ttl,
             route=route,
             model=model,
-            tokens=tokens,
+            tokens=usage.total,
+            input_tokens=usage.input,
+            cached_input_tokens=usage.cached_input,
+            output_tokens=usage.output,
         )
 
     def is_fresh(self, now: float) -> bool:
@@ -67,8 +85,18 @@ class CacheEntry:
 
     # One self-describing byte string, for tiers that hold opaque values (memory size, Redis).
     def pack(self) -> bytes:
-        meta = json.dumps(self.metadata(), separators=(",", ":")).encode()
-        return _HEADER.pack(len(meta)) + meta + self.body
+        meta = self.metadata()
+        meta.update({name: count for name, count in self.billed_tokens().items() if count})  # absent = 0
+        packed = json.dumps(meta, separators=(",", ":")).encode()
+        return _HEADER.pack(len(packed)) + packed + self.body
+
+    def billed_tokens(self) -> dict[str, int]:
+        """The usage split kept for the dollars a hit saves (all 0 for entries stored without it)."""
+        return {
+            "input_tokens": self.input_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "output_tokens": self.output_tokens,
+        }
 
     @classmethod
     def unpack(cls, data: bytes, tier: str) -> CacheEntry:
@@ -83,6 +111,9 @@ class CacheEntry:
                 model=str(meta["model"]),
                 tokens=int(meta.get("tokens", 0)),
                 content_type=str(meta.get("content_type", "application/json")),
+                input_tokens=int(meta.get("input_tokens", 0)),
+                cached_input_tokens=int(meta.get("cached_input_tokens", 0)),
+                output_tokens=int(meta.get("output_tokens", 0)),
             )
         except (struct.error, ValueError, KeyError, TypeError) as exc:
             raise BackendFailure(tier, "decode", exc) from exc

@@ -20,7 +20,9 @@ class MemoryStore:
 
     @staticmethod
     def _cost(key: str, entry: CacheEntry) -> int:
-        return len(key) + len(entry.body) + 450  # the entry object, its strings and the LRU slot (measured ~430)
+        """What the entry holds: every variable-size field (the model name is the client's own string), plus
+        the entry object, its fixed strings and the LRU slot (measured ~430 bytes)."""
+        return len(key) + len(entry.body) + len(entry.model) + len(entry.route) + len(entry.content_type) + 450
 
     @property
     def used_bytes(self) -> int:
@@ -51,6 +53,10 @@ class MemoryStore:
             while self._bytes > self.max_bytes:
                 oldest = next(iter(self._entries))
                 self._remove(oldest)
+
+    def put_many(self, items: list[tuple[str, CacheEntry]]) -> None:
+        for key, entry in items:
+            self.put(key, entry)
 
     def delete(self, key: str) -> bool:
         with self._lock:

@@ -65,6 +65,13 @@ class RedisStore:
         # Absolute expiry in ms, so Redis drops the entry exactly when the entry itself expires.
         self._call("put", self.client.set, ENTRY_PREFIX + key, entry.pack(), pxat=math.ceil(entry.expires_at * 1000))
 
+    def put_many(self, items: list[tuple[str, CacheEntry]]) -> None:
+        """One round trip for the lot (a pipeline, not a transaction: each write stands on its own)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, entry in items:
+            pipe.set(ENTRY_PREFIX + key, entry.pack(), pxat=math.ceil(entry.expires_at * 1000))
+        self._call("put", pipe.execute)
+
     def delete(self, key: str) -> bool:
         return bool(self._call("delete", self.client.delete, ENTRY_PREFIX + key))
 

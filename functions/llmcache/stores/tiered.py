@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcache.errors import BackendFailure
 from llmcache.stores.base import CacheEntry, CacheStore, Hit
 from llmcache.stores.breaker import CircuitBreaker
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 FailureReporter = Callable[[BackendFailure], None]
 
@@ -53,7 +54,8 @@ class TieredStore:
         for index, tier in enumerate(self.tiers):
             ok, hit = self._attempt(tier, "get", _get_decoded, tier, key, now)
             if ok and hit is not None:
-                self._backfill(self.tiers[:index], key, hit.entry)
+                if index:  # found below the top tier: refill the ones above
+                    self._backfill(self.tiers[:index], key, hit.entry)
                 return hit
         return None
 
@@ -96,6 +98,11 @@ class TieredStore:
         for tier in self.tiers:
             self._attempt(tier, "put", tier.put, key, entry)
 
+    def put_many(self, items: list[tuple[str, CacheEntry]]) -> None:
+        """Several entries at once (embedding batches): one batched write per tier that has one."""
+        for tier in self.tiers:
+            self._attempt(tier, "put", _put_many, tier, items)
+
     def delete(self, key: str) -> bool:
         """Deletes from every tier; True when one had it. BackendFailure when a tier failed: the entry may
         still be there, so neither "deleted" nor "absent" would be true."""
@@ -116,13 +123,15 @@ class TieredStore:
                 self._attempt(tier, "backfill", tier.put, key, entry)
             else:
                 if self._backfill_pool is None:
+                    from concurrent.futures import ThreadPoolExecutor  # only once a network tier backfills
+
                     self._backfill_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="backfill")
                 self._backfill_pool.submit(self._attempt, tier, "backfill", tier.put, key, entry)
 
 
 def _decoded(hit: Hit) -> Hit:
     try:
-        return replace(hit, raw=hit.entry.raw_body())
+        return Hit(hit.entry, hit.tier, hit.entry.raw_body())
     except zlib.error as exc:
         raise BackendFailure(hit.tier, "decode", exc) from exc
 
@@ -139,3 +148,12 @@ def _get_many_decoded(tier: CacheStore, keys: list[str], now: float) -> dict[str
     else:
         hits = {k: h for k in keys if (h := tier.get(k, now)) is not None}
     return {key: _decoded(hit) for key, hit in hits.items()}
+
+
+def _put_many(tier: CacheStore, items: list[tuple[str, CacheEntry]]) -> None:
+    batch = getattr(tier, "put_many", None)
+    if batch is not None:
+        batch(items)
+    else:
+        for key, entry in items:
+            tier.put(key, entry)
