@@ -146,8 +146,8 @@ def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_s
         ).json()
         return int(stats["misses"])
 
-    # Each line waits 2 s at the provider, two at a time: 400 lines take 400 s, so the run is still sending
-    # when the interrupt comes even if a loaded machine is slow to show the first miss in the stats.
+    # Each line waits 2 s at the provider, two at a time: 400 lines take 400 s, so the run cannot end on its
+    # own before the interrupt comes.
     lines = [
         json.dumps({"model": "fake-slow-2000", "messages": [{"role": "user", "content": f"{uuid.uuid4().hex} {i}"}]})
         for i in range(LONG_WARM_LINES)
@@ -163,6 +163,9 @@ def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background (`make test &`) hands its children SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt, so the warm ran to its end (rc 0)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_until(lambda: misses() > before, timeout=60, what="the first warm request reaching the gateway")
