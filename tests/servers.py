@@ -347,7 +347,9 @@ class GatewayProcess:
         except FileNotFoundError:
             return ""
 
-    def start(self, timeout: float = 45.0, attempts: int = 3) -> GatewayProcess:
+    def start(self, timeout: float = 180.0, attempts: int = 3) -> GatewayProcess:
+        """Start and wait for GET /health. The timeout is generous: a loaded 2-core machine running the
+        whole suite can take a minute to import and start a gateway; a broken one exits or never answers."""
         for attempt in range(attempts):
             self.port = free_port(self.host)
             command = [sys.executable, "-m", "llmcache.local", "--host", self.host, "--port", str(self.port)]

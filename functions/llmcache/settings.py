@@ -125,6 +125,10 @@ class Settings:
     memory_max_bytes: int = 64 * 1024 * 1024
     # How long a container trusts its copy of a namespace's flush generation (see README, flush).
     generation_ttl: float = 1.0
+    # Items a flush writes the counter to; each refresh reads one at random (docs/scale.md sizes it).
+    generation_copies: int = 32
+    # How long past `generation_ttl` a container keeps its copy when the counter cannot be read.
+    generation_stale: float = 5.0
     # How long other containers wait for the one asking the provider about the same request.
     coalesce_lease_seconds: float = 30.0
     admin_api_key: str | None = field(default=None, repr=False)
@@ -205,6 +209,8 @@ class Settings:
             inline_max_bytes=_int(env, Env.CACHE_INLINE_MAX_BYTES, 256_000, minimum=1),
             memory_max_bytes=_int(env, Env.CACHE_MEMORY_MAX_BYTES, 64 * 1024 * 1024, minimum=0),
             generation_ttl=_float(env, Env.CACHE_GENERATION_TTL, 1.0, 0.0, 300.0),
+            generation_copies=_int(env, Env.CACHE_GENERATION_COPIES, 32, minimum=1),
+            generation_stale=_float(env, Env.CACHE_GENERATION_STALE_SECONDS, 5.0, 0.0, 300.0),
             coalesce_lease_seconds=_float(env, Env.COALESCE_LEASE_SECONDS, 30.0, 0.0, 900.0),
             admin_api_key=env.get(Env.ADMIN_API_KEY, "").strip() or None,
             admin_api_key_secret_arn=env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip() or None,

@@ -125,7 +125,14 @@ def build_engine(settings: Settings) -> Any:
     # The most durable tier keeps the flush generations that every container must agree on.
     generation_source = tiers[-1]
     store = TieredStore(tiers, report_backend_failure)
-    generations = Generations(generation_source, settings.generation_ttl, report_backend_failure)
+    generations = Generations(
+        generation_source,
+        settings.generation_ttl,
+        report_backend_failure,
+        # one container's memory needs no copies: nobody else reads it
+        copies=1 if generation_source.name == "memory" else settings.generation_copies,
+        stale=settings.generation_stale,
+    )
     managed_key = (
         _secret_reader(settings.upstream_api_key, settings.upstream_api_key_secret_arn, "provider key")
         if settings.managed_upstream_key

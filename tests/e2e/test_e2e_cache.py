@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.e2e.clients import HEX64, chat_body, post, sdk
+from tests.e2e.clients import GENEROUS_TIMEOUT, HEX64, chat_body, post, sdk
 from tests.servers import FakeProvider, GatewayProcess, MotoHandle
 
 CHAT = "POST /v1/chat/completions"
@@ -178,5 +178,5 @@ def test_given_no_upstream_configured_when_make_run_starts_then_it_announces_the
     assert len(admin_lines) == 1 and log.count(admin_lines[0].split()[2]) == 1  # printed once, never logged
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
     assert second.parse().choices[0].message.content == f"offline answer to: {question}"
-    health = httpx.get(f"{make_run_gateway.url}/health", timeout=5)
+    health = httpx.get(f"{make_run_gateway.url}/health", timeout=GENEROUS_TIMEOUT)
     assert health.status_code == 200

@@ -134,6 +134,9 @@ def test_given_a_wrong_key_or_a_gateway_down_when_run_then_the_error_is_one_line
     assert len(lines) == 1 and lines[0].startswith("llmcache: ") and says in lines[0], result.stderr
 
 
+LONG_WARM_LINES = 400
+
+
 def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_summary(
     cli_gw: GatewayProcess, tmp_path: Path
 ) -> None:
@@ -143,10 +146,11 @@ def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_s
         ).json()
         return int(stats["misses"])
 
-    # Each line waits 2 s at the provider: the run is still sending when the interrupt comes.
+    # Each line waits 2 s at the provider, two at a time: 400 lines take 400 s, so the run cannot end on its
+    # own before the interrupt comes.
     lines = [
         json.dumps({"model": "fake-slow-2000", "messages": [{"role": "user", "content": f"{uuid.uuid4().hex} {i}"}]})
-        for i in range(40)
+        for i in range(LONG_WARM_LINES)
     ]
     warm_file = tmp_path / "slow.jsonl"
     warm_file.write_text("\n".join(lines) + "\n")
@@ -159,6 +163,9 @@ def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background (`make test &`) hands its children SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt, so the warm ran to its end (rc 0)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_until(lambda: misses() > before, timeout=60, what="the first warm request reaching the gateway")
@@ -170,4 +177,4 @@ def test_given_a_long_warm_when_ctrl_c_is_pressed_then_it_stops_cleanly_with_a_s
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "stopping" in stderr
     summary = next(line for line in stdout.splitlines() if line.startswith("interrupted: sent "))
-    assert int(summary.removeprefix("interrupted: sent ").split(",")[0]) < 40
+    assert int(summary.removeprefix("interrupted: sent ").split(",")[0]) < LONG_WARM_LINES

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 from tests.conftest import ADMIN_KEY
-from tests.e2e.clients import chat_body, post, sdk
+from tests.e2e.clients import GENEROUS_TIMEOUT, chat_body, post, sdk, warm
 from tests.servers import FakeProvider, GatewayProcess
 
 CHAT = "POST /v1/chat/completions"
@@ -53,7 +53,7 @@ def test_given_the_sdk_streams_twice_when_the_second_is_a_hit_then_the_replay_eq
 
 def test_given_the_async_sdk_when_asked_twice_then_miss_then_hit(gw: GatewayProcess, prompt: str) -> None:
     async def run() -> tuple[str, str, str, str]:
-        client = AsyncOpenAI(base_url=gw.api_base, api_key="sk-async", max_retries=0, timeout=20)
+        client = AsyncOpenAI(base_url=gw.api_base, api_key="sk-async", max_retries=0, timeout=GENEROUS_TIMEOUT)
         messages = [{"role": "user", "content": prompt}]
         first = await client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
         second = await client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages)
@@ -131,14 +131,14 @@ def test_given_every_control_when_sent_over_http_then_the_gateway_honours_it(gw:
     meta = httpx.get(
         f"{gw.url}/cache/entries/{stored.headers['x-cache-key']}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        timeout=20,
+        timeout=GENEROUS_TIMEOUT,
     ).json()
     assert meta["expires"] - meta["created"] == 60
 
 
 def _admin(gw: GatewayProcess, method: str, path: str, body: object = None, key: str | None = ADMIN_KEY):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.request(method, gw.url + path, json=body, headers=headers, timeout=20)
+    return httpx.request(method, gw.url + path, json=body, headers=headers, timeout=GENEROUS_TIMEOUT)
 
 
 def test_given_the_admin_api_over_http_when_used_then_each_route_answers_per_contract(
@@ -172,9 +172,9 @@ def test_given_semantic_mode_when_the_sdk_asks_a_paraphrase_then_the_headers_say
     env = {"SEMANTIC_MODE": "on", "SEMANTIC_EMBEDDER": "local", "SEMANTIC_INDEX": index}
     if index == "valkey":
         env["SEMANTIC_REDIS_URL"] = request.getfixturevalue("valkey_search_url")
-    semantic_gw = gateway(env=env, name=f"gateway-semantic-{index}")
-    # The first request loads the model in the gateway: on a loaded machine that takes longer than the usual 20 s.
-    client = sdk(semantic_gw, "sk-semantic").with_options(timeout=300)
+    # The first request loads the model in the gateway: warmed here, so no call under test waits on it.
+    semantic_gw = warm(gateway(env=env, name=f"gateway-semantic-{index}"))
+    client = sdk(semantic_gw, "sk-semantic")
     tag = uuid.uuid4().hex[:6]
     first = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": f"What is the capital city of France? {tag}"}]

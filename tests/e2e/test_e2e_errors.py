@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.e2e.clients import assert_openai_error, chat_body, post
+from tests.e2e.clients import GENEROUS_TIMEOUT, assert_openai_error, chat_body, post
 from tests.servers import FakeProvider, GatewayProcess
 
 CHAT = "POST /v1/chat/completions"
@@ -40,7 +40,8 @@ def test_given_an_unknown_route_when_called_then_404(gw: GatewayProcess) -> None
 
 def test_given_a_chat_route_when_called_with_get_then_405(gw: GatewayProcess) -> None:
     # Under /v1/ another method is passed on (OpenAI lists stored completions on GET); unprefixed, it is ours.
-    response = httpx.get(f"{gw.url}/chat/completions", headers={"Authorization": "Bearer sk-tenant-a"}, timeout=10)
+    headers = {"Authorization": "Bearer sk-tenant-a"}
+    response = httpx.get(f"{gw.url}/chat/completions", headers=headers, timeout=GENEROUS_TIMEOUT)
 
     assert_openai_error(response, 405)
 
@@ -59,7 +60,7 @@ def test_given_an_absurd_content_length_when_posted_then_413_before_the_body_is_
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-tenant-a\r\n"
         b"Content-Type: application/json\r\nContent-Length: 500000000\r\n\r\n{"
     )
-    with socket.create_connection((gw.host, gw.port), timeout=10) as sock:
+    with socket.create_connection((gw.host, gw.port), timeout=GENEROUS_TIMEOUT) as sock:
         sock.sendall(request)
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):

@@ -4,6 +4,7 @@ through both entry points (`client`: the Lambda handler, then the ASGI app)."""
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -82,3 +83,31 @@ def log_lines() -> Iterator[io.StringIO]:
 def client(request: pytest.FixtureRequest) -> HandlerClient:
     """Each integration test runs against both entry points: the Lambda handler and the ASGI app."""
     return HandlerClient() if request.param == "handler" else AsgiClient()
+
+
+class ManualClock:
+    """A wall clock that moves only when the test says: `advance(1.2)` instead of `time.sleep(1.2)`."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def engine_clock():
+    """Call after `configure(...)`: the configured engine's clock (expiry, max-age, admin TTLs) becomes a
+    ManualClock, so a test about expiry never depends on how fast the machine runs between two requests."""
+
+    def install() -> ManualClock:
+        # An hour ahead of the wall clock: expiries that stores hand to a server's own clock (Redis and Valkey
+        # PEXPIREAT) then lie an hour away, so none of them can fire while a slow machine runs the test.
+        clock = ManualClock(time.time() + 3600)
+        wiring.engine().clock = clock
+        return clock
+
+    return install

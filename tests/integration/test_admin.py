@@ -71,15 +71,14 @@ def test_given_an_entry_when_inspected_patched_and_deleted_then_every_tier_follo
     assert client.chat("inspect me").cache == "MISS"
 
 
-def test_given_a_patched_ttl_when_it_passes_then_the_entry_is_gone(configure, client):
+def test_given_a_patched_ttl_when_it_passes_then_the_entry_is_gone(configure, client, engine_clock):
     configure(CACHE_TIERS="memory,dynamodb")
+    clock = engine_clock()
     key = client.chat("expire me soon").headers["x-cache-key"]
     patched = client.call("PATCH", f"/cache/entries/{key}", {"ttl": 2}, api_key=ADMIN)
     assert patched.status == 200 and 0 < patched.json()["ttl_remaining"] <= 2
     assert client.chat("expire me soon").cache == "HIT"  # still served until the new expiry
-    import time
-
-    time.sleep(2.2)
+    clock.advance(2.2)
     assert client.chat("expire me soon").cache == "MISS"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -33,11 +32,12 @@ def test_given_no_store_when_asked_twice_then_nothing_is_stored(configure, clien
     assert client.chat("do not keep").cache == "MISS"
 
 
-def test_given_max_age_when_the_entry_is_older_then_it_is_a_miss(configure, client):
+def test_given_max_age_when_the_entry_is_older_then_it_is_a_miss(configure, client, engine_clock):
     configure(CACHE_TIERS="memory")
+    clock = engine_clock()
     client.chat("aging header")
     client.chat("aging body")
-    time.sleep(1.2)  # both entries are now over a second old
+    clock.advance(1.2)  # both entries are now over a second old
     assert client.chat("aging header", headers={"Cache-Control": "max-age=5"}).cache == "HIT"
     assert client.chat("aging body", extra={"cache": {"s-maxage": 3600}}).cache == "HIT"
     # (a miss fetches and stores a fresh answer, so each form gets its own entry)
@@ -45,11 +45,12 @@ def test_given_max_age_when_the_entry_is_older_then_it_is_a_miss(configure, clie
     assert client.chat("aging body", extra={"cache": {"s-maxage": 1}}).cache == "MISS"
 
 
-def test_given_a_ttl_when_it_passes_then_the_entry_is_never_served(configure, client):
+def test_given_a_ttl_when_it_passes_then_the_entry_is_never_served(configure, client, engine_clock):
     configure(CACHE_TIERS="memory,dynamodb")
+    clock = engine_clock()
     client.chat("short lived", headers={"X-Cache-TTL": "1"})
     assert client.chat("short lived").cache == "HIT"
-    time.sleep(1.2)
+    clock.advance(1.2)
     assert client.chat("short lived").cache == "MISS"
 
 

@@ -154,11 +154,12 @@ def test_given_a_body_nested_hundreds_of_levels_deep_when_posted_then_400_not_50
 
 
 def test_given_a_request_deadline_shorter_than_a_slow_answer_when_asked_then_504_within_it(configure, client):
-    # the read timeout alone (10 s) would wait for the 3 s answer; the request's deadline (0.4 s) does not
-    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="10", REQUEST_DEADLINE_SECONDS="0.4")
+    # the read timeout alone (60 s) would wait for the 20 s answer; the request's deadline (0.4 s) does not
+    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="60", REQUEST_DEADLINE_SECONDS="0.4")
     started = time.monotonic()
-    _assert_envelope(client.chat("slow answer", model="fake-slow-3000"), 504)
-    assert time.monotonic() - started < 2.0  # given up at the deadline, not after the provider answered
+    _assert_envelope(client.chat("slow answer", model="fake-slow-20000"), 504)
+    # given up at the deadline, not after the provider answered (the margin is for a loaded machine)
+    assert time.monotonic() - started < 10.0
 
 
 def test_given_a_stream_trickling_past_the_deadline_when_asked_then_504_and_nothing_stored(configure, client):

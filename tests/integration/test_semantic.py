@@ -5,14 +5,21 @@ with a search module, marker `valkey`)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytestmark = pytest.mark.semantic
 
 QUESTION = "What is the capital city of France?"
 PARAPHRASE = "What's the capital city of France?"
+
+
+@pytest.fixture(scope="module")
+def local_model():
+    """The embedding model, loaded once before any test here: its first load (seconds quiet, minutes on a
+    loaded machine) must not eat into a request's deadline. Loaded models are kept for the process."""
+    from llmcache.semantic.embedders import LocalEmbedder
+
+    LocalEmbedder().embed(["warm up"])
 
 
 @pytest.fixture(params=["qdrant", pytest.param("valkey", marks=pytest.mark.valkey)])
@@ -28,7 +35,7 @@ UNREACHABLE = {
 
 
 @pytest.fixture
-def semantic(configure, index_kind, request):
+def semantic(configure, index_kind, request, local_model):
     index_env = {"SEMANTIC_INDEX": index_kind}
     if index_kind == "valkey":
         index_env["SEMANTIC_REDIS_URL"] = request.getfixturevalue("valkey_search_url")
@@ -106,10 +113,11 @@ def test_given_a_strict_deployment_threshold_when_a_request_asks_lower_then_the_
     assert lowered.cache == "MISS"
 
 
-def test_given_an_expired_entry_when_a_paraphrase_is_asked_then_it_is_a_miss(semantic, client):
+def test_given_an_expired_entry_when_a_paraphrase_is_asked_then_it_is_a_miss(semantic, client, engine_clock):
     semantic()
+    clock = engine_clock()
     client.chat(QUESTION, headers={"X-Cache-TTL": "1"})
-    time.sleep(1.2)
+    clock.advance(1.2)
     assert client.chat(PARAPHRASE).cache == "MISS"
 
 
@@ -153,11 +161,12 @@ def test_given_a_prompt_longer_than_the_embedders_window_when_only_its_end_diffe
     assert other.cache == "MISS" and "x-cache-match" not in other.headers
 
 
-def test_given_a_patched_ttl_when_the_old_expiry_passes_then_a_paraphrase_still_hits(semantic, client):
+def test_given_a_patched_ttl_when_the_old_expiry_passes_then_a_paraphrase_still_hits(semantic, client, engine_clock):
     semantic()
+    clock = engine_clock()
     key = client.chat(QUESTION, headers={"X-Cache-TTL": "1"}).headers["x-cache-key"]
     assert client.call("PATCH", f"/cache/entries/{key}", {"ttl": 600}, api_key="admin-secret").status == 200
-    time.sleep(1.2)
+    clock.advance(1.2)
     hit = client.chat(PARAPHRASE)
     assert (hit.cache, hit.headers.get("x-cache-match")) == ("HIT", "semantic")
 

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from tests.servers import wait_until
 
 from llmcache.coalesce import SingleFlight
 from llmcache.errors import BackendFailure
@@ -207,19 +208,22 @@ def test_given_an_unreadable_generation_source_when_nothing_is_known_then_none()
 def test_given_concurrent_identical_calls_when_coalesced_then_one_call_serves_all():
     flight: SingleFlight[int] = SingleFlight()
     calls = []
-    gate = threading.Event()
+    entered: list[int] = []
 
     def slow_call() -> int:
         calls.append(1)
-        gate.wait(2)
+        # the leader holds the flight until every caller has arrived, however slowly the threads start
+        wait_until(lambda: len(entered) == 8, timeout=60, interval=0.01, what="all eight callers")
         return 42
 
+    def caller() -> None:
+        entered.append(1)
+        results.append(flight.run("k", slow_call, 60))
+
     results: list[tuple[int, bool]] = []
-    threads = [threading.Thread(target=lambda: results.append(flight.run("k", slow_call, 5))) for _ in range(8)]
+    threads = [threading.Thread(target=caller) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.2)
-    gate.set()
     for t in threads:
         t.join()
     assert len(calls) == 1

@@ -103,6 +103,11 @@ class BedrockEmbedder:
         return _checked(vectors, len(texts), f"bedrock {self.model_id}")
 
 
+# The read-only model, loaded once per process (per batch size): a reconfigured engine (tests, `make run`
+# reloads) reuses it instead of loading it again. One engine per Lambda container anyway.
+_loaded_models: dict[int, Any] = {}
+
+
 class LocalEmbedder:
     """all-MiniLM-L6-v2 in-process with ONNX Runtime (the files under `semantic/model/`, no torch).
 
@@ -113,7 +118,11 @@ class LocalEmbedder:
     def __init__(self, batch_size: int = 32) -> None:
         from llmcache.semantic.onnx_models import OnnxMiniLMEmbedder
 
-        self._model = OnnxMiniLMEmbedder(batch_size=batch_size)
+        # One model per process: a reconfigured engine (tests, `make run` reloads) reuses the loaded session.
+        model = _loaded_models.get(batch_size)
+        if model is None:
+            model = _loaded_models[batch_size] = OnnxMiniLMEmbedder(batch_size=batch_size)
+        self._model = model
         self.name = f"local-{LOCAL_MODEL}"  # names the index's collection: same model, same vectors
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException, UpdateError
 from pynamodb.models import Model
 
 from llmcache.constants import TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE
@@ -185,11 +185,12 @@ class DynamoDbStore:
             self.bodies.delete(item.body_key)
         return item.expires_precise is not None and float(item.expires_precise) > time.time()
 
-    # Flush generations live in the same table, one small item per partition.
+    # Flush generations live in the same table, one small item per partition (and per copy, see
+    # generations.py). Eventually consistent reads: half the read units, and any replica can answer.
     def get_generations(self, names: list[str]) -> dict[str, int]:
         found = {n: 0 for n in names}
         try:
-            for item in self.item_model.batch_get([GENERATION_PREFIX + n for n in names]):
+            for item in self.item_model.batch_get([GENERATION_PREFIX + n for n in names], consistent_read=False):
                 found[item.pk[len(GENERATION_PREFIX) :]] = int(item.generation or 0)
         except PynamoDBException as exc:
             raise BackendFailure(self.name, "generation", exc) from exc
@@ -202,6 +203,19 @@ class DynamoDbStore:
         except PynamoDBException as exc:
             raise BackendFailure(self.name, "flush", exc) from exc
         return int(item.generation or 0)
+
+    def raise_generation(self, name: str, value: int) -> None:
+        model = self.item_model
+        try:
+            model(GENERATION_PREFIX + name).update(
+                actions=[model.generation.set(value)],
+                condition=model.generation.does_not_exist() | (model.generation < value),
+            )
+        except UpdateError as exc:
+            if not _is_conditional_failure(exc):  # already at or above `value`: nothing to do
+                raise BackendFailure(self.name, "flush", exc) from exc
+        except PynamoDBException as exc:
+            raise BackendFailure(self.name, "flush", exc) from exc
 
 
 LEASE_PREFIX = "l#"

@@ -77,3 +77,7 @@ class MemoryStore:
         with self._lock:
             self._generations[name] = self._generations.get(name, 0) + 1
             return self._generations[name]
+
+    def raise_generation(self, name: str, value: int) -> None:
+        with self._lock:
+            self._generations[name] = max(value, self._generations.get(name, 0))

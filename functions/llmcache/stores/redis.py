@@ -14,6 +14,10 @@ from llmcache.stores.base import CacheEntry, Hit
 
 ENTRY_PREFIX = "llmcache:e:"
 GENERATION_PREFIX = "llmcache:g:"
+# Never lowers a counter, so concurrent flushes leave a copy at the highest generation.
+_RAISE_SCRIPT = (
+    "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('set', KEYS[1], ARGV[1]) end"
+)
 
 
 class RedisStore:
@@ -77,6 +81,9 @@ class RedisStore:
 
     def bump_generation(self, name: str) -> int:
         return int(self._call("flush", self.client.incr, GENERATION_PREFIX + name))
+
+    def raise_generation(self, name: str, value: int) -> None:
+        self._call("flush", self.client.eval, _RAISE_SCRIPT, 1, GENERATION_PREFIX + name, value)
 
 
 LEASE_PREFIX = "llmcache:l:"
