@@ -93,6 +93,10 @@ class CacheConfig:
     scope: str  # tenant | shared
     inline_max_bytes: int
     max_request_bytes: int
+    # /v1/messages: Anthropic's API, and whether the gateway pays it with its own key (a secret, as for OpenAI)
+    # or passes on each caller's key.
+    anthropic_base_url: str = "https://api.anthropic.com"
+    managed_anthropic_key: bool = False
 
     @property
     def body_expiry_days(self) -> int:
@@ -255,6 +259,8 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
     )
     _check(cache.scope in ("tenant", "shared"), f"{where}.cache.scope must be tenant or shared")
     _check(cache.upstream_base_url.startswith("https://"), f"{where}.cache.upstreamBaseUrl must be an https:// URL")
+    _check(cache.anthropic_base_url.startswith("https://"), f"{where}.cache.anthropicBaseUrl must be an https:// URL")
+    _check(isinstance(cache.managed_anthropic_key, bool), f"{where}.cache.managedAnthropicKey must be true or false")
     _positive_int(cache.default_ttl_seconds, f"{where}.cache.defaultTtlSeconds")
     _check(
         0 < cache.max_request_bytes <= MAX_DEPLOYED_REQUEST_BYTES,

@@ -1,4 +1,4 @@
-"""Secrets Manager secrets the function reads by ARN: the provider key and the admin key."""
+"""Secrets Manager secrets the function reads by ARN: the provider keys (OpenAI, Anthropic) and the admin key."""
 
 from __future__ import annotations
 
@@ -17,24 +17,20 @@ _NO_ROTATION = (
 
 class CacheSecrets(Construct):
     def __init__(
-        self, scope: Construct, id: str, *, env_name: str, managed_upstream_key: bool, retain_data: bool
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        env_name: str,
+        managed_upstream_key: bool,
+        retain_data: bool,
+        managed_anthropic_key: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
-
-        self.upstream_key: secretsmanager.Secret | None = None
-        if managed_upstream_key:
-            self.upstream_key = secretsmanager.Secret(
-                self,
-                "UpstreamApiKey",
-                description=f"llmcache {env_name}: the provider API key the gateway sends upstream "
-                "(replace the generated placeholder with put-secret-value)",
-                generate_secret_string=secretsmanager.SecretStringGenerator(
-                    exclude_punctuation=True, password_length=32
-                ),
-                removal_policy=removal,
-            )
-            acknowledge(self.upstream_key, "AwsSolutions-SMG4", _NO_ROTATION.format(what="The provider API key"))
+        self.removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+        self.env_name = env_name
+        self.upstream_key = self._provider_key("UpstreamApiKey", "provider") if managed_upstream_key else None
+        self.anthropic_key = self._provider_key("AnthropicApiKey", "Anthropic") if managed_anthropic_key else None
 
         # The generated value is a usable admin key from the first deploy on.
         self.admin_key = secretsmanager.Secret(
@@ -42,7 +38,7 @@ class CacheSecrets(Construct):
             "AdminApiKey",
             description=f"llmcache {env_name}: bearer credential for the /cache/* management routes",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=48),
-            removal_policy=removal,
+            removal_policy=self.removal,
         )
         acknowledge(
             self.admin_key,
@@ -51,3 +47,16 @@ class CacheSecrets(Construct):
             "(put-secret-value, then tell the callers); an automatic rotation would lock them out "
             "without notice. The function re-reads it on its next cold start.",
         )
+
+    def _provider_key(self, id: str, provider: str) -> secretsmanager.Secret:
+        """A provider's API key that the gateway sends upstream: a placeholder the operator replaces."""
+        secret = secretsmanager.Secret(
+            self,
+            id,
+            description=f"llmcache {self.env_name}: the {provider} API key the gateway sends upstream "
+            "(replace the generated placeholder with put-secret-value)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=32),
+            removal_policy=self.removal,
+        )
+        acknowledge(secret, "AwsSolutions-SMG4", _NO_ROTATION.format(what=f"The {provider} API key"))
+        return secret

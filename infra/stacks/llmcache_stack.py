@@ -43,6 +43,7 @@ def function_environment(
     admin_key_secret_arn: str,
     upstream_key_secret_arn: str | None,
     redis_url: str | None,
+    anthropic_key_secret_arn: str | None = None,
     semantic: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment the function gets: names from `llmcache.constants.Env`, values from config."""
@@ -55,6 +56,7 @@ def function_environment(
     env = {
         Env.ENVIRONMENT: config.name,
         Env.UPSTREAM_BASE_URL: cache.upstream_base_url,
+        Env.ANTHROPIC_BASE_URL: cache.anthropic_base_url,
         Env.UPSTREAM_READ_TIMEOUT: str(read_timeout),
         Env.REQUEST_DEADLINE: str(deadline),
         Env.CACHE_TABLE: table_name,
@@ -75,6 +77,8 @@ def function_environment(
         env.update(ADAPTER_ENV)
     if upstream_key_secret_arn:
         env[Env.UPSTREAM_API_KEY_SECRET_ARN] = upstream_key_secret_arn
+    if anthropic_key_secret_arn:
+        env[Env.ANTHROPIC_API_KEY_SECRET_ARN] = anthropic_key_secret_arn
     if redis_url:
         env[Env.REDIS_URL] = redis_url
     return env
@@ -108,6 +112,7 @@ class LlmCacheStack(Stack):
             "Secrets",
             env_name=config.name,
             managed_upstream_key=config.cache.managed_upstream_key,
+            managed_anthropic_key=config.cache.managed_anthropic_key,
             retain_data=config.retain_data,
         )
 
@@ -152,6 +157,7 @@ class LlmCacheStack(Stack):
             bucket_name=storage.bucket.bucket_name,
             admin_key_secret_arn=secrets.admin_key.secret_arn,
             upstream_key_secret_arn=secrets.upstream_key.secret_arn if secrets.upstream_key else None,
+            anthropic_key_secret_arn=secrets.anthropic_key.secret_arn if secrets.anthropic_key else None,
             redis_url=hot.redis_url if hot else None,
             semantic=semantic_environment(
                 config.semantic,
@@ -180,8 +186,9 @@ class LlmCacheStack(Stack):
         fn.allow_table_items(storage.table)
         fn.allow_bucket_objects(storage.bucket, BUCKET_BODY_PREFIX)
         fn.allow_secret(secrets.admin_key)
-        if secrets.upstream_key:
-            fn.allow_secret(secrets.upstream_key)
+        for provider_key in (secrets.upstream_key, secrets.anthropic_key):
+            if provider_key:
+                fn.allow_secret(provider_key)
         fn.allow_metric_reads()
         if semantic_index:
             fn.allow_secret(semantic_index.auth_token)
@@ -228,6 +235,13 @@ class LlmCacheStack(Stack):
                 "UpstreamKeySecretArn",
                 value=secrets.upstream_key.secret_arn,
                 description="Put the provider API key here (put-secret-value)",
+            )
+        if secrets.anthropic_key:
+            CfnOutput(
+                self,
+                "AnthropicKeySecretArn",
+                value=secrets.anthropic_key.secret_arn,
+                description="Put the Anthropic API key here (put-secret-value)",
             )
         if qdrant_key:
             CfnOutput(

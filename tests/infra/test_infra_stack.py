@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
-from infra.stacks.llmcache_stack import ADAPTER_ENV
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Match, Template
+from infra.constructs.secrets import CacheSecrets
+from infra.stacks.llmcache_stack import ADAPTER_ENV, function_environment
 from infra_support import BUFFERED, Synthesized
 
 from llmcache import constants
@@ -478,3 +481,39 @@ def test_given_a_buffered_env_when_synthesized_then_the_lambda_handler_answers_w
     function = dev_buffered.one("AWS::Lambda::Function")["Properties"]
     assert function["Handler"] == "llmcache.handler.lambda_handler" and len(function["Layers"]) == 1
     assert not set(ADAPTER_ENV) & set(dev_buffered.function_env)
+
+
+def test_given_a_managed_anthropic_key_when_built_then_a_placeholder_secret_the_function_reads_by_arn(
+    dev: Synthesized,
+) -> None:
+    stack = Stack(App(), "AnthropicSecrets")
+    secrets = CacheSecrets(
+        stack, "Secrets", env_name="dev", managed_upstream_key=False, retain_data=False, managed_anthropic_key=True
+    )
+    descriptions = [
+        r["Properties"]["Description"]
+        for r in Template.from_stack(stack).find_resources("AWS::SecretsManager::Secret").values()
+    ]
+    config = dataclasses.replace(dev.config, cache=dataclasses.replace(dev.config.cache, managed_anthropic_key=True))
+    env = function_environment(
+        config,
+        table_name="t",
+        bucket_name="b",
+        admin_key_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:admin",
+        upstream_key_secret_arn=None,
+        redis_url=None,
+        anthropic_key_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:anthropic",
+    )
+    settings = Settings.from_env({k: v for k, v in env.items() if k not in ADAPTER_ENV})
+
+    assert secrets.anthropic_key is not None and secrets.upstream_key is None
+    assert any("Anthropic API key" in d for d in descriptions)
+    assert settings.managed_anthropic_key and not settings.managed_upstream_key
+    assert settings.anthropic_base_url == dev.config.cache.anthropic_base_url == "https://api.anthropic.com"
+
+
+def test_given_dev_when_synthesized_then_messages_pass_each_callers_anthropic_key_on(dev: Synthesized) -> None:
+    env = dev.function_env
+
+    assert env[Env.ANTHROPIC_BASE_URL] == "https://api.anthropic.com"
+    assert Env.ANTHROPIC_API_KEY_SECRET_ARN not in env  # cdk.json: managedAnthropicKey false
