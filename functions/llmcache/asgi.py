@@ -82,7 +82,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     event = _event(scope, raw)
     answer = await anyio.to_thread.run_sync(_resolve, event)
-    await send({"type": "http.response.start", "status": answer.status, "headers": _wire(answer.headers)})
+    headers = _wire(answer.headers)
+    if answer.live is None:  # a whole answer says its length: clients and proxies need not read it chunked
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     if answer.live is None:
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
         return

@@ -136,3 +136,14 @@ def test_given_a_slow_upstream_when_the_read_timeout_passes_then_504(
     response = post(gw_timeout, "/v1/chat/completions", chat_body(prompt, model="fake-slow-2000"))
 
     assert_openai_error(response, 504)
+
+
+def test_given_a_plain_answer_when_served_by_uvicorn_then_it_carries_its_length_not_chunks(
+    gw: GatewayProcess, prompt: str
+) -> None:
+    for expected in ("MISS", "HIT"):
+        response = post(gw, "/v1/chat/completions", chat_body(prompt))
+
+        assert response.status_code == 200 and response.headers["x-cache"] == expected
+        assert response.headers["content-length"] == str(len(response.content))
+        assert "transfer-encoding" not in response.headers
