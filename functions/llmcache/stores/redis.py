@@ -51,8 +51,19 @@ class RedisStore:
         entry = CacheEntry.unpack(data, self.name)
         return Hit(entry, self.name) if entry.is_fresh(now) else None
 
+    def _get_each(self, operation: str, keys: list[str]) -> list[Any]:
+        """Every key's value in one round trip, one single-key GET each. Not MGET: ElastiCache Serverless
+        (the hot tier the CDK deploys) runs in cluster mode, which refuses a multi-key command whose keys
+        lie in different hash slots (CROSSSLOT); a pipeline of GETs works there and on a plain server."""
+        if len(keys) == 1:
+            return [self._call(operation, self.client.get, keys[0])]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        return list(self._call(operation, pipe.execute))
+
     def get_many(self, keys: list[str], now: float) -> dict[str, Hit]:
-        values = self._call("get", self.client.mget, [ENTRY_PREFIX + k for k in keys])
+        values = self._get_each("get", [ENTRY_PREFIX + k for k in keys])
         found: dict[str, Hit] = {}
         for key, data in zip(keys, values, strict=True):
             if data is not None:
@@ -76,7 +87,7 @@ class RedisStore:
         return bool(self._call("delete", self.client.delete, ENTRY_PREFIX + key))
 
     def get_generations(self, names: list[str]) -> dict[str, int]:
-        values = self._call("generation", self.client.mget, [GENERATION_PREFIX + n for n in names])
+        values = self._get_each("generation", [GENERATION_PREFIX + n for n in names])
         return {n: int(v or 0) for n, v in zip(names, values, strict=True)}
 
     def bump_generation(self, name: str) -> int:
