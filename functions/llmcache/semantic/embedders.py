@@ -17,7 +17,9 @@ from typing import Any
 from llmcache.semantic.errors import SemanticUnavailable
 
 TITAN_V2 = "amazon.titan-embed-text-v2:0"
-LOCAL_MODEL = "all-MiniLM-L6-v2"
+# all-MiniLM-L6-v2 fine-tuned on Quora's labelled pairs (`make train-semantic`). The name keys the index's
+# collections: a new model gets new ones, never vectors of another model to compare with.
+LOCAL_MODEL = "minilm-l6-qqp-v1"
 
 
 def _checked(vectors: Any, count: int, source: str) -> list[list[float]]:
@@ -109,7 +111,7 @@ _loaded_models: dict[int, Any] = {}
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 in-process with ONNX Runtime (the files under `semantic/model/`, no torch).
+    """The shipped embedder in-process with ONNX Runtime (the files under `semantic/model/`, no torch).
 
     The same files run under `make run`, in the tests, in the evaluation and on Lambda; they load on
     the first embedding, never at import.

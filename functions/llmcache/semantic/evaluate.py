@@ -293,6 +293,7 @@ def evaluate(
         "ablation": ablation(observations, threshold),
         "rejections": dict(rejections.most_common()),
         "threshold": threshold,
+        "embedder": getattr(matcher.embedder, "name", type(matcher.embedder).__name__),
         "pair_cut": PAIR_CUT,
         "kept_rules": sorted(KEPT_RULES),
         "rows": len(rows),
@@ -318,7 +319,7 @@ def render(result: dict[str, Any], path: str) -> str:
     lines = [
         f"semantic evaluation: {path}  rows={result['rows']} "
         f"(label 1: {result['positives']}, label 0: {result['negatives']})",
-        f"embedder all-MiniLM-L6-v2 (ONNX, local), Qdrant in memory, threshold {result['threshold']}, "
+        f"embedder {result['embedder']} (ONNX, local), Qdrant in memory, threshold {result['threshold']}, "
         f"pair model {pair}, rules kept: {', '.join(result['kept_rules']) or 'none'}",
         "a hit is correct on its own row's `a` with label 1, or on the same question after folding",
         "",

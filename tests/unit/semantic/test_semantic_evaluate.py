@@ -68,14 +68,17 @@ def test_given_rows_when_evaluating_then_own_label1_hits_are_correct_and_label0_
     assert result["timing"]["lookups"] == 2 and result["timing"]["p50_ms"] > 0
 
 
-def test_given_a_pair_model_rejecting_a_candidate_when_evaluating_then_only_the_pair_path_drops_it(bow: Any) -> None:
+def test_given_a_pair_model_rejecting_a_candidate_when_evaluating_then_only_the_paths_asking_it_drop_it(
+    bow: Any,
+) -> None:
     model = FixedPairModel(by_cached={"What is the capital city of France": 0.1})
     result = _evaluate(bow, ROWS, "evalpair", pair_model=model, timed=0)
     assert result["methods"][COSINE.name]["false_hits"] == 1
     with_pair = result["methods"][PAIR.name]
     assert with_pair["hits"] == 1 and with_pair["false_hits"] == 0 and with_pair["precision"] == 1.0
     assert with_pair["recall"] == 0.5
-    assert result["methods"][shipped().name]["false_hits"] == 1  # the shipped path does not ask the pair model
+    assert result["methods"][RULES.name]["false_hits"] == 1  # the old rule path does not ask the pair model
+    assert result["methods"][shipped().name]["false_hits"] == 0  # the shipped one does (PAIR_CUT is set)
     assert [c["hits"] for c in result["cuts"]][:1] == [1]
 
 
