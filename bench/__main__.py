@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, semantic_index, sizes, ttft
+from bench import coldstart, semantic_index, semantic_lookup, sizes, ttft
 from bench.common import (
     ROOT,
     chat_body,
@@ -94,6 +94,7 @@ class BenchEnv:
 #   ("semantic_index", "semantic index lookups", semantic_index.measure),
 EXTRA_SECTIONS: list[tuple[str, str, Callable[[BenchEnv], Any]]] = [
     ("ttft", "time to first token (streamed miss) and entry-point cold start", ttft.measure),
+    ("semantic_lookup", "semantic lookup on one thread (local ONNX models)", semantic_lookup.measure),
 ]
 
 # Figures whose llmcache/anchor ratio is taken round by round (each round's two sides ran back to
@@ -288,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     print(semantic_index.render(results.get("semantic_index")))
     if results.get("ttft"):
         print("\n" + ttft.render(results["ttft"]))
+    if results.get("semantic_lookup"):
+        print("\n" + semantic_lookup.render(results["semantic_lookup"]))
     log(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} in {results['seconds']}s")
     crashed = {k: v for k, v in sections.errors.items() if k != "redis-server"}
     return 1 if crashed else 0

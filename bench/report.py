@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import ttft
+from bench import semantic_lookup, ttft
 
 Row = dict[str, Any]
 MB = 1_000_000
 # Row builders of sections other bench modules add (bench/__main__.py's EXTRA_SECTIONS): each takes the
 # whole results dict and returns its rows (build them with `row`). Add one line per module:
 #   from bench import ttft; EXTRA_ROWS.append(ttft.rows)
-EXTRA_ROWS: list[Callable[[dict[str, Any]], list[Row]]] = [ttft.rows]
+EXTRA_ROWS: list[Callable[[dict[str, Any]], list[Row]]] = [ttft.rows, semantic_lookup.rows]
 
 
 def get(data: Any, path: str) -> Any:
@@ -388,6 +388,19 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
             met=None if total is None else total <= 250 * MB,
         )
     )
+    semantic = get(package, "semantic") or {}
+    if "total_bytes" in semantic:
+        rows.append(
+            row(
+                s,
+                f"{semantic['env']} (semantic on): function with models "
+                f"({semantic['model_bytes'] / MB:.1f} MB of models) + layer",
+                _mb(semantic["total_bytes"]),
+                unit="MB",
+                target="≤ 120 MB",
+                met=semantic["total_bytes"] <= semantic["goal_bytes"],
+            )
+        )
     return rows
 
 

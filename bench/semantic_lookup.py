@@ -2,18 +2,26 @@
 
 A 20-word question, embedded each time (no cache), searched in a partition of `--entries` cached
 questions (embedded Qdrant), then the pair model and the rules on the nearest one, as the gateway does.
-Prints p50 / p90 of the embedding, the pair model and the whole lookup, in milliseconds.
+Prints p50 / p90 of the embedding, the pair model and the whole lookup, in milliseconds. `make bench`
+runs it as a section (one ONNX Runtime thread, in its own process) with the issue's goal: 15 ms p50.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 QUESTION = "what is the best way to learn how to cook healthy food at home quickly and cheaply for a family"
 CACHED = "How can I learn to cook healthy meals at home cheaply and quickly for my family?"
+GOAL_MS = 15.0
+ENTRIES = 2000
+RUNS = 200
 
 
 def _timed(fn: Callable[[], object], runs: int) -> dict[str, float]:
@@ -27,11 +35,7 @@ def _timed(fn: Callable[[], object], runs: int) -> dict[str, float]:
     return {"p50": round(statistics.median(samples), 2), "p90": round(samples[int(0.9 * (len(samples) - 1))], 2)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--entries", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=200)
-    args = parser.parse_args()
+def run(entries: int = ENTRIES, runs: int = RUNS) -> dict[str, Any]:
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
     from llmcache.semantic.index import QdrantIndex
     from llmcache.semantic.matcher import DefaultSemanticMatcher
@@ -42,21 +46,63 @@ def main() -> None:
     embedder = LocalEmbedder()
     pair = OnnxPairModel()
     now = time.time()
-    filler = CachingEmbedder(embedder, max_entries=args.entries + 1)
+    filler = CachingEmbedder(embedder, max_entries=entries + 1)
     matcher = DefaultSemanticMatcher(filler, QdrantIndex(prefix="bench"), PairVerifier(model=pair))
-    texts = [CACHED] + [f"How do I cook dish number {i} at home?" for i in range(args.entries - 1)]
+    texts = [CACHED] + [f"How do I cook dish number {i} at home?" for i in range(entries - 1)]
     for i, text in enumerate(texts):
         matcher.remember("p" * 64, text, f"{i:064d}", now + 3600)
     uncached = DefaultSemanticMatcher(embedder, matcher.index, PairVerifier(model=pair))
-    results = {
-        "embed": _timed(lambda: embedder.embed([QUESTION]), args.runs),
-        "pair model": _timed(lambda: pair.score(QUESTION, CACHED), args.runs),
-        "lookup": _timed(lambda: uncached.lookup("p" * 64, QUESTION, 0.5, now), args.runs),
+    return {
+        "entries": entries,
+        "runs": runs,
+        "embed_ms": _timed(lambda: embedder.embed([QUESTION]), runs),
+        "pair_model_ms": _timed(lambda: pair.score(QUESTION, CACHED), runs),
+        "lookup_ms": _timed(lambda: uncached.lookup("p" * 64, QUESTION, 0.5, now), runs),
     }
-    print(f"one thread, {args.entries} entries in the partition, {args.runs} runs, 20-word question")
-    for name, r in results.items():
-        print(f"{name:12} p50 {r['p50']:7.2f} ms   p90 {r['p90']:7.2f} ms")
+
+
+def measure(env: Any) -> dict[str, Any]:
+    """`make bench` section: in a worker process, so that the models' threads and memory stay out of the rest."""
+    from bench.common import run_worker
+
+    return dict(run_worker("bench.semantic_lookup", {"entries": ENTRIES, "runs": 50 if env.quick else RUNS}, 600))
+
+
+def rows(results: dict[str, Any]) -> list[Any]:
+    from bench.report import row
+
+    r = results.get("semantic_lookup") or {}
+    if not r:
+        return []
+    s = f"semantic lookup, one thread, 20-word question, {r['entries']:,} entries"
+    lookup = r["lookup_ms"]["p50"]
+    return [
+        row(s, "embedding p50", r["embed_ms"]["p50"], unit="ms"),
+        row(s, "pair model p50", r["pair_model_ms"]["p50"], unit="ms"),
+        row(s, "whole lookup, embedding included, p50", lookup, unit="ms", target=f"≤ {GOAL_MS:g} ms",
+            met=lookup <= GOAL_MS),
+    ]  # fmt: skip
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [f"one thread, {r['entries']} entries in the partition, {r['runs']} runs, 20-word question"]
+    for name, key in (("embed", "embed_ms"), ("pair model", "pair_model_ms"), ("lookup", "lookup_ms")):
+        lines.append(f"{name:12} p50 {r[key]['p50']:7.2f} ms   p90 {r[key]['p90']:7.2f} ms")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0].endswith(".json"):  # worker mode: config.json out.json
+        config = json.loads(Path(argv[0]).read_text())
+        Path(argv[1]).write_text(json.dumps(run(config.get("entries", ENTRIES), config.get("runs", RUNS))))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=ENTRIES)
+    parser.add_argument("--runs", type=int, default=RUNS)
+    args = parser.parse_args(argv)
+    print(render(run(args.entries, args.runs)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -38,7 +38,37 @@ PROVIDED_BY_LAMBDA = frozenset({"boto3", "botocore", "s3transfer"})
 # Needed by a dependency only for what the function never does: tokenizers reaches for huggingface-hub (and
 # hf-xet, fsspec, pyyaml, tqdm ...) to download models; the embedder reads its tokenizer from a file.
 # ~20 MB less in a semantic layer. tests/unit/semantic/test_semantic_onnx.py embeds with the hub blocked.
-UNUSED_ON_LAMBDA = frozenset({"huggingface-hub"})
+# onnxruntime requires protobuf and flatbuffers for its model tools (pruned below), never for a session.
+UNUSED_ON_LAMBDA = frozenset({"huggingface-hub", "protobuf", "flatbuffers"})
+# Parts of the installed wheels the function never loads, cut so that a semantic deployment (this layer plus
+# the model files) stays under 120 MB unzipped. Each is blocked while both models run in
+# tests/unit/semantic/test_semantic_onnx.py, so a release that starts needing one fails there.
+PRUNED = (
+    # The C API library for other hosts: the Python module links its own copy statically (readelf: it
+    # NEEDs only libc, libstdc++, libm, libgcc_s, libdl, librt, libpthread). 27 MB.
+    "onnxruntime/capi/libonnxruntime.so*",
+    # ONNX Runtime's offline tools (transformer optimizers, quantization, converters): training time only.
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/tools",
+    "onnxruntime/backend",
+    "onnxruntime/datasets",
+    # numpy submodules imported only on demand (numpy.__getattr__) and never by the function or ONNX Runtime.
+    "numpy/random",
+    "numpy/f2py",
+    "numpy/typing",
+    "numpy/_pyinstaller",
+    "numpy/ma",
+    "numpy/polynomial",
+    "numpy/fft",
+    "numpy/_core/include",
+    "numpy/_core/lib",
+    "numpy/_core/_*_tests.*.so",
+    "numpy/_core/_simd.*.so",
+    # Test suites and type stubs.
+    "**/tests",
+    "**/*.pyi",
+)
 # Marker environment of the Lambda Python runtime on ARM64.
 TARGET_MARKERS = {
     "implementation_name": "cpython",
@@ -150,19 +180,35 @@ def installer(target: Path, requirements: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def prune(target: Path) -> int:
+    """Remove PRUNED from an installed layer folder; returns the bytes removed."""
+    removed = 0
+    for pattern in PRUNED:
+        for path in sorted(target.glob(pattern), reverse=True):
+            if path.is_dir():
+                removed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            elif path.exists():
+                removed += path.stat().st_size
+                path.unlink()
+    return removed
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--with-boto3", action="store_true", help="bundle boto3/botocore too")
     parser.add_argument("--env", help="add what this cdk.json environment's semantic settings need")
+    parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: layers/build)")
     args = parser.parse_args(argv)
+    out = args.out.resolve()
 
     skip = (frozenset() if args.with_boto3 else PROVIDED_BY_LAMBDA) | UNUSED_ON_LAMBDA
     semantic_index = environment_semantic_index(args.env) if args.env else "off"
     pins = locked_closure(layer_roots(semantic_index), skip)
-    shutil.rmtree(OUT, ignore_errors=True)
-    target = OUT / "python"
+    shutil.rmtree(out, ignore_errors=True)
+    target = out / "python"
     target.mkdir(parents=True)
-    requirements = OUT / "requirements.txt"
+    requirements = out / "requirements.txt"
     requirements.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
 
     subprocess.run(installer(target, requirements), check=True)
@@ -170,13 +216,16 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(target / "bin", ignore_errors=True)
     for cache in target.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
+    pruned = prune(target)
 
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
     if semantic_index != "off":
         print(f"semantic index {semantic_index}: the layer carries the {SEMANTIC_GROUP} group")
     print(
         f"layer: {len(pins)} packages for python{LAMBDA_PYTHON_VERSION} {PLATFORM} -> "
-        f"{target.relative_to(ROOT)} ({size / 1e6:.1f} MB unzipped; Lambda allows 250 MB)"
+        f"{shown} ({size / 1e6:.1f} MB unzipped after {pruned / 1e6:.1f} MB pruned; "
+        "Lambda allows 250 MB)"
     )
     print("       " + ", ".join(f"{n} {v}" for n, v in pins.items()))
     return 0
