@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis as redis_client
-from tests.servers import RedisServer, wait_until
+from tests.servers import RedisServer, free_port, wait_until
 
 from llmcache.stores.base import CacheEntry
 from llmcache.stores.redis import RedisStore
@@ -23,7 +23,9 @@ def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSe
     if not RedisServer.binary_available():
         pytest.skip("redis-server is not installed (make redis-server)")
     config = tmp_path_factory.mktemp("cluster") / "nodes.conf"
-    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", str(config))
+    # The cluster bus listens on its own port (by default the client port + 10000, past 65535 for a high
+    # free port): given one explicitly.
+    cluster = ("--cluster-enabled", "yes", "--cluster-config-file", str(config), "--cluster-port", str(free_port()))
     server = RedisServer(extra_args=cluster).start(timeout=60)
     try:
         client = redis_client.Redis(host=server.host, port=server.port)
