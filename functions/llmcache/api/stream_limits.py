@@ -1,0 +1,93 @@
+"""Streams cannot pin the gateway: a cap on each tenant's concurrent streams, and what the live door needs to keep
+streams apart from everything else (their own worker threads, a write timeout).
+
+A stream holds a provider connection and a worker thread for as long as it runs, and a client that stops reading
+would hold them for ever. Under `make run` (and any server that runs many requests in one process) one tenant's
+streams could then take every thread, and `/health` and cache hits would wait behind them. So:
+- each tenant may hold at most `MAX_STREAMS_PER_TENANT` streams at once in a process (a streamed cached request, or
+  any passed-on one, whose answer is relayed as it arrives); the next one is a 429 in its API's envelope, before the
+  provider is asked;
+- the live door runs streams on a capacity limiter of their own (`STREAM_THREADS`), so the default worker threads
+  stay free for hits, plain misses and `/health`;
+- each write to the client has `WRITE_SECONDS` (and never more than what is left of the request's deadline): a
+  client that stopped reading is taken as gone, and its provider call is closed.
+On Lambda each execution environment serves one request at a time, so there the cap never binds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+
+from llmcache.errors import TooManyRequests
+from llmcache.exchange import GatewayResponse
+
+WRITE_SECONDS = float(os.environ.get("LLMCACHE_WRITE_TIMEOUT_SECONDS") or 30)
+STREAM_THREADS = int(os.environ.get("LLMCACHE_STREAM_THREADS") or 100)
+_STREAM_FLAG = re.compile(rb'"stream"\s*:\s*true')
+
+
+class TenantStreams:
+    """How many streams each tenant holds now, capped at `limit` (0: no cap)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, tenant: str) -> Callable[[], None]:
+        """A slot for one more stream of `tenant` (TooManyRequests when it holds `limit`); call the result once the
+        stream is over."""
+        with self._lock:
+            held = self._held.get(tenant, 0)
+            if self.limit and held >= self.limit:
+                raise TooManyRequests(
+                    f"this credential already holds {held} streams open through this gateway, its limit "
+                    "(MAX_STREAMS_PER_TENANT); finish or close one and try again",
+                    code="too_many_streams",
+                )
+            self._held[tenant] = held + 1
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                left = self._held.get(tenant, 1) - 1
+                if left > 0:
+                    self._held[tenant] = left
+                else:
+                    self._held.pop(tenant, None)
+
+        return release
+
+    def held(self, tenant: str) -> int:
+        with self._lock:
+            return self._held.get(tenant, 0)
+
+
+def held_while_streaming(
+    streams: TenantStreams, tenant: str, call: Callable[[], GatewayResponse]
+) -> GatewayResponse:
+    """`call()`'s answer, with one of the tenant's stream slots held until its body is over (released at once when
+    the answer came whole)."""
+    release = streams.enter(tenant)
+    try:
+        result = call()
+    except BaseException:
+        release()
+        raise
+    if result.stream is None:
+        release()
+    else:
+        result.stream.on_close(release)
+    return result
+
+
+def wants_stream(path_is_cached_route: bool, raw: bytes) -> bool:
+    """Whether a request's answer will likely be relayed as it arrives (it then runs on the streams' threads):
+    every passed-on request, and a cached one that asks for `"stream": true`."""
+    return not path_is_cached_route or _STREAM_FLAG.search(raw) is not None
