@@ -103,11 +103,12 @@ def check_path(allowlist: Allowlist, method: str, path: str, is_admin: Callable[
     )
 
 
-def check_body(allowlist: Allowlist, raw: bytes, body: Any, is_admin: Callable[[], bool]) -> None:
-    """Forbidden when a managed-mode request's body names a provider object the caller may not read."""
+def check_body(allowlist: Allowlist, raw: bytes, parsed: Callable[[], Any], is_admin: Callable[[], bool]) -> None:
+    """Forbidden when a managed-mode request's body names a provider object the caller may not read. `parsed`
+    gives the body's JSON; it is called only when the raw bytes hold a field that could name one."""
     if allowlist.everything or not any(needle in raw for needle in _NEEDLES):
         return
-    for field, kind, name in named_objects(body):
+    for field, kind, name in named_objects(parsed()):
         if allowlist.allows("GET", f"/v1/{kind}/{name}") or is_admin():
             continue
         raise Forbidden(

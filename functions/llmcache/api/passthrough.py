@@ -1,61 +1,133 @@
 """Every other path under /v1/ (models, files, moderations, audio, images, batches, `/v1/messages/count_tokens`,
-`/v1/responses/{id}`, ...): passed on to its provider uncached, as the client sent it, the answer relayed as it
-arrives, with `X-Cache: BYPASS`.
+`/v1/responses/{id}`, ...): passed on uncached to the provider it was made for, the answer relayed as it arrives,
+with `X-Cache: BYPASS`.
 
-`/v1/messages` and the paths under it go to Anthropic, everything else to the OpenAI-compatible upstream. The
-credential is read and passed on as for the cached routes (the managed key in managed mode). The provider's
-answer is the client's, whatever it is: only a 5xx counts as an upstream error (a 404 for a file that does not
-exist is not a provider outage).
+In order, before anything reaches a provider:
+1. the provider is chosen by what the client sends (`providers.py`), and the credential as that provider reads it;
+2. the path is checked (`path_guard.py`): nothing that could leave the provider's base path or change the request;
+3. a key recognisably made for another provider is refused (passthrough mode);
+4. managed mode (the gateway's own key): only allowed paths, and bodies naming only allowed objects (`access.py`);
+   passthrough mode: the admin key, this gateway's own secret, never goes up as a provider key;
+5. the tenant's stream slot is taken (`stream_limits.py`): a passed-on answer is relayed as it arrives;
+6. only allowed headers go up and come back (`relay_headers.py`).
+The provider's answer is the client's, whatever it is: only a 5xx counts as an upstream error (a 404 for a file
+that does not exist is not a provider outage).
+
+The cached routes take the same rules for their bodies and credentials (`check_cached_call`).
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from llmcache import keys, wiring
+from llmcache.api import access, relay_headers
+from llmcache.api.path_guard import checked_path
+from llmcache.api.providers import Provider, Signals, table
+from llmcache.api.stream_limits import held_while_streaming, tenant_streams
 from llmcache.constants import HEADER_CACHE, Metric
-from llmcache.dialects.base import Dialect
 from llmcache.dialects.registry import dialect_for
+from llmcache.errors import Forbidden, GatewayError
 from llmcache.exchange import BodyStream, GatewayResponse
 from llmcache.observability import record
 
 if TYPE_CHECKING:
+    from llmcache.dialects.base import Dialect
     from llmcache.engine.core import Engine
-    from llmcache.errors import GatewayError
-
-V1 = "/v1/"
-ANTHROPIC_PATH = "/v1/messages"
+    from llmcache.settings import Settings
 
 
-def is_anthropic(path: str) -> bool:
-    """`/v1/messages` and what is under it (also spelled without /v1, as the client routes are)."""
-    return path.removeprefix("/v1").rstrip("/") == "/messages" or path.startswith(f"{ANTHROPIC_PATH}/")
+@dataclass(frozen=True)
+class PassedOn:
+    """One request to pass on, as the route read it (header names lower case)."""
+
+    method: str
+    path: str  # decoded once, as API Gateway and the ASGI door hand it over
+    raw_path: str | None  # as the client sent it, when the door knows it (ASGI)
+    query: str
+    body: bytes
+    headers: dict[str, str]
+    credential: str | None
+    api_key_id: str | None  # API Gateway's key id, deployed with API keys
+    deadline: float
 
 
-def dialect_of_path(path: str) -> Dialect:
-    """The dialect whose credential and error envelope a path uses: Anthropic's for its paths, else OpenAI's."""
-    return dialect_for("messages") if is_anthropic(path) else dialect_for("chat/completions")
+def provider_of(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Provider:
+    """The provider a passed-on request was made for."""
+    signals = Signals(path, headers, _presented_key(headers, api_gateway_key), api_gateway_key)
+    return table(wiring.settings()).for_request(signals)
 
 
-def pass_on(
-    engine: Engine,
-    method: str,
-    path: str,
-    query: str,
-    body: bytes,
-    headers: dict[str, str],
+def error_dialect(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Dialect:
+    """The dialect whose error envelope a passed-on path's errors use: its provider's."""
+    return dialect_for(provider_of(path, headers, api_gateway_key).error_route)
+
+
+def pass_on(engine: Engine, request: PassedOn) -> GatewayResponse:
+    """The provider's answer to the request; its body is relayed piece by piece as it arrives."""
+    settings = wiring.settings()
+    provider = provider_of(request.path, request.headers, request.api_key_id is not None)
+    checked_path(request.path, request.raw_path)
+    _check_access(settings, provider, request.credential, request.body, lambda: _json_or_none(request.body), request)
+    tenant = keys.tenant_id(request.credential, request.api_key_id, passthrough=not provider.managed)
+    return held_while_streaming(tenant_streams(settings), tenant, lambda: _relay(engine, provider, request))
+
+
+def check_cached_call(dialect: Dialect, raw: bytes, body: dict[str, Any], credential: str | None) -> None:
+    """A cached route's request under the same rules: its key goes only to the provider it was made for, and in
+    managed mode its body names only provider objects the caller may read."""
+    settings = wiring.settings()
+    _check_access(settings, table(settings).named(dialect.provider), credential, raw, lambda: body, None)
+
+
+def _check_access(
+    settings: Settings,
+    provider: Provider,
     credential: str | None,
-    deadline: float | None,
-) -> GatewayResponse:
-    """The provider's answer to the request as sent; its body is relayed piece by piece as it arrives."""
-    upstream = engine.providers.get("anthropic", engine.upstream) if is_anthropic(path) else engine.upstream
+    raw: bytes,
+    parsed: Any,
+    passed_on: PassedOn | None,
+) -> None:
+    table(settings).check_credential(provider, credential)
+    if not provider.managed:
+        if access.is_key(credential, _admin_key()):
+            raise Forbidden(
+                "this is the gateway's admin key: it is never sent to a provider; send your provider key",
+                code="admin_key_not_forwarded",
+            )
+        return
+    allowlist = access.Allowlist.of(settings.passthrough_allow)
+
+    def is_admin() -> bool:
+        return access.is_key(credential, _admin_key())
+
+    if passed_on is not None:
+        access.check_path(allowlist, passed_on.method, passed_on.path, is_admin)
+    access.check_body(allowlist, raw, parsed, is_admin)
+
+
+def _relay(engine: Engine, provider: Provider, request: PassedOn) -> GatewayResponse:
+    upstream = engine.providers.get(provider.name, engine.upstream)
     record(Metric.CACHE_BYPASS)
     started = time.perf_counter()
     resources = ExitStack()
     try:
         head, chunks = resources.enter_context(
-            upstream.relay(method, path.removeprefix(V1), query, body, headers, credential, deadline=deadline)
+            upstream.relay(
+                request.method,
+                provider.upstream_path(request.path),
+                request.query,
+                request.body,
+                relay_headers.up(request.headers, managed=provider.managed),
+                request.credential,
+                deadline=request.deadline,
+                used_key_header="x-api-key" in request.headers and request.api_key_id is None,
+            )
         )
     except BaseException:
         resources.close()
@@ -63,9 +135,38 @@ def pass_on(
     record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
     if head.status >= 500:
         record(Metric.UPSTREAM_ERROR)
-    relayed = {name: value for name, value in head.headers.items() if name != "content-type"}
+    relayed = relay_headers.down(head.headers)
+    content_type = relayed.pop("content-type", "application/json")
     relayed[HEADER_CACHE] = "BYPASS"
-    return GatewayResponse(head.status, b"", head.content_type, relayed, BodyStream(chunks, resources, _cut_short))
+    return GatewayResponse(head.status, b"", content_type, relayed, BodyStream(chunks, resources, _cut_short))
+
+
+def _admin_key() -> str | None:
+    """The admin key, or None when none is set or it cannot be read (then nobody is admin)."""
+    settings = wiring.settings()
+    if not (settings.admin_api_key or settings.admin_api_key_secret_arn):
+        return None
+    try:
+        key: str | None = wiring.admin().admin_key()
+    except GatewayError:
+        return None
+    return key
+
+
+def _presented_key(headers: Mapping[str, str], api_gateway_key: bool) -> str | None:
+    """The key as the client presented it (unchecked: only its shape is read, to choose the provider)."""
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None if api_gateway_key else headers.get("x-api-key")
+
+
+def _json_or_none(raw: bytes) -> Any:
+    """A passed-on body as JSON, or None (a multipart upload, audio): only JSON can name objects by field."""
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return None
 
 
 def _cut_short(_: GatewayError) -> bytes:

@@ -15,7 +15,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
-from llmcache.api.passthrough import dialect_of_path, pass_on
+from llmcache.api import passthrough
+from llmcache.api.path_guard import checked_path
 from llmcache.constants import Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.registry import dialect_for, routes
@@ -165,6 +166,7 @@ def _client_call(route: str) -> Response[str]:
     if not isinstance(body["model"], str) or not body["model"]:
         raise BadRequest("`model` must be a non-empty string", param="model")
     dialect.validate(body)
+    passthrough.check_cached_call(dialect, raw, body, credential)
     settings = wiring.settings()
     # Passthrough is per provider: a managed OpenAI key says nothing of the Anthropic key a caller sends.
     managed = settings.managed_anthropic_key if dialect.provider == "anthropic" else settings.managed_upstream_key
@@ -202,13 +204,23 @@ for _route in routes():
 def passed_on() -> Response[str]:
     event = app.current_event
     headers = _headers()
-    credential, _ = _client_credential(dialect_of_path(event.path), headers)
+    provider = passthrough.provider_of(event.path, headers, _api_key_id() is not None)
+    credential, api_key_id = _client_credential(dialect_for(provider.error_route), headers)
     raw = _raw_body()
     # API Gateway's multi-value form keeps every value of a repeated name (and commas inside values).
     pairs = event.multi_value_query_string_parameters or {k: [v] for k, v in event.query_string_parameters.items()}
-    query = urlencode(pairs, doseq=True)
-    deadline = time.monotonic() + wiring.settings().request_deadline
-    result = pass_on(wiring.engine(), event.http_method, event.path, query, raw, headers, credential, deadline)
+    request = passthrough.PassedOn(
+        method=event.http_method,
+        path=event.path,
+        raw_path=event.get("rawPath"),
+        query=urlencode(pairs, doseq=True),
+        body=raw,
+        headers=headers,
+        credential=credential,
+        api_key_id=api_key_id,
+        deadline=time.monotonic() + wiring.settings().request_deadline,
+    )
+    result = passthrough.pass_on(wiring.engine(), request)
     logger.info("passed on", extra={"path": event.path[:200], "status": result.status, "cache": "BYPASS"})
     return _to_response(result)
 
@@ -268,8 +280,16 @@ def _count(error: GatewayError) -> None:
 
 
 def _error(error: GatewayError) -> Response[str]:
-    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, else OpenAI's."""
-    return _json(error.status, dialect_of_path(app.current_event.path).error_body(error))
+    """The error in the envelope of the API the request belongs to: its route's, or on a passed-on path its
+    provider's (Anthropic's for what the anthropic SDK sends, else OpenAI's)."""
+    event = app.current_event
+    route = event.path.removeprefix("/v1").lstrip("/")
+    if route in CLIENT_ROUTES:
+        dialect = dialect_for(route)
+    else:
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+        dialect = passthrough.error_dialect(event.path, headers, _api_key_id() is not None)
+    return _json(error.status, dialect.error_body(error))
 
 
 @app.exception_handler(GatewayError)
@@ -289,6 +309,11 @@ def not_found(_: NotFoundError) -> Response[str]:
         response = _error(error)
         response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
+    if path.startswith("/v1/"):  # under /v1/ only a path that cannot be passed on is unmatched (a new line in it)
+        try:
+            checked_path(path)
+        except GatewayError as refused:
+            return _error(refused)
     error = NotFound(f"unknown route {path}; this gateway serves /v1/* (its API routes), /health and /cache/*")
     return _error(error)
 

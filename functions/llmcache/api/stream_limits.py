@@ -20,9 +20,13 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from llmcache.errors import TooManyRequests
 from llmcache.exchange import GatewayResponse
+
+if TYPE_CHECKING:
+    from llmcache.settings import Settings
 
 WRITE_SECONDS = float(os.environ.get("LLMCACHE_WRITE_TIMEOUT_SECONDS") or 30)
 STREAM_THREADS = int(os.environ.get("LLMCACHE_STREAM_THREADS") or 100)
@@ -67,6 +71,17 @@ class TenantStreams:
     def held(self, tenant: str) -> int:
         with self._lock:
             return self._held.get(tenant, 0)
+
+
+_built: tuple[int, TenantStreams] | None = None
+
+
+def tenant_streams(settings: Settings) -> TenantStreams:
+    """The process's count of streams per tenant (one for the process: a new limit starts a new count)."""
+    global _built
+    if _built is None or _built[0] != settings.max_streams_per_tenant:
+        _built = (settings.max_streams_per_tenant, TenantStreams(settings.max_streams_per_tenant))
+    return _built[1]
 
 
 def held_while_streaming(
