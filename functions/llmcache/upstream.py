@@ -65,7 +65,9 @@ class Upstream:
 
     def _headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
-        headers.update(self._credential_headers(credential, self.key_header is not None and self.key_header in client_headers))
+        headers.update(
+            self._credential_headers(credential, self.key_header is not None and self.key_header in client_headers)
+        )
         for name in self.forwarded_headers:
             value = client_headers.get(name)
             if self.managed_key and name in ACCOUNT_HEADERS:
@@ -139,10 +141,11 @@ class Upstream:
         deadline: float | None = None,
         used_key_header: bool = False,
     ) -> Iterator[tuple[UpstreamResponse, Iterator[bytes]]]:
-        """An uncached request passed on (`path` under the base URL, already checked by the API layer, the query,
-        the body, and `client_headers`, already cut to what may go up); the credential is set as for the cached
-        routes (in the provider's own header when the client used it: `used_key_header`). Yields the provider's status and all its headers (the API layer picks what reaches the client) and
-        its body as it arrives. Errors surface as in `stream`."""
+        """An uncached request passed on: `path` under the base URL (already checked by the API layer), the query,
+        the body, and `client_headers` (already cut to what may go up); the credential is set as for the cached
+        routes, in the provider's own header when the client used it (`used_key_header`). Yields the provider's
+        status and all its headers (the API layer picks what reaches the client) and its body as it arrives.
+        Errors surface as in `stream`."""
         relayed = {**client_headers, **self._credential_headers(credential, used_key_header)}
         headers = dict(_wire_header(name, value) for name, value in relayed.items())
         url = self._url_under_base(path, query)

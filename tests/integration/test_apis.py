@@ -178,9 +178,7 @@ def test_given_the_models_route_when_called_then_the_providers_list_passes_throu
     assert recorded["query"] == "limit=2&order=asc&tag=a&tag=b"
 
 
-def test_given_a_passed_on_request_when_relayed_then_only_allowlisted_headers_go_up(
-    configure, client, provider
-):
+def test_given_a_passed_on_request_when_relayed_then_only_allowlisted_headers_go_up(configure, client, provider):
     configure(CACHE_TIERS="memory")
     headers = {
         "OpenAI-Beta": "assistants=v2",

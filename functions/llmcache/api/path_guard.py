@@ -30,7 +30,12 @@ def checked_path(path: str, raw_path: str | None = None) -> str:
         raise _refused("holds characters outside ASCII once decoded")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
         raise _refused("holds control characters once decoded (such as %00 or %0D%0A)")
-    for mark, name in (("?", "a `?` (%3F)"), ("#", "a `#` (%23)"), ("\\", "a backslash"), ("%", "a `%` (encoded twice)")):
+    for mark, name in (
+        ("?", "a `?` (%3F)"),
+        ("#", "a `#` (%23)"),
+        ("\\", "a backslash"),
+        ("%", "a `%` (encoded twice)"),
+    ):
         if mark in path:
             raise _refused(f"holds {name} once decoded")
     if not path.startswith("/"):

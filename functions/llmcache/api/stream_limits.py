@@ -1,5 +1,5 @@
-"""Streams cannot pin the gateway: a cap on each tenant's concurrent streams, and what the live door needs to keep
-streams apart from everything else (their own worker threads, a write timeout).
+"""Streams cannot pin the gateway: a cap on each tenant's concurrent streams (the live door's own guards, threads
+of their own and a write timeout, are in `live_guards.py`).
 
 A stream holds a provider connection and a worker thread for as long as it runs, and a client that stops reading
 would hold them for ever. Under `make run` (and any server that runs many requests in one process) one tenant's
@@ -7,17 +7,12 @@ streams could then take every thread, and `/health` and cache hits would wait be
 - each tenant may hold at most `MAX_STREAMS_PER_TENANT` streams at once in a process (a streamed cached request, or
   any passed-on one, whose answer is relayed as it arrives); the next one is a 429 in its API's envelope, before the
   provider is asked;
-- the live door runs streams on a capacity limiter of their own (`STREAM_THREADS`), so the default worker threads
-  stay free for hits, plain misses and `/health`;
-- each write to the client has `WRITE_SECONDS` (and never more than what is left of the request's deadline): a
-  client that stopped reading is taken as gone, and its provider call is closed.
+- the live door runs streams on threads of their own and bounds each write (`live_guards.py`).
 On Lambda each execution environment serves one request at a time, so there the cap never binds.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -27,10 +22,6 @@ from llmcache.exchange import GatewayResponse
 
 if TYPE_CHECKING:
     from llmcache.settings import Settings
-
-WRITE_SECONDS = float(os.environ.get("LLMCACHE_WRITE_TIMEOUT_SECONDS") or 30)
-STREAM_THREADS = int(os.environ.get("LLMCACHE_STREAM_THREADS") or 100)
-_STREAM_FLAG = re.compile(rb'"stream"\s*:\s*true')
 
 
 class TenantStreams:
@@ -84,9 +75,7 @@ def tenant_streams(settings: Settings) -> TenantStreams:
     return _built[1]
 
 
-def held_while_streaming(
-    streams: TenantStreams, tenant: str, call: Callable[[], GatewayResponse]
-) -> GatewayResponse:
+def held_while_streaming(streams: TenantStreams, tenant: str, call: Callable[[], GatewayResponse]) -> GatewayResponse:
     """`call()`'s answer, with one of the tenant's stream slots held until its body is over (released at once when
     the answer came whole)."""
     release = streams.enter(tenant)
@@ -100,9 +89,3 @@ def held_while_streaming(
     else:
         result.stream.on_close(release)
     return result
-
-
-def wants_stream(path_is_cached_route: bool, raw: bytes) -> bool:
-    """Whether a request's answer will likely be relayed as it arrives (it then runs on the streams' threads):
-    every passed-on request, and a cached one that asks for `"stream": true`."""
-    return not path_is_cached_route or _STREAM_FLAG.search(raw) is not None

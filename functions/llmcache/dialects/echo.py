@@ -21,7 +21,7 @@ class EchoFields:
     def __init__(self, defaults: Mapping[str, Any]) -> None:
         """`defaults`: each echoed field and the value the provider echoes when a request leaves it out."""
         self.defaults = dict(defaults)
-        self._names = tuple((name, f'"{name}"'.encode()) for name in defaults)
+        self._needles = tuple(f'"{name}"'.encode() for name in defaults)
 
     def sent(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         """The echoed values this request sent (None when it sent none, or only defaults)."""
@@ -52,7 +52,7 @@ class EchoFields:
 
     def _holds_values(self, raw: bytes) -> bool:
         """Whether some echoed field in `raw` holds more than its default (`null`, `{}`): a few byte searches."""
-        for name, needle in self._names:
+        for needle in self._needles:
             start = raw.find(needle)
             while start >= 0:
                 at = _skip_whitespace(raw, start + len(needle))

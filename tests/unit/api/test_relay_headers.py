@@ -58,4 +58,8 @@ def test_given_a_providers_headers_when_relayed_then_only_content_ids_and_retry_
         "X-Cache": "HIT",
     }
 
-    assert relay_headers.down(answered) == {"content-type": "application/json", "x-request-id": "req_1", "retry-after": "1"}
+    assert relay_headers.down(answered) == {
+        "content-type": "application/json",
+        "x-request-id": "req_1",
+        "retry-after": "1",
+    }

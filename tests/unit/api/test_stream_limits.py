@@ -6,7 +6,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from llmcache.api.stream_limits import TenantStreams, held_while_streaming, wants_stream
+from llmcache.api.live_guards import limiter_for
+from llmcache.api.stream_limits import TenantStreams, held_while_streaming
 from llmcache.errors import TooManyRequests
 from llmcache.exchange import BodyStream, GatewayResponse
 
@@ -44,7 +45,9 @@ def test_given_a_whole_answer_or_a_failure_when_the_call_returns_then_the_slot_i
     assert streams.held("a") == 0
 
 
-def test_given_requests_when_classified_then_passed_on_ones_and_stream_true_ones_run_as_streams() -> None:
-    assert wants_stream(False, b"")
-    assert wants_stream(True, b'{"model": "m", "stream" : true}')
-    assert not wants_stream(True, b'{"model": "m", "stream": false}')
+def test_given_requests_when_classified_then_passed_on_ones_and_stream_true_ones_run_on_the_streams_threads() -> None:
+    """finding 22.6: hits, plain misses and /health keep the default threads."""
+    assert limiter_for("/v1/files", b"") is not None
+    assert limiter_for("/v1/chat/completions", b'{"model": "m", "stream" : true}') is not None
+    assert limiter_for("/v1/chat/completions", b'{"model": "m", "stream": false}') is None
+    assert limiter_for("/health", b"") is None and limiter_for("/cache/stats", b"") is None
