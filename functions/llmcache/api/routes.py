@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from llmcache import keys, wiring
 from llmcache.api import passthrough
 from llmcache.api.path_guard import checked_path
+from llmcache.api.stream_limits import held_while_streaming, tenant_streams
 from llmcache.constants import Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.registry import dialect_for, routes
@@ -173,7 +174,10 @@ def _client_call(route: str) -> Response[str]:
     tenant = keys.tenant_id(credential, api_key_id, passthrough=not managed)
     deadline = time.monotonic() + settings.request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
-    result = wiring.engine().handle(request)
+    if body.get("stream") is True:  # relayed as it arrives on a miss: one of the tenant's stream slots
+        result = held_while_streaming(tenant_streams(settings), tenant, lambda: wiring.engine().handle(request))
+    else:
+        result = wiring.engine().handle(request)
     log_answered(
         route=route,
         status=result.status,

@@ -18,6 +18,7 @@ from llmcache.dialects.wire import bearer_token
 from llmcache.savings import TokenCounts, token_counts
 
 if TYPE_CHECKING:
+    from llmcache.dialects.echo import EchoFields
     from llmcache.dialects.sse import SseEvent
     from llmcache.engine.core import Engine
     from llmcache.errors import GatewayError
@@ -43,6 +44,11 @@ class Dialect:
     required: tuple[str, ...] = ("model",)  # body fields that must be present and not null
     provider: str = "openai"  # which upstream answers: "openai" (UPSTREAM_BASE_URL) or "anthropic"
     answer_headers: tuple[str, ...] = keys.ANSWER_HEADERS  # request headers in the key (they select the answer)
+    # Request fields the provider echoes in its answer, made the current request's on a hit (None: it echoes none).
+    echo: EchoFields | None = None
+    # A stream that ends cleanly without its final event gets this API's error event (its SDKs would otherwise
+    # take the cut stream for a whole answer).
+    final_event_required: bool = False
 
     def credential(self, headers: dict[str, str]) -> str | None:
         """The caller's key from its (lower-cased) headers; None when it sent none; Unauthorized when malformed."""

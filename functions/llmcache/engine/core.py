@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from llmcache import keys, policy
 from llmcache.constants import (
     HEADER_CACHE,
+    HEADER_CACHE_BYPASS_REASON,
     HEADER_CACHE_KEY,
     HEADER_CACHE_MATCH,
     HEADER_CACHE_SIMILARITY,
@@ -100,12 +101,14 @@ class Engine:
         tenant_scope = self.tenant_scope(request)
         # Neither served nor stored: a request its API says must not be (a Responses background job), or one
         # whose flush generation is unknowable.
-        bypass = dialect.bypass_reason(body) is not None
+        bypass = dialect.bypass_reason(body)
         generation = None if bypass else self.generation_for(tenant_scope, controls.namespace)
         if generation is None:
             record(Metric.CACHE_BYPASS)
             response = self._call_upstream(request, dialect, key=None, controls=controls)
             response.headers[HEADER_CACHE] = "BYPASS"
+            if bypass:
+                response.headers[HEADER_CACHE_BYPASS_REASON] = bypass
             return response
         # once: the key and the semantic partition share it
         context = keys.header_context(request.headers, dialect.answer_headers)
@@ -269,10 +272,14 @@ class Engine:
         count: bool = True,
     ) -> GatewayResponse:
         entry, raw = hit.entry, hit.raw
+        echo = dialect.echo  # fields the provider echoes: this request's own, never the first caller's
         if request.body.get("stream") is True:
-            body, content_type = dialect.replay(json.loads(raw), request.body), SSE
+            answer = json.loads(raw)
+            if echo is not None:
+                answer = echo.for_request(answer, request.body)
+            body, content_type = dialect.replay(answer, request.body), SSE
         else:
-            body, content_type = raw, entry.content_type
+            body, content_type = (raw if echo is None else echo.hit_bytes(raw, request.body)), entry.content_type
         response = GatewayResponse(
             200,
             body,
@@ -347,6 +354,9 @@ class Engine:
         started = time.perf_counter()
 
         def keep(answer: dict[str, Any], raw: bytes) -> None:
+            stored = dialect.echo.stored_form(answer) if dialect.echo is not None else None
+            if stored is not None:  # an entry never holds a caller's echoed values (metadata, user, ...)
+                answer, raw = stored, _compact_json(stored)
             # An answer over MAX_ANSWER_BYTES is passed on, never stored (a hit would replay it every time).
             if key is not None and len(raw) <= self.settings.max_answer_bytes:
                 self._store(request, dialect, controls, key, answer, raw, semantic)
@@ -458,6 +468,8 @@ class Engine:
             event = next(events, None)
         if not settled:  # ended without its final event: relayed, never stored
             self._upstream_done(status, started)
+            if dialect.final_event_required:  # its SDKs would take the cut stream for a whole answer
+                yield dialect.error_event(UpstreamUnavailable("the provider's stream ended before its final event"))
 
     def _settle(self, answer: dict[str, Any] | None, dialect: Dialect, status: int, started: float, keep: Keep) -> None:
         self._upstream_done(status, started)
