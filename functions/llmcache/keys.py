@@ -15,7 +15,9 @@ from typing import Any
 
 from llmcache.errors import BadRequest
 
-KEY_VERSION = "v1"
+# v2 (issue #22): entries no longer hold a caller's echoed fields (Responses `metadata`, `user`, ...); entries
+# stored under v1 may, so they are never served again (one miss per entry on upgrade, as a flush would cost).
+KEY_VERSION = "v2"
 # Client headers passed on to the provider that select what answers: the account context (organization,
 # project: model access, data controls) and beta behaviour. Requests that differ in them never share a key.
 ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from llmcache import keys, wiring
 from llmcache.api import access, relay_headers
 from llmcache.api.path_guard import checked_path
-from llmcache.api.providers import Provider, Signals, table
+from llmcache.api.providers import Provider, ProviderTable, Signals, table
 from llmcache.api.stream_limits import held_while_streaming, tenant_streams
 from llmcache.constants import HEADER_CACHE, Metric
 from llmcache.dialects.registry import dialect_for
@@ -57,10 +57,38 @@ class PassedOn:
     deadline: float
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What the checks read from the settings, built once per settings object (the hit path pays a lookup)."""
+
+    table: ProviderTable
+    providers: dict[str, Provider]
+    allowlist: access.Allowlist
+    admin_configured: bool
+
+
+_built: tuple[Settings, _Rules] | None = None
+
+
+def _rules() -> _Rules:
+    global _built
+    settings = wiring.settings()
+    if _built is None or _built[0] is not settings:
+        providers = table(settings)
+        rules = _Rules(
+            providers,
+            {p.name: p for p in providers.entries},
+            access.Allowlist.of(settings.passthrough_allow),
+            bool(settings.admin_api_key or settings.admin_api_key_secret_arn),
+        )
+        _built = (settings, rules)
+    return _built[1]
+
+
 def provider_of(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Provider:
     """The provider a passed-on request was made for."""
     signals = Signals(path, headers, _presented_key(headers, api_gateway_key), api_gateway_key)
-    return table(wiring.settings()).for_request(signals)
+    return _rules().table.for_request(signals)
 
 
 def error_dialect(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Dialect:
@@ -70,45 +98,39 @@ def error_dialect(path: str, headers: Mapping[str, str], api_gateway_key: bool) 
 
 def pass_on(engine: Engine, request: PassedOn) -> GatewayResponse:
     """The provider's answer to the request; its body is relayed piece by piece as it arrives."""
-    settings = wiring.settings()
     provider = provider_of(request.path, request.headers, request.api_key_id is not None)
     checked_path(request.path, request.raw_path)
-    _check_access(settings, provider, request.credential, request.body, lambda: _json_or_none(request.body), request)
+    _check_access(provider, request.credential, request.body, lambda: _json_or_none(request.body), request)
     tenant = keys.tenant_id(request.credential, request.api_key_id, passthrough=not provider.managed)
-    return held_while_streaming(tenant_streams(settings), tenant, lambda: _relay(engine, provider, request))
+    streams = tenant_streams(wiring.settings())
+    return held_while_streaming(streams, tenant, lambda: _relay(engine, provider, request))
 
 
 def check_cached_call(dialect: Dialect, raw: bytes, body: dict[str, Any], credential: str | None) -> None:
     """A cached route's request under the same rules: its key goes only to the provider it was made for, and in
     managed mode its body names only provider objects the caller may read."""
-    settings = wiring.settings()
-    _check_access(settings, table(settings).named(dialect.provider), credential, raw, lambda: body, None)
+    _check_access(_rules().providers[dialect.provider], credential, raw, lambda: body, None)
 
 
 def _check_access(
-    settings: Settings,
-    provider: Provider,
-    credential: str | None,
-    raw: bytes,
-    parsed: Any,
-    passed_on: PassedOn | None,
+    provider: Provider, credential: str | None, raw: bytes, parsed: Callable[[], Any], passed_on: PassedOn | None
 ) -> None:
-    table(settings).check_credential(provider, credential)
+    rules = _rules()
+    rules.table.check_credential(provider, credential)
     if not provider.managed:
-        if access.is_key(credential, _admin_key()):
+        if rules.admin_configured and access.is_key(credential, _admin_key()):
             raise Forbidden(
                 "this is the gateway's admin key: it is never sent to a provider; send your provider key",
                 code="admin_key_not_forwarded",
             )
         return
-    allowlist = access.Allowlist.of(settings.passthrough_allow)
 
     def is_admin() -> bool:
         return access.is_key(credential, _admin_key())
 
     if passed_on is not None:
-        access.check_path(allowlist, passed_on.method, passed_on.path, is_admin)
-    access.check_body(allowlist, raw, parsed, is_admin)
+        access.check_path(rules.allowlist, passed_on.method, passed_on.path, is_admin)
+    access.check_body(rules.allowlist, raw, parsed, is_admin)
 
 
 def _relay(engine: Engine, provider: Provider, request: PassedOn) -> GatewayResponse:
@@ -142,10 +164,7 @@ def _relay(engine: Engine, provider: Provider, request: PassedOn) -> GatewayResp
 
 
 def _admin_key() -> str | None:
-    """The admin key, or None when none is set or it cannot be read (then nobody is admin)."""
-    settings = wiring.settings()
-    if not (settings.admin_api_key or settings.admin_api_key_secret_arn):
-        return None
+    """The admin key, or None when it cannot be read (then nobody is admin)."""
     try:
         key: str | None = wiring.admin().admin_key()
     except GatewayError:

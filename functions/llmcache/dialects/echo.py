@@ -4,8 +4,9 @@ OpenAI's Responses API echoes `metadata`, `user`, `safety_identifier` and `promp
 None of them reaches the model, so they are out of the key; but a hit replays stored bytes, and two end users of one
 app asking the same question would see each other's tags and ids (an e-mail in `metadata`, an order id in `user`).
 So an entry is stored with these fields at their defaults (it never holds a caller's values), and a hit puts back
-the values the current request sent. Both cost nothing on the hit path unless a value is there: a request that sends
-none is served the stored bytes as they are, after a scan of them that finds only defaults.
+the values the current request sent. A request that sends none is served the stored bytes as they are: the hit path
+pays for the patch only when there is something to patch. (Entries stored before this rule are unreachable: the
+key's version changed with it, `keys.KEY_VERSION`.)
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-
-_WHITESPACE = b" \t\r\n"
 
 
 class EchoFields:
@@ -41,38 +40,11 @@ class EchoFields:
         return {**answer, **values}
 
     def hit_bytes(self, raw: bytes, body: Mapping[str, Any]) -> bytes:
-        """A plain hit's body: the stored bytes, or (when the request sent values, or the entry holds another
-        caller's, as entries stored before this rule may) the answer with this request's values."""
-        if self.sent(body) is None and not self._holds_values(raw):
+        """A plain hit's body: the stored bytes when the request sent no echoed values (the entry holds only
+        defaults), else the answer with this request's values."""
+        if self.sent(body) is None:
             return raw
         answer = json.loads(raw)
         if not isinstance(answer, dict):
             return raw
         return json.dumps(self.for_request(answer, body), separators=(",", ":"), ensure_ascii=False).encode()
-
-    def _holds_values(self, raw: bytes) -> bool:
-        """Whether some echoed field in `raw` holds more than its default (`null`, `{}`): a few byte searches."""
-        for needle in self._needles:
-            start = raw.find(needle)
-            while start >= 0:
-                at = _skip_whitespace(raw, start + len(needle))
-                if raw[at : at + 1] == b":":  # a key, not a string value that spells the name
-                    value = _skip_whitespace(raw, at + 1)
-                    if not _is_default(raw, value):
-                        return True
-                start = raw.find(needle, start + 1)
-        return False
-
-
-def _skip_whitespace(raw: bytes, at: int) -> int:
-    while raw[at : at + 1] and raw[at] in _WHITESPACE:
-        at += 1
-    return at
-
-
-def _is_default(raw: bytes, at: int) -> bool:
-    if raw.startswith(b"null", at):
-        return True
-    if raw[at : at + 1] == b"{":
-        return raw[_skip_whitespace(raw, at + 1) : _skip_whitespace(raw, at + 1) + 1] == b"}"
-    return False

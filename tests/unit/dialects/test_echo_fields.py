@@ -34,16 +34,8 @@ def test_given_a_request_without_values_when_a_clean_entry_is_hit_then_the_store
     assert ECHO.hit_bytes(raw, {"model": "m"}) is raw
 
 
-def test_given_an_entry_stored_with_another_callers_values_when_hit_then_they_are_replaced_by_defaults() -> None:
-    """finding 22.4: entries stored before this rule held the first caller's values."""
-    raw = json.dumps({**STORED, "metadata": {"email": "a@example.com"}, "user": "u-1"}, indent=1).encode()
+def test_given_the_key_version_when_read_then_entries_stored_before_echoed_fields_were_blanked_are_unreachable():
+    """finding 22.4: entries of the previous key version may hold another caller's values."""
+    from llmcache import keys
 
-    served = json.loads(ECHO.hit_bytes(raw, {}))
-
-    assert served["metadata"] == {} and served["user"] is None
-
-
-def test_given_the_field_names_as_text_when_scanned_then_they_are_not_taken_for_values() -> None:
-    raw = json.dumps({**STORED, "output": [{"text": 'say "user": "x"'}], "instructions": "user"}).encode()
-
-    assert ECHO.hit_bytes(raw, {}) is raw
+    assert keys.KEY_VERSION == "v2"
