@@ -17,7 +17,7 @@ from tests.integration.harness import AsgiClient
 
 from llmcache import asgi
 from llmcache.dialects.openai import StreamAssembler
-from llmcache.dialects.sse import iter_sse_data
+from llmcache.dialects.sse import iter_sse_events
 from llmcache.local.run import _listen, uvicorn_config
 
 
@@ -106,8 +106,8 @@ def test_given_a_herd_of_identical_streamed_misses_when_served_then_the_provider
 
 def _content(sse: bytes) -> str:
     assembler = StreamAssembler()
-    for data in iter_sse_data([sse]):
-        assembler.feed(data)
+    for event in iter_sse_events([sse]):
+        assembler.feed(event)
     answer = assembler.result()
     assert answer is not None
     return answer["choices"][0]["message"]["content"]

@@ -16,11 +16,16 @@ from typing import Any
 import pytest
 
 from llmcache import keys, policy
+from llmcache.api.body import parse_json_object
+from llmcache.dialects.embeddings import MAX_INPUTS
+from llmcache.dialects.openai import ANSWER_HEADERS
+from llmcache.dialects.registry import dialect_for
 from llmcache.engine import per_input as embeddings
-from llmcache.engine.core import ClientRequest, Engine, GatewayResponse, require_json_object
+from llmcache.engine.core import Engine
 from llmcache.engine.generations import Generations
+from llmcache.engine.services import Services
 from llmcache.errors import BadRequest
-from llmcache.exchange import UpstreamResponse
+from llmcache.exchange import ClientRequest, GatewayResponse, UpstreamResponse
 from llmcache.semantic.embedders import CachingEmbedder
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
@@ -103,16 +108,17 @@ def embedding_answer(_: str, body: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def make_engine(answer: Answer, **settings: Any) -> tuple[Engine, FakeProvider]:
-    memory = MemoryStore(8 * 1024 * 1024)
+def make_engine(answer: Answer, tier: MemoryStore | None = None, **settings: Any) -> tuple[Engine, FakeProvider]:
+    memory = tier if tier is not None else MemoryStore(8 * 1024 * 1024)
     store = TieredStore([memory], lambda failure: None)
     provider = FakeProvider(answer)
-    engine = Engine(
+    services = Services(
         Settings(tiers=("memory",), **settings),
         store,
         Generations(memory, 1.0, lambda failure: None),
         provider,  # type: ignore[arg-type]
     )
+    engine = Engine(services)
     return engine, provider
 
 
@@ -126,7 +132,13 @@ def request(
 ) -> ClientRequest:
     raw = json.dumps(body).encode()
     return ClientRequest(
-        route, body, raw, headers or {}, tenant_key, keys.tenant_id(tenant_key), deadline or time.monotonic() + 60
+        dialect_for(route),
+        body,
+        raw,
+        headers or {},
+        tenant_key,
+        keys.tenant_id(tenant_key),
+        deadline or time.monotonic() + 60,
     )
 
 
@@ -163,7 +175,7 @@ def test_given_a_text_embedded_for_tenant_a_when_tenant_b_sends_it_then_it_is_em
 # ----- 2. an embeddings batch stays inside its limits -------------------------------------------------------
 def test_given_more_inputs_than_the_provider_takes_when_embedding_then_400_names_the_limit() -> None:
     engine, provider = make_engine(embedding_answer)
-    body = {"model": "e", "input": [f"text {i}" for i in range(embeddings.MAX_INPUTS + 1)]}
+    body = {"model": "e", "input": [f"text {i}" for i in range(MAX_INPUTS + 1)]}
 
     with pytest.raises(BadRequest) as raised:
         engine.handle(request(body, route="embeddings"))
@@ -192,9 +204,8 @@ class RecordingTier(MemoryStore):
 
 
 def test_given_a_batch_of_fresh_inputs_when_stored_then_written_in_batches_not_one_put_each() -> None:
-    engine, _ = make_engine(embedding_answer)
     tier = RecordingTier()
-    engine.store = TieredStore([tier], lambda failure: None)
+    engine, _ = make_engine(embedding_answer, tier)
 
     engine.handle(request({"model": "e", "input": [f"t{i}" for i in range(250)]}, route="embeddings"))
 
@@ -241,12 +252,12 @@ def test_given_the_deadline_passes_during_the_provider_call_when_embedding_then_
 )
 def test_given_a_body_with_a_duplicate_key_when_parsed_then_400(raw: bytes) -> None:
     with pytest.raises(BadRequest, match="more than once"):
-        require_json_object(raw)
+        parse_json_object(raw)
 
 
 def test_given_a_body_without_duplicates_when_parsed_then_the_same_object() -> None:
     raw = b'{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"user","content":"hi"}]}'
-    assert require_json_object(raw) == json.loads(raw)
+    assert parse_json_object(raw) == json.loads(raw)
 
 
 # ----- 4 and 7. near names are different people, and no prompt words in reasons or logs -------------------
@@ -316,8 +327,8 @@ def test_given_more_partitions_than_the_bound_when_remembering_then_the_least_re
 
 # ----- 8. the custom-key join is unambiguous; no control characters in custom keys and namespaces -------------
 def test_given_a_custom_key_that_spells_a_header_context_when_keyed_then_it_differs_from_that_header_entry() -> None:
-    context = keys.header_context({"openai-organization": "org-victim"})
-    common = {"tenant": "", "namespace": "default", "generation": "0.0", "route": "chat/completions", "body": {}}
+    context = keys.header_context({"openai-organization": "org-victim"}, ANSWER_HEADERS)
+    common = {"tenant": "", "namespace": "default", "generation": "0.0", "route": "chat/completions", "canonical": {}}
 
     with_header = keys.request_key(custom_key="x", context=context, **common)  # type: ignore[arg-type]
     spelled = keys.request_key(custom_key=f"x\n{context}", context="", **common)  # type: ignore[arg-type]
@@ -338,7 +349,7 @@ def test_given_a_namespace_or_entry_key_with_a_trailing_newline_when_an_admin_ro
     from llmcache.engine.admin import Admin
     from llmcache.errors import NotFound
 
-    admin = Admin(make_engine(embedding_answer)[0], lambda: "admin-key")
+    admin = Admin(make_engine(embedding_answer)[0].services, lambda: "admin-key")
 
     with pytest.raises(BadRequest):
         admin.flush({"namespace": "team-a\n"})
