@@ -1,4 +1,4 @@
-"""The outside security review (issue #12), through the real handler, moto and a real redis-server."""
+"""Request limits and tenancy through both doors: embeddings batches, duplicate keys, who shares an entry."""
 
 from __future__ import annotations
 
