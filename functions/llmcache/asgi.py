@@ -203,7 +203,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 async def _refuse(send: Send, scope: Scope, error: GatewayError) -> None:
     """A request refused unread (413, 408), in the envelope of its path's API; the connection is closed."""
     response = error_response(error, scope.get("path") or "")
-    headers = [(b"content-type", response.content_type.encode()), (b"connection", b"close")]
+    headers = [
+        (b"content-type", response.content_type.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
