@@ -41,22 +41,18 @@ def test_given_different_tenants_or_namespaces_when_keyed_then_keys_never_collid
     tenant_a, tenant_b, namespace_a, namespace_b, body
 ):
     canonical = canonical_request(body)
-    a = keys.request_key(
-        tenant=tenant_a,
-        namespace=namespace_a,
-        generation="0.0",
-        route="chat/completions",
-        canonical=canonical,
-        custom_key=None,
-    )
-    b = keys.request_key(
-        tenant=tenant_b,
-        namespace=namespace_b,
-        generation="0.0",
-        route="chat/completions",
-        canonical=canonical,
-        custom_key=None,
-    )
+
+    def key(tenant: str, namespace: str) -> str:
+        return keys.request_key(
+            tenant=tenant,
+            namespace=namespace,
+            generation="0.0",
+            route="chat/completions",
+            canonical=canonical,
+            custom_key=None,
+        )
+
+    a, b = key(tenant_a, namespace_a), key(tenant_b, namespace_b)
     assert (a == b) == (tenant_a == tenant_b and namespace_a == namespace_b)
 
 

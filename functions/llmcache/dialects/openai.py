@@ -332,16 +332,16 @@ def _is_servable_choice(route: str, choice: Any) -> bool:
     )
 
 
-def usage_counts(answer: dict[str, Any]) -> TokenCounts:
+def usage_counts(answer: dict[str, Any], prefix: str = "prompt", output_name: str = "completion_tokens") -> TokenCounts:
     """OpenAI's usage: `prompt_tokens` (the cached ones included, in `prompt_tokens_details`) and
-    `completion_tokens`."""
+    `completion_tokens`; the Responses API spells them `input_*` and `output_tokens` (`prefix`, `output_name`)."""
     usage = answer.get("usage")
     if not isinstance(usage, dict):
         return TokenCounts()
-    prompt, output = positive(usage, "prompt_tokens"), positive(usage, "completion_tokens")
-    cached = positive(usage.get("prompt_tokens_details"), "cached_tokens")
-    total = positive(usage, "total_tokens") or prompt + output
-    return TokenCounts(total=total, input=prompt, cached_input=min(cached, prompt), output=output)
+    input_tokens, output = positive(usage, f"{prefix}_tokens"), positive(usage, output_name)
+    cached = positive(usage.get(f"{prefix}_tokens_details"), "cached_tokens")
+    total = positive(usage, "total_tokens") or input_tokens + output
+    return TokenCounts(total=total, input=input_tokens, cached_input=min(cached, input_tokens), output=output)
 
 
 def positive(usage: Any, name: str) -> int:

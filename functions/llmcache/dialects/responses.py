@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from llmcache import keys
-from llmcache.dialects.openai import ANSWER_HEADERS, positive
+from llmcache.dialects.openai import ANSWER_HEADERS, usage_counts
 from llmcache.dialects.sse import SseEvent
 from llmcache.dialects.typed import TypedEventDialect
 from llmcache.dialects.wire import pieces, single_text_part, split_last_user_text, sse_bytes
@@ -85,13 +85,7 @@ class Responses(TypedEventDialect):
 
     def usage(self, answer: dict[str, Any]) -> TokenCounts:
         """`input_tokens` (the cached ones included, in `input_tokens_details`) and `output_tokens`."""
-        usage = answer.get("usage")
-        if not isinstance(usage, dict):
-            return TokenCounts()
-        input_tokens, output = positive(usage, "input_tokens"), positive(usage, "output_tokens")
-        cached = positive(usage.get("input_tokens_details"), "cached_tokens")
-        total = positive(usage, "total_tokens") or input_tokens + output
-        return TokenCounts(total=total, input=input_tokens, cached_input=min(cached, input_tokens), output=output)
+        return usage_counts(answer, "input", "output_tokens")
 
     # ----- errors -------------------------------------------------------------------------------------------
     def error_event(self, error: GatewayError) -> bytes:
