@@ -16,10 +16,10 @@ import httpx
 
 from llmcache.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from llmcache.exchange import UpstreamResponse
-from llmcache.keys import ACCOUNT_HEADERS, ANSWER_HEADERS
 
 # Client headers worth passing on; everything else (Host, our cache controls) stays here.
-FORWARDED_HEADERS = (*ANSWER_HEADERS, "accept-language")  # the first ones are part of the cache key
+# (wiring adds each provider's answer-selecting headers, its dialect's `answer_headers`: part of the cache key)
+FORWARDED_HEADERS = ("accept-language",)
 # Provider headers worth passing back on a miss (OpenAI's, then Anthropic's request id).
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after", "request-id")
 JSON = "application/json"
@@ -70,8 +70,6 @@ class Upstream:
         )
         for name in self.forwarded_headers:
             value = client_headers.get(name)
-            if self.managed_key and name in ACCOUNT_HEADERS:
-                continue  # the operator's account: a caller does not choose its organization or project
             if value is not None and _safe_header_value(value):
                 headers[name] = value
         return headers

@@ -19,8 +19,8 @@ from typing import Any
 
 import anyio
 
-from llmcache.api.fast_path import CLIENT_PATHS
-from llmcache.proxy_events import error_envelope
+from llmcache.api.proxy_events import error_envelope
+from llmcache.api.routes import CLIENT_PATHS
 
 Message = MutableMapping[str, Any]
 WRITE_SECONDS = float(os.environ.get("LLMCACHE_WRITE_TIMEOUT_SECONDS") or 30)

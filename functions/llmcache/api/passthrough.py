@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from llmcache import keys, wiring
 from llmcache.api import access, relay_headers
 from llmcache.api.path_guard import checked_path
-from llmcache.api.providers import Provider, ProviderTable, Signals, table
+from llmcache.api.providers import Provider, ProviderTable, Signals, is_anthropic_path, table
 from llmcache.api.stream_limits import held_while_streaming, tenant_streams
 from llmcache.constants import HEADER_CACHE, Metric
 from llmcache.dialects.registry import dialect_for
@@ -85,13 +85,19 @@ def _rules() -> _Rules:
     return _built[1]
 
 
+def dialect_of_path(path: str) -> Dialect[Any]:
+    """The dialect whose envelope an error uses when only the path is known (a door's refusal): Anthropic's on
+    its paths, else OpenAI's."""
+    return dialect_for("messages") if is_anthropic_path(path) else dialect_for("chat/completions")
+
+
 def provider_of(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Provider:
     """The provider a passed-on request was made for."""
     signals = Signals(path, headers, _presented_key(headers, api_gateway_key), api_gateway_key)
     return _rules().table.for_request(signals)
 
 
-def error_dialect(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Dialect:
+def error_dialect(path: str, headers: Mapping[str, str], api_gateway_key: bool) -> Dialect[Any]:
     """The dialect whose error envelope a passed-on path's errors use: its provider's."""
     return dialect_for(provider_of(path, headers, api_gateway_key).error_route)
 
@@ -106,7 +112,7 @@ def pass_on(engine: Engine, request: PassedOn) -> GatewayResponse:
     return held_while_streaming(streams, tenant, lambda: _relay(engine, provider, request))
 
 
-def check_cached_call(dialect: Dialect, raw: bytes, body: dict[str, Any], credential: str | None) -> None:
+def check_cached_call(dialect: Dialect[Any], raw: bytes, body: dict[str, Any], credential: str | None) -> None:
     """A cached route's request under the same rules: its key goes only to the provider it was made for, and in
     managed mode its body names only provider objects the caller may read."""
     provider = _rules().providers.get(dialect.provider)
@@ -136,7 +142,8 @@ def _check_access(
 
 
 def _relay(engine: Engine, provider: Provider, request: PassedOn) -> GatewayResponse:
-    upstream = engine.providers.get(provider.name, engine.upstream)
+    services = engine.services
+    upstream = services.providers.get(provider.name, services.upstream)
     record(Metric.CACHE_BYPASS)
     started = time.perf_counter()
     resources = ExitStack()

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmcache.dialects.messages import ANSWER_HEADERS as ANTHROPIC_ANSWER_HEADERS
-from llmcache.keys import ANSWER_HEADERS as OPENAI_ANSWER_HEADERS
+from llmcache.dialects.openai import ACCOUNT_HEADERS
+from llmcache.dialects.openai import ANSWER_HEADERS as OPENAI_ANSWER_HEADERS
 
 UP = frozenset(
     {
@@ -32,7 +33,7 @@ UP = frozenset(
     }
 )
 # Beside the gateway's own key they would choose the operator's organization or project.
-NOT_UP_WHEN_MANAGED = frozenset({"openai-organization", "openai-project"})
+NOT_UP_WHEN_MANAGED = ACCOUNT_HEADERS
 DOWN = frozenset(
     {
         "content-type",

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from llmcache.dialects.base import Dialect
+from llmcache.dialects.base import SseDialect
 from llmcache.dialects.wire import sse_bytes
 
 
-class TypedEventDialect(Dialect):
+class TypedEventDialect(SseDialect):
     final_event_required = True  # `response.completed` / `message_stop`
 
     def is_complete(self, answer: Any) -> bool:
