@@ -7,12 +7,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk.assertions import Template
-from infra.config import EnvironmentConfig
+from infra.config import EnvironmentConfig, namespace_max_length
 from infra.stacks.llmcache_stack import LlmCacheStack
 
 HOT = "prodhot"
 QDRANT = "stagingqdrant"
 BUFFERED = "devbuffered"
+
+# The namespaces the namespace tests synthesize: two pull requests of dev, a customer of prod (its data kept,
+# and the same customer told to drop it), and the longest namespace staging takes, with every ElastiCache
+# name on (the semantic index from cdk.json, the hot tier switched on).
+LONGEST_STAGING_NAMESPACE = "pr-" + "9" * (namespace_max_length("staging") - 3)
+NAMESPACES = {
+    "dev/pr-123": ("dev", "pr-123", None),
+    "dev/pr-456": ("dev", "pr-456", None),
+    "prod/acme": ("prod", "acme", None),
+    "prod/acme retain=false": ("prod", "acme", False),
+    f"staging/{LONGEST_STAGING_NAMESPACE}": ("staging", LONGEST_STAGING_NAMESPACE, None),
+}
 
 
 def buffered(config: EnvironmentConfig) -> EnvironmentConfig:
