@@ -96,6 +96,7 @@ synth: install
 
 deploy: install layer
 	@command -v npx >/dev/null || { echo "deploy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
+	$(if $(NAMESPACE),@$(PY) infra/app.py check-account $(CDK_CONTEXT))
 	npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval broadening
 
 diff: install layer

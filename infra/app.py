@@ -6,9 +6,9 @@ Runs two ways, with the same result:
 - directly (`python infra/app.py -c env=prod`, what `make synth` does): this file then reads
   `cdk.json` context and the `-c key=value` arguments, synthesizes into `cdk.out/`, and fails on
   any cdk-nag finding that has no written acknowledgment.
-Directly, two more verbs take the same context and synthesize nothing: `url` prints the deployed
+Directly, three more verbs take the same context and synthesize nothing: `url` prints the deployed
 stack's `export LLMCACHE_URL=...` line (`make url`), `destroy-notice` says what `make destroy` removes
-and what it keeps.
+and what it keeps, `check-account` fails a namespace's deploy early when the account lacks what it needs.
 
 The environment and namespace names are read here and nowhere else; constructs get plain properties.
 """
@@ -67,7 +67,7 @@ CONTEXT_KEYS = (
     NAMESPACE_CONTEXT_KEY,
     RETAIN_CONTEXT_KEY,
 )
-VERBS = ("synth", "url", "destroy-notice")
+VERBS = ("synth", "url", "destroy-notice", "check-account")
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -166,6 +166,8 @@ def main(argv: Sequence[str]) -> int:
     if verb == "destroy-notice":
         print(deployed.destroy_notice(config))
         return 0
+    if verb == "check-account":
+        return deployed.check_account_log_role(config)
 
     app = cli_app or new_app(context, outdir=str(ROOT / "cdk.out"))
     stack = add_stack(app, config, layer_dir=resolve_layer_dir(under_cli=under_cli))

@@ -1,4 +1,4 @@
-"""What `make url` and `make destroy` tell about a deployment (an environment or one of its namespaces).
+"""What `make url`, `make deploy` and `make destroy` tell about a deployment (an environment or a namespace).
 
 `make url` reads the deployed stack's `ApiUrl` output with boto3's describe-stacks (the same call as
 `aws cloudformation describe-stacks`) and prints the `export LLMCACHE_URL=...` line on stdout, hints on
@@ -29,16 +29,19 @@ def make_args(config: EnvironmentConfig) -> str:
     return f"ENV={config.environment}" + (f" NAMESPACE={config.namespace}" if config.namespace else "")
 
 
+def _region(config: EnvironmentConfig) -> str | None:
+    """The CLI's own order: cdk.json's region, then AWS_REGION (which older botocore does not read), then
+    AWS_DEFAULT_REGION and the profile's region (boto3's, when this is None)."""
+    return config.region or os.environ.get("AWS_REGION") or None
+
+
 def stack_outputs(config: EnvironmentConfig, client: Any = None) -> dict[str, str]:
     """OutputKey -> OutputValue of the deployment's stack, from CloudFormation."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     try:
-        # The CLI's own order: cdk.json's region, then AWS_REGION (which older botocore does not read), then
-        # AWS_DEFAULT_REGION and the profile's region.
-        region = config.region or os.environ.get("AWS_REGION") or None
-        cfn = client or boto3.client("cloudformation", region_name=region)
+        cfn = client or boto3.client("cloudformation", region_name=_region(config))
         stacks = cfn.describe_stacks(StackName=config.stack_name)["Stacks"]
     except NoCredentialsError:
         raise NotDeployed(
@@ -84,6 +87,31 @@ def print_url_export(config: EnvironmentConfig, client: Any = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def check_account_log_role(config: EnvironmentConfig, client: Any = None) -> int:
+    """Before a namespace deploys: its stage logs through the account's API Gateway CloudWatch role, which
+    only the plain environments create. 1, with the fix in one line, when the account has none yet."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if config.namespace is None:
+        return 0
+    try:
+        apigateway = client or boto3.client("apigateway", region_name=_region(config))
+        role = apigateway.get_account().get("cloudwatchRoleArn")
+    except (BotoCoreError, ClientError):
+        return 0  # no credentials or no access: the CDK CLI says so itself, in its own words
+    if role:
+        return 0
+    print(
+        f"make deploy: API Gateway has no CloudWatch Logs role in this account ({apigateway.meta.region_name}), and "
+        "a namespace does not set that account-wide role: deploy the plain environment once "
+        f"(make deploy ENV={config.environment}), or point API Gateway at a role of yours: aws apigateway "
+        "update-account --patch-operations op=replace,path=/cloudwatchRoleArn,value=<role ARN>",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def destroy_notice(config: EnvironmentConfig) -> str:

@@ -377,6 +377,8 @@ def test_given_make_targets_with_a_namespace_when_dry_run_then_the_cdk_gets_its_
         "deploy", "ENV=dev", "NAMESPACE=pr-123"
     )
     assert "infra/app.py url -c env=dev -c namespace=pr-123" in make_dry_run("url", "ENV=dev", "NAMESPACE=pr-123")
+    assert "check-account -c env=dev -c namespace=pr-123" in make_dry_run("deploy", "ENV=dev", "NAMESPACE=pr-123")
+    assert "check-account" not in make_dry_run("deploy", "ENV=dev"), "an environment sets the role itself"
     assert "infra/app.py -c env=prod\n" in make_dry_run("synth", "ENV=prod"), "no namespace: the environment"
 
 
@@ -389,3 +391,22 @@ def test_given_make_destroy_with_retain_false_when_dry_run_then_it_deploys_unret
     destroy = plan.index(f"aws-cdk@2 destroy {context}")
     assert notice < deploy < destroy
     assert "--require-approval never" not in make_dry_run("destroy", "ENV=dev", "NAMESPACE=pr-1")
+
+
+def test_given_an_account_without_the_api_gateway_log_role_when_a_namespace_deploys_then_it_stops_with_the_fix(
+    cdk_context: dict[str, Any], aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace, plain = load_config(cdk_context, "dev", "pr-123"), load_config(cdk_context, "dev")
+    with mock_aws():
+        without = deployed.check_account_log_role(namespace)
+        plain_without = deployed.check_account_log_role(plain)
+        boto3.client("apigateway").update_account(
+            patchOperations=[
+                {"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/apigw-logs"}
+            ]
+        )
+        with_role = deployed.check_account_log_role(namespace)
+
+    err = capsys.readouterr().err
+    assert (without, plain_without, with_role) == (1, 0, 0), "the plain environment creates the role itself"
+    assert "make deploy ENV=dev" in err and "update-account" in err and err.count("\n") == 1
