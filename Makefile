@@ -13,6 +13,9 @@ NAMESPACE ?=
 # RETAIN=true|false overrides a namespace's retainData (make destroy ... RETAIN=false takes a prod-based
 # namespace's data along); empty: what the environment says.
 RETAIN ?=
+# cdk deploy's --require-approval: broadening asks before IAM or security-group widening; a pipeline with no
+# terminal passes APPROVAL=never.
+APPROVAL ?= broadening
 CDK_CONTEXT = -c env=$(ENV)$(if $(NAMESPACE), -c namespace=$(NAMESPACE))$(if $(RETAIN), -c retain=$(RETAIN))
 PORT ?= 8080
 # torch comes from pip's local wheel folder (CPU build); uv never resolves it (see README).
@@ -97,7 +100,7 @@ synth: install
 deploy: install layer
 	@command -v npx >/dev/null || { echo "deploy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
 	$(if $(NAMESPACE),@$(PY) infra/app.py check-account $(CDK_CONTEXT))
-	npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval broadening
+	npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval $(APPROVAL)
 
 diff: install layer
 	@command -v npx >/dev/null || { echo "diff needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
