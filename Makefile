@@ -115,7 +115,9 @@ destroy: install layer
 	$(if $(filter false,$(RETAIN)),npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval never)
 	npx --yes aws-cdk@2 destroy $(CDK_CONTEXT) $(DESTROY_ARGS)
 
-url: install
+# stdout is the export line alone (eval "$(make -s url ...)"): what install prints goes to stderr.
+url:
+	@$(MAKE) --no-print-directory install >&2
 	@$(PY) infra/app.py url $(CDK_CONTEXT)
 
 layer: install

@@ -126,7 +126,7 @@ def destroy_notice(config: EnvironmentConfig) -> str:
             else ""
         )
         return (
-            f"{stack}: KEEPS ITS DATA ({config.environment} retains data): the DynamoDB table (deletion protection "
+            f"{stack}: KEEPS ITS DATA (retainData is true for {config.name}): the DynamoDB table (deletion protection "
             f"on), the S3 bucket, the secrets and the log groups stay after the stack is gone; to remove them too, "
             f"{how}.{again} {left_behind}"
         )

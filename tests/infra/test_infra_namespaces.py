@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -364,6 +365,20 @@ def test_given_no_aws_credentials_when_make_url_runs_then_one_line_says_so(
 
 
 # ---- the Makefile -------------------------------------------------------------------------------
+
+
+def test_given_no_credentials_when_make_url_runs_then_stdout_stays_empty_for_eval(tmp_path: Path) -> None:
+    """`eval "$(make -s url ...)"` must only ever see the export line: install's chatter goes to stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}
+    done = subprocess.run(
+        ["make", "-s", "url", "ENV=dev", "NAMESPACE=pr-123"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert "make url: no AWS credentials" in done.stderr
 
 
 def make_dry_run(*args: str) -> str:
