@@ -35,13 +35,19 @@ def _region(config: EnvironmentConfig) -> str | None:
     return config.region or os.environ.get("AWS_REGION") or None
 
 
+def _session(config: EnvironmentConfig) -> Any:
+    """A session of its own, reading credentials now (boto3's default session keeps what it found first)."""
+    import boto3
+
+    return boto3.session.Session(region_name=_region(config))
+
+
 def stack_outputs(config: EnvironmentConfig, client: Any = None) -> dict[str, str]:
     """OutputKey -> OutputValue of the deployment's stack, from CloudFormation."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     try:
-        cfn = client or boto3.client("cloudformation", region_name=_region(config))
+        cfn = client or _session(config).client("cloudformation")
         stacks = cfn.describe_stacks(StackName=config.stack_name)["Stacks"]
     except NoCredentialsError:
         raise NotDeployed(
@@ -92,13 +98,12 @@ def print_url_export(config: EnvironmentConfig, client: Any = None) -> int:
 def check_account_log_role(config: EnvironmentConfig, client: Any = None) -> int:
     """Before a namespace deploys: its stage logs through the account's API Gateway CloudWatch role, which
     only the plain environments create. 1, with the fix in one line, when the account has none yet."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     if config.namespace is None:
         return 0
     try:
-        apigateway = client or boto3.client("apigateway", region_name=_region(config))
+        apigateway = client or _session(config).client("apigateway")
         role = apigateway.get_account().get("cloudwatchRoleArn")
     except (BotoCoreError, ClientError):
         return 0  # no credentials or no access: the CDK CLI says so itself, in its own words

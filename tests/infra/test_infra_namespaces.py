@@ -351,6 +351,9 @@ def test_given_a_deployed_namespace_when_make_url_runs_then_it_prints_the_export
 def test_given_no_aws_credentials_when_make_url_runs_then_one_line_says_so(
     cdk_context: dict[str, Any], aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # boto3's default session, made while credentials were around, keeps them: make url must not use it
+    boto3.setup_default_session()
+    boto3.client("cloudformation")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
