@@ -1,4 +1,4 @@
-"""Domain errors. Raised anywhere below the API layer; mapped to HTTP in one place (api.py)."""
+"""Domain errors. Raised anywhere below the API layer; mapped to HTTP in one place (api/routes.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ class PayloadTooLarge(GatewayError):
 
 
 UPSTREAM_ERROR_TYPE = "upstream_error"
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    code = "request_timeout"
 
 
 class UpstreamUnavailable(GatewayError):

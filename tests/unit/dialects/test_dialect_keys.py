@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from llmcache import keys
-from llmcache.dialects import Dialect, dialect_for
+from llmcache.dialects.base import Dialect
 from llmcache.dialects.messages import IGNORED_FIELDS as MESSAGES_IGNORED
 from llmcache.dialects.messages import KEYED_FIELDS as MESSAGES_KEYED
+from llmcache.dialects.registry import dialect_for
 from llmcache.dialects.responses import IGNORED_FIELDS as RESPONSES_IGNORED
 from llmcache.dialects.responses import KEYED_FIELDS as RESPONSES_KEYED
 from llmcache.errors import Unauthorized
@@ -88,10 +89,9 @@ def key_of(dialect: Dialect, body: dict[str, Any], headers: dict[str, str] | Non
         namespace="default",
         generation="0.0",
         route=dialect.route,
-        body=body,
+        canonical=dialect.canonical(body),
         custom_key=None,
         context=keys.header_context(headers or {}, dialect.answer_headers),
-        canonicalize=dialect.canonical,
     )
 
 

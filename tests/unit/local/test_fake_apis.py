@@ -13,9 +13,9 @@ import httpx2
 import openai
 import pytest
 
-from llmcache.dialects import dialect_for
+from llmcache.dialects.registry import dialect_for
+from llmcache.dialects.sse import iter_sse_events
 from llmcache.local.fake_provider import FakeProvider, start_fake_provider
-from llmcache.streaming import iter_sse_events
 
 QUESTION = "What is the capital of France?"
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
@@ -72,7 +72,7 @@ def test_given_a_streamed_response_when_assembled_by_the_dialect_then_it_is_the_
     assert dialect is not None
     assembler = dialect.assembler()
     for event in iter_sse_events([raw]):
-        assembler.feed(event.data)
+        assembler.feed(event)
 
     answer = assembler.result()
     assert answer is not None and [item["type"] for item in answer["output"]] == ["reasoning", "message"]
