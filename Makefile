@@ -107,13 +107,13 @@ load: install
 DATA ?= ../shared/data/semantic/qqp_dev_sample.jsonl
 eval-semantic: install
 	@test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (give DATA=path.jsonl, rows {\"a\",\"b\",\"label\"})"; exit 2; }
-	$(PY) -m llmcache.semantic.evaluate "$(DATA)"
+	$(PY) -m llmcache.semantic.offline.evaluate "$(DATA)"
 
 # Rebuilds functions/llmcache/semantic/model/ (ONNX files + training report) from ../shared/data/semantic.
 # Training only (torch, from semantic-deps); the run-time path never imports torch. TRAIN_ARGS, e.g. "--rows 2000".
 TRAIN_ROWS ?= 0
 train-semantic: install semantic-deps
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.offline.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis

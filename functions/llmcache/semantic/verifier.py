@@ -55,6 +55,7 @@ _QUESTION_WORDS = ("why", "how", "what", "when", "where", "who", "which")
 class Verdict:
     accepted: bool
     reasons: tuple[str, ...] = ()
+    pair_score: float | None = None  # the pair model's probability, when it was asked
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llmcache.semantic.evaluate import (
+from llmcache.semantic.offline.evaluate import (
     COSINE,
     PAIR,
     RULES,

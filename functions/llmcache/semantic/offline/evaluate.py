@@ -1,4 +1,4 @@
-"""Score the whole semantic path on labelled pairs: `python -m llmcache.semantic.evaluate PATH`.
+"""Score the whole semantic path on labelled pairs: `python -m llmcache.semantic.offline.evaluate PATH`.
 
 PATH is JSON lines, `{"a": cached prompt, "b": new prompt, "label": 1|0}` (shared/data/semantic/README.md).
 Every distinct `a` is remembered as a cached entry of one partition (its exact key: the SHA-256 of its
@@ -364,7 +364,7 @@ def render(result: dict[str, Any], path: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmcache.semantic.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m llmcache.semantic.offline.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("path", type=Path, help="JSON lines with a, b, label")
     parser.add_argument(
         "--threshold",
