@@ -16,7 +16,7 @@ candidate when the two texts differ in:
   (from/to, than, vs, before/after, into, over);
 - comparison differs: one side says a word, the other its opposite (more/less, ascending/descending,
   increase/decrease, cheapest/most expensive, max/min, above/below, before/after, buy/sell, ...);
-- negation differs: one side negates (not, n't, never, no, without), the other does not.
+- negation differs: the two sides do not negate as often (not, n't, never, no, without).
 
 A veto is judged by the false hits it prevents, not by a paraphrase average: it costs recall on pairs
 where people wrote the same question with another number or name (`make eval-semantic` prints both).
@@ -48,6 +48,7 @@ _STOP = frozenset(
         "really good someone something anyone anything people person please tell know best top"
     ).split()
 )
+_SMALL_WORDS = frozenset("a an the of to in on for at by with and or is are be do does can how what my your".split())
 _NEGATIONS = frozenset(("not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without"))
 _NEG_CONTRACTION = re.compile(r"[a-z]n['\u2019]t\b", re.IGNORECASE)
 # words that carry order: a shared pair of words that swaps across one of these is another question
@@ -89,7 +90,9 @@ _UNITS = {
     "kcal": "kcal", "degree": "deg", "degrees": "deg", "celsius": "c", "fahrenheit": "f", "mah": "mah",
 }  # fmt: skip
 _CURRENCY_SIGNS = "$€£¥₹"
-_NUMERIC = re.compile(r"(?<![\w.])([$€£¥₹])?\s?(v)?(\d+(?:[.,]\d+)*)(st|nd|rd|th|k|bn|mn|%)?(?![\w])", re.IGNORECASE)
+# a number, maybe with a currency sign before it, a "v" (version), or letters glued after it: 15k, 20days,
+# 220v, 4G, iPhone 4S ("4s" is then compared as written)
+_NUMERIC = re.compile(r"(?<![\w.])([$€£¥₹])?\s?(v)?(\d+(?:[.,]\d+)*)([a-z]+|%)?(?![\w])", re.IGNORECASE)
 _MONTHS = (
     "january february march april may june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec"
@@ -117,12 +120,12 @@ _OPPOSITES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("max", "maximum", "maximi", "maximal"), ("min", "minimum", "minimi", "minimal")),
     (("above",), ("below", "beneath")),
     (("over",), ("under",)),
-    (("increas", "rais", "grow", "gain", "boost", "add"), ("decreas", "reduc", "lower", "shrink", "los", "cut", "remov")),
+    (("increas", "rais", "grow", "gain", "boost", "add"), ("decreas", "reduc", "lower", "shrink", "lose", "losing", "cut", "remov")),
     (("rise", "rising", "rose"), ("fall", "falling", "fell", "drop")),
     (("ascend", "asc", "up"), ("descend", "desc", "down")),
     (("cheap", "inexpensive", "affordabl"), ("expensive", "pricey", "priciest", "costl")),
-    (("best", "better"), ("worst", "worse")),
-    (("fast", "quick"), ("slow",)),
+    (("best", "better", "good"), ("worst", "worse", "bad")),
+    (("fast", "faster", "fastest", "quick", "quicker", "quickest"), ("slow", "slower", "slowest")),
     (("early", "earlier", "earliest"), ("late", "later", "latest")),
     (("before", "prior", "pre"), ("after", "post")),
     (("first", "begin", "start"), ("last", "end", "final", "finish", "stop")),
@@ -161,6 +164,8 @@ _OPPOSITES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("send", "sent", "lend", "give"), ("receiv", "borrow", "take")),
     (("inhal",), ("exhal",)),
     (("wet",), ("dry",)),
+    (("happy", "happier", "happiest"), ("sad", "sadder", "unhappy")),
+    (("inside", "interior"), ("outside", "exterior")),
     (("easy", "easier", "easiest"), ("hard", "harder", "hardest", "difficult")),
     (("possible",), ("impossible",)),
     (("success",), ("fail",)),
@@ -214,7 +219,7 @@ class Reading:
     names: frozenset[str]  # capitalised names and acronyms, folded
     words: tuple[str, ...]  # every word, folded, in order (numbers left out)
     opposites: frozenset[tuple[int, int]]  # (group, side) of every word in an opposite pair
-    negated: bool
+    negations: int  # how many negating words ("not", "n't", "never", "without", ...)
 
 
 def fold(word: str) -> str:
@@ -308,6 +313,11 @@ def _quantities(text: str, lowered_words: list[str]) -> list[Quantity]:
             continue
         if suffix in ("k", "mn", "bn"):
             value = _scaled(value, _SCALES[suffix])
+        elif suffix and suffix != "%":
+            if suffix not in _UNITS:  # a model or a size written as one word: 4S, 4G, 1080p
+                found.append(Quantity(value + suffix, "", NUMBER))
+                continue
+            following = suffix
         elif following in _SCALES and following not in ("k",):
             value = _scaled(value, _SCALES[following])
             following = after[1].lower().strip(",.;:?!()") if len(after) > 1 else ""
@@ -332,9 +342,11 @@ def _quantities(text: str, lowered_words: list[str]) -> list[Quantity]:
     return found
 
 
-def _is_title_case(words: list[str]) -> bool:
-    alpha = [w for w in words if w[:1].isalpha()]
-    return len(alpha) >= 4 and sum(w[0].isupper() for w in alpha) >= 0.6 * len(alpha)
+def _is_title_case(text: str, spans: list[tuple[str, int]]) -> bool:
+    """Headline style ("What Is The Best Way To Learn"): small words capitalised inside the sentence."""
+    inside = [w for w, start in spans if w.lower() in _SMALL_WORDS and text[:start].strip()]
+    capitalised = sum(w[0].isupper() for w in inside)
+    return capitalised >= 2 and capitalised >= 0.5 * len(inside)
 
 
 def _opposites(words: tuple[str, ...]) -> frozenset[tuple[int, int]]:
@@ -351,7 +363,7 @@ def read(text: str) -> Reading:
     spans = [(m.group(0), m.start()) for m in _WORD.finditer(text)]
     raw = [s for s, _ in spans]
     lowered = [w.lower().replace("\u2019", "'") for w in raw]
-    title_case = _is_title_case(raw)
+    title_case = _is_title_case(text, spans)
     shouting = sum(w.isupper() for w in raw if w[:1].isalpha()) > 0.6 * max(1, sum(w[:1].isalpha() for w in raw))
     names = set()
     for (word, start), low in zip(spans, lowered, strict=True):
@@ -368,14 +380,14 @@ def read(text: str) -> Reading:
         for w, r in zip(lowered, raw, strict=True)
         if (w in _MONTH_OF and (r[0].isupper() or w not in ("may", "march"))) or w in _DAYS or w in _RELATIVE_DAYS
     )
-    negated = bool(_NEG_CONTRACTION.search(text)) or any(w in _NEGATIONS for w in lowered)
+    negations = len(_NEG_CONTRACTION.findall(text)) + sum(w in _NEGATIONS for w in lowered)
     return Reading(
         quantities=tuple(_quantities(text, lowered)),
         dates=dates,
         names=frozenset(names),
         words=words,
         opposites=_opposites(words),
-        negated=negated,
+        negations=negations,
     )
 
 
@@ -430,11 +442,11 @@ def _direction_veto(q: Reading, c: Reading) -> bool:
 
 
 def _comparison_veto(q: Reading, c: Reading) -> bool:
-    """One side says a word, the other its opposite (a text that says both sides is left alone)."""
+    """One side says a word, the other its opposite (or both: "pros and cons" is not "pros")."""
     for group in {g for g, _ in q.opposites | c.opposites}:
         q_sides = {s for g, s in q.opposites if g == group}
         c_sides = {s for g, s in c.opposites if g == group}
-        if len(q_sides) == 1 and len(c_sides) == 1 and q_sides != c_sides:
+        if q_sides and c_sides and q_sides != c_sides:
             return True
     return False
 
@@ -455,6 +467,6 @@ def vetoes(query: str, cached: str) -> tuple[str, ...]:
         found.append(DIRECTION)
     if _comparison_veto(q, c):
         found.append(COMPARISON)
-    if q.negated != c.negated:
+    if q.negations != c.negations:
         found.append(NEGATION)
     return tuple(found)
