@@ -27,7 +27,7 @@ STREAMING_HANDLER = "run.sh"
 ADAPTER_LAYER_ACCOUNT = "753240598075"
 ADAPTER_LAYER_NAME = "LambdaAdapterLayerArm64"
 ADAPTER_LAYER_VERSION = 26
-# What functions/llmcache/stores/dynamodb.py and leases.py call: point reads (also batched for embeddings),
+# What functions/llmcache/stores/dynamodb.py and engine/leases.py call: point reads (also batched for embeddings),
 # conditional puts and deletes (leases), and atomic counters (flush generations).
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
