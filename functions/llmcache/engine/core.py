@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
@@ -22,6 +23,8 @@ from llmcache.dialects.registry import dialect_for
 from llmcache.dialects.sse import SseEvent, iter_sse_events
 from llmcache.engine.coalesce import Flight, SingleFlight
 from llmcache.engine.generations import Generations
+from llmcache.engine.semantic import ENTRY_GONE
+from llmcache.engine.semantic import debug_headers as semantic_debug_headers
 from llmcache.engine.shared_stream import SharedStream
 from llmcache.errors import BackendFailure, UpstreamUnavailable
 from llmcache.exchange import JSON, SSE, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
@@ -35,6 +38,7 @@ from llmcache.stores.tiered import TieredStore
 if TYPE_CHECKING:
     from llmcache.engine.leases import Leases
     from llmcache.engine.semantic import SemanticQuery
+    from llmcache.semantic.types import SemanticOutcome
     from llmcache.upstream import Upstream
 
 __all__ = ["ClientRequest", "Engine", "GatewayResponse", "require_json_object"]
@@ -127,14 +131,15 @@ class Engine:
             if hit is not None and _young_enough(hit.entry, controls, now):
                 return self._serve_hit(hit, key, request, dialect, now, started)
             try:
-                semantic = self._semantic_lookup(query, controls, now) if query is not None else None
+                semantic, seen = self._semantic_lookup(query, controls, now) if query is not None else (None, None)
             except _SemanticDown:
-                semantic, query = None, None  # it just failed: do not wait on it a second time to index
-            if semantic is not None:
-                hit, similarity = semantic
-                response = self._serve_hit(hit, key, request, dialect, now, started)
+                semantic, seen, query = None, None, None  # it just failed: do not wait on it a second time to index
+            debug = semantic_debug_headers(seen) if controls.debug else {}
+            if semantic is not None and seen is not None and seen.candidate is not None:
+                response = self._serve_hit(semantic, key, request, dialect, now, started)
                 response.headers[HEADER_CACHE_MATCH] = "semantic"
-                response.headers[HEADER_CACHE_SIMILARITY] = f"{similarity:.4f}"
+                response.headers[HEADER_CACHE_SIMILARITY] = f"{seen.candidate.similarity:.4f}"
+                response.headers.update(debug)
                 return response
             record(Metric.CACHE_MISS)
             outcome = "MISS"
@@ -210,6 +215,7 @@ class Engine:
                 )
         response.headers.setdefault(HEADER_CACHE, outcome)
         response.headers[HEADER_CACHE_KEY] = key
+        response.headers.update(debug)
         return response
 
     def _stream_flight(
@@ -310,22 +316,25 @@ class Engine:
             context,
         )
 
-    def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
-        """The semantic hit, or None; _SemanticDown (already counted) when the embedder or index failed."""
+    def _semantic_lookup(
+        self, query: SemanticQuery, controls: Controls, now: float
+    ) -> tuple[Hit | None, SemanticOutcome | None]:
+        """The semantic hit (or None) and what the lookup saw; _SemanticDown (already counted) when the
+        embedder or index failed."""
         if not controls.semantic:  # the caller opted out of lookups (its answer is still indexed for others)
-            return None
+            return None, None
         threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
         try:
-            candidate = self.semantic.lookup(query.partition, query.text, threshold, now)
+            seen = self.semantic.consult(query.partition, query.text, threshold, now)
         except Exception as exc:  # embedder or index down: a plain miss
             self.store.report_failure(BackendFailure("semantic", "lookup", exc))
             raise _SemanticDown from None
-        if candidate is None:
-            return None
-        hit = self.store.get(candidate.key, now)
+        if seen.candidate is None:
+            return None, seen
+        hit = self.store.get(seen.candidate.key, now)
         if hit is None or not _young_enough(hit.entry, controls, now):
-            return None
-        return hit, candidate.similarity
+            return None, replace(seen, candidate=None, reason=ENTRY_GONE)
+        return hit, seen
 
     def _semantic_remember(self, query: SemanticQuery, key: str, entry: CacheEntry) -> None:
         try:

@@ -40,15 +40,142 @@ NEGATION = "negation differs"
 KINDS = (NUMBER, DATE, VERSION, NAME, DIRECTION, COMPARISON, NEGATION)
 
 _STOP = frozenset(
-    (
-        "a an the of in on for at by with as about and or but if so that this these those is are was were be been "
-        "being am do does did have has had i me my we us our you your he him his she her it its they them their "
-        "what which who whom whose why how when where there here can could should would will shall may might "
-        "must get any some much many very just also too only own same such other else ever thing things way ways "
-        "really good someone something anyone anything people person please tell know best top"
-    ).split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "for",
+        "at",
+        "by",
+        "with",
+        "as",
+        "about",
+        "and",
+        "or",
+        "but",
+        "if",
+        "so",
+        "that",
+        "this",
+        "these",
+        "those",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "i",
+        "me",
+        "my",
+        "we",
+        "us",
+        "our",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "how",
+        "when",
+        "where",
+        "there",
+        "here",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "get",
+        "any",
+        "some",
+        "much",
+        "many",
+        "very",
+        "just",
+        "also",
+        "too",
+        "only",
+        "own",
+        "same",
+        "such",
+        "other",
+        "else",
+        "ever",
+        "thing",
+        "things",
+        "way",
+        "ways",
+        "really",
+        "good",
+        "someone",
+        "something",
+        "anyone",
+        "anything",
+        "people",
+        "person",
+        "please",
+        "tell",
+        "know",
+        "best",
+        "top",
+    ]
 )
-_SMALL_WORDS = frozenset("a an the of to in on for at by with and or is are be do does can how what my your".split())
+_SMALL_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "at",
+        "by",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "be",
+        "do",
+        "does",
+        "can",
+        "how",
+        "what",
+        "my",
+        "your",
+    ]
+)
 _NEGATIONS = frozenset(("not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without"))
 _NEG_CONTRACTION = re.compile(r"[a-z]n['\u2019]t\b", re.IGNORECASE)
 # words that carry order: a shared pair of words that swaps across one of these is another question
@@ -93,21 +220,98 @@ _CURRENCY_SIGNS = "$€£¥₹"
 # a number, maybe with a currency sign before it, a "v" (version), or letters glued after it: 15k, 20days,
 # 220v, 4G, iPhone 4S ("4s" is then compared as written)
 _NUMERIC = re.compile(r"(?<![\w.])([$€£¥₹])?\s?(v)?(\d+(?:[.,]\d+)*)([a-z]+|%)?(?![\w])", re.IGNORECASE)
-_MONTHS = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec"
-).split()
-_MONTH_OF = {m: str(i % 12) for i, m in enumerate(_MONTHS[:12])} | {
-    m: str(("jan feb mar apr may jun jul aug sep oct nov dec".split() + ["sep"]).index(m[:3]))
-    for m in _MONTHS[12:]
-}
-_DAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
-_RELATIVE_DAYS = frozenset("yesterday today tonight tomorrow".split())
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+]
+_MONTH_OF = {m: str(i) for i, m in enumerate(_MONTHS[:12])}  # january and jan alike: "0"
+_MONTH_OF |= {m: _MONTH_OF[next(x for x in _MONTHS[:12] if x.startswith(m[:3]))] for m in _MONTHS[12:]}
+_DAYS = frozenset(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
+_RELATIVE_DAYS = frozenset(["yesterday", "today", "tonight", "tomorrow"])
 _VERSION_WORDS = frozenset(
-    "python java node nodejs ruby php perl go rust swift kotlin scala ios android windows macos ubuntu debian "
-    "fedora centos linux kernel version release v django rails react angular vue spring tensorflow pytorch "
-    "numpy pandas excel office photoshop iphone ipad galaxy pixel playstation ps xbox gpt llama claude "
-    "gemini bootstrap laravel postgres postgresql mysql redis mongodb elasticsearch kubernetes docker".split()
+    [
+        "python",
+        "java",
+        "node",
+        "nodejs",
+        "ruby",
+        "php",
+        "perl",
+        "go",
+        "rust",
+        "swift",
+        "kotlin",
+        "scala",
+        "ios",
+        "android",
+        "windows",
+        "macos",
+        "ubuntu",
+        "debian",
+        "fedora",
+        "centos",
+        "linux",
+        "kernel",
+        "version",
+        "release",
+        "v",
+        "django",
+        "rails",
+        "react",
+        "angular",
+        "vue",
+        "spring",
+        "tensorflow",
+        "pytorch",
+        "numpy",
+        "pandas",
+        "excel",
+        "office",
+        "photoshop",
+        "iphone",
+        "ipad",
+        "galaxy",
+        "pixel",
+        "playstation",
+        "ps",
+        "xbox",
+        "gpt",
+        "llama",
+        "claude",
+        "gemini",
+        "bootstrap",
+        "laravel",
+        "postgres",
+        "postgresql",
+        "mysql",
+        "redis",
+        "mongodb",
+        "elasticsearch",
+        "kubernetes",
+        "docker",
+    ]
 )
 
 # Opposites: each group has two sides; a text saying side 0 where the other says side 1 (and not both)
@@ -120,7 +324,10 @@ _OPPOSITES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("max", "maximum", "maximi", "maximal"), ("min", "minimum", "minimi", "minimal")),
     (("above",), ("below", "beneath")),
     (("over",), ("under",)),
-    (("increas", "rais", "grow", "gain", "boost", "add"), ("decreas", "reduc", "lower", "shrink", "lose", "losing", "cut", "remov")),
+    (
+        ("increas", "rais", "grow", "gain", "boost", "add"),
+        ("decreas", "reduc", "lower", "shrink", "lose", "losing", "cut", "remov"),
+    ),
     (("rise", "rising", "rose"), ("fall", "falling", "fell", "drop")),
     (("ascend", "asc", "up"), ("descend", "desc", "down")),
     (("cheap", "inexpensive", "affordabl"), ("expensive", "pricey", "priciest", "costl")),
@@ -149,7 +356,10 @@ _OPPOSITES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("left",), ("right",)),
     (("north", "northern"), ("south", "southern")),
     (("east", "eastern"), ("west", "western")),
-    (("male", "man", "men", "boy", "husband", "father", "son"), ("female", "woman", "women", "girl", "wife", "mother", "daughter")),
+    (
+        ("male", "man", "men", "boy", "husband", "father", "son"),
+        ("female", "woman", "women", "girl", "wife", "mother", "daughter"),
+    ),
     (("legal",), ("illegal",)),
     (("safe",), ("unsafe", "dangerous", "harmful")),
     (("healthy",), ("unhealthy",)),
@@ -333,7 +543,7 @@ def _quantities(text: str, lowered_words: list[str]) -> list[Quantity]:
         elif re.fullmatch(r"(1[5-9]|20)\d\d", digits) and not unit:
             kind = DATE
         found.append(Quantity(value, unit, kind))
-    for start, end, value in _word_numbers(lowered_words):
+    for _, end, value in _word_numbers(lowered_words):
         following = lowered_words[end] if end < len(lowered_words) else ""
         found.append(Quantity(value, _UNITS.get(following, ""), NUMBER))
     for token in re.findall(r"\b[IVX]{2,4}\b", text):
@@ -376,7 +586,7 @@ def read(text: str) -> Reading:
             names.add(fold(low))
     words = tuple(fold(w) for w in lowered if not w[:1].isdigit())
     dates = frozenset(
-        _MONTH_OF[w] if w in _MONTH_OF else w
+        _MONTH_OF.get(w, w)
         for w, r in zip(lowered, raw, strict=True)
         if (w in _MONTH_OF and (r[0].isupper() or w not in ("may", "march"))) or w in _DAYS or w in _RELATIVE_DAYS
     )

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.matcher import DefaultSemanticMatcher
 from llmcache.semantic.offline.evaluate import (
     COSINE,
     PAIR,
@@ -23,8 +25,6 @@ from llmcache.semantic.offline.evaluate import (
     shipped,
     sweep,
 )
-from llmcache.semantic.index import QdrantIndex
-from llmcache.semantic.matcher import DefaultSemanticMatcher
 
 ROWS = [
     {

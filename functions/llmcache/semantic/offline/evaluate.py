@@ -115,7 +115,9 @@ COSINE = Method("cosine alone")
 RULES = Method("cosine + rules (old)", rules=None)
 
 
-def shipped(cut: float | None = PAIR_CUT, rules: frozenset[str] = KEPT_RULES, vetoes: frozenset[str] = VETOES) -> Method:
+def shipped(
+    cut: float | None = PAIR_CUT, rules: frozenset[str] = KEPT_RULES, vetoes: frozenset[str] = VETOES
+) -> Method:
     """The path the gateway runs: vetoes, kept rules, the pair model (only when PAIR_CUT is set)."""
     return Method("this release", pair_cut=cut, rules=rules, vetoes=vetoes)
 
@@ -464,7 +466,13 @@ def suite(threshold: float, files: Sequence[tuple[str, Path]] = SUITE, limit: in
         }
         if n == 0:
             curves = operating_points(observations)
-    return {"files": results, "threshold": threshold, "pair_cut": PAIR_CUT, "curves": curves, "curves_from": files[0][0]}
+    return {
+        "files": results,
+        "threshold": threshold,
+        "pair_cut": PAIR_CUT,
+        "curves": curves,
+        "curves_from": files[0][0],
+    }
 
 
 def render_suite(result: dict[str, Any]) -> str:
@@ -525,7 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     parser.add_argument("--folds", type=int, default=5, help="k for the held-out estimate (0: none)")
     parser.add_argument("--timed", type=int, default=TIMED_LOOKUPS, help="lookups timed uncached (0: none)")
-    parser.add_argument("--write-curves", action="store_true", help="every file: also rewrite model/operating-points.json")
+    parser.add_argument(
+        "--write-curves", action="store_true", help="every file: also rewrite model/operating-points.json"
+    )
     args = parser.parse_args(argv)
     threshold = args.threshold if args.threshold is not None else default_threshold()
     if args.path is None:

@@ -50,7 +50,20 @@ for _pair in _OPPOSITE_PAIRS.split("|"):
     OPPOSITES.setdefault(_x, _y)
     OPPOSITES.setdefault(_y, _x)
 _OPPOSITE_WORD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, OPPOSITES), key=len, reverse=True)) + r")\b", re.I)
-_MONTHS = "January February March April May June July August September October November December".split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _AUX = "is are was were can could should would will do does did has have"
 _AUX_FIRST = re.compile(rf"^({_AUX.replace(' ', '|')})\s+(\S+)\s", re.IGNORECASE)
 _AUX_INSIDE = re.compile(rf"\s({_AUX.replace(' ', '|')})\s", re.IGNORECASE)
@@ -71,8 +84,41 @@ _DIRECTION_PATTERNS = (
     re.compile(r"\b([A-Z]\w+) to ([A-Z]\w+)\b"),  # USD to INR
 )
 _COMMON_CAPITALISED = frozenset(
-    "What Why How When Where Who Which Is Are Can Do Does Should Will Would Could The This That There I My If "
-    "In On For And Or But Not Quora Google Best".split()
+    [
+        "What",
+        "Why",
+        "How",
+        "When",
+        "Where",
+        "Who",
+        "Which",
+        "Is",
+        "Are",
+        "Can",
+        "Do",
+        "Does",
+        "Should",
+        "Will",
+        "Would",
+        "Could",
+        "The",
+        "This",
+        "That",
+        "There",
+        "I",
+        "My",
+        "If",
+        "In",
+        "On",
+        "For",
+        "And",
+        "Or",
+        "But",
+        "Not",
+        "Quora",
+        "Google",
+        "Best",
+    ]
 )
 
 

@@ -570,7 +570,9 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmcache.semantic.offline.training", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m llmcache.semantic.offline.training", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--rows", type=int, default=None, help="training rows (default: all)")
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     parser.add_argument("--embedder-only", action="store_true", help="the embedder only, no pair model")
