@@ -171,5 +171,6 @@ def build_from_settings(
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
         index=index or build_index(settings, read_secret),
-        verifier=verifier or PairVerifier(),  # the shipped pair model + the rules that earn their place
+        # vetoes, the ambiguity guard and the shipped pair model at the configured cut
+        verifier=verifier or PairVerifier(cut=settings.semantic_pair_cut),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from llmcache.semantic.budget import DEFAULT_PAIR_CUT
 from llmcache.semantic.verifier import Verdict, Verifier
 from llmcache.semantic.vetoes import KINDS as VETO_KINDS
 from llmcache.semantic.vetoes import vetoes
@@ -23,8 +24,8 @@ from llmcache.semantic.vetoes import vetoes
 # The default operating point (threshold in settings, the cut here) comes from the measured curves shipped
 # beside the models (`model/operating-points.json`, written by `make eval-semantic`); SEMANTIC_MAX_FALSE_HIT_RATE
 # picks another point of the same curves (`semantic/budget.py`).
-PAIR_CUT: float | None = 0.8
-PAIR_MODEL_CUT = 0.8  # the cut when a caller asks the model without the shipped settings
+PAIR_CUT: float | None = DEFAULT_PAIR_CUT
+PAIR_MODEL_CUT = DEFAULT_PAIR_CUT  # the cut when a caller asks the model without the shipped settings
 KEPT_RULES: frozenset[str] = frozenset({"ambiguous"})
 VETOES: frozenset[str] = frozenset(VETO_KINDS)
 PAIR_REASON = "pair model"
