@@ -120,7 +120,9 @@ def render(r: dict[str, Any]) -> str:
     ):
         if key in r:
             t = r[key]
-            lines.append(f"{name:13} p50 {t['p50']:7.2f} ms   p90 {t['p90']:7.2f} ms   CPU p50 {t.get('cpu_p50', 0):7.2f} ms")
+            lines.append(
+                f"{name:13} p50 {t['p50']:7.2f} ms   p90 {t['p90']:7.2f} ms   CPU p50 {t.get('cpu_p50', 0):7.2f} ms"
+            )
     return "\n".join(lines)
 
 

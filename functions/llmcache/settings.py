@@ -252,7 +252,8 @@ def _semantic_operating_point(env: Mapping[str, str], embedder: str) -> dict[str
         return {"semantic_threshold": threshold, "semantic_pair_cut": budget.DEFAULT_PAIR_CUT}
     if env.get(Env.SEMANTIC_THRESHOLD, "").strip():
         raise SettingsError(
-            f"set {Env.SEMANTIC_MAX_FALSE_HIT_RATE} or {Env.SEMANTIC_THRESHOLD}, not both: the budget picks the threshold"
+            f"set {Env.SEMANTIC_MAX_FALSE_HIT_RATE} or {Env.SEMANTIC_THRESHOLD}, not both: "
+            "the budget picks the threshold"
         )
     if embedder != "local":
         raise SettingsError(

@@ -80,7 +80,5 @@ def test_given_a_paraphrase_with_debug_when_asked_then_the_hit_says_its_similari
 
 
 def test_given_a_bad_debug_value_when_asked_then_a_400_in_the_apis_envelope(semantic_gw: GatewayProcess) -> None:
-    response = post(
-        semantic_gw, "/v1/chat/completions", chat_body("Hello there"), headers={"X-Cache-Debug": "please"}
-    )
+    response = post(semantic_gw, "/v1/chat/completions", chat_body("Hello there"), headers={"X-Cache-Debug": "please"})
     assert response.status_code == 400 and "X-Cache-Debug" in response.json()["error"]["message"]

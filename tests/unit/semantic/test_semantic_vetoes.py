@@ -82,9 +82,7 @@ def test_given_the_same_name_in_another_case_or_a_headline_when_vetoing_then_no_
 def test_given_swapped_ends_of_a_direction_when_vetoing_then_direction_differs() -> None:
     assert kinds("Cheapest flight from Boston to Denver?", "Cheapest flight from Denver to Boston?") == (v.DIRECTION,)
     assert kinds("Is Java faster than Python?", "Is Python faster than Java?") == (v.DIRECTION,)
-    assert kinds("How do I convert Fahrenheit to Celsius?", "How do I convert Celsius to Fahrenheit?") == (
-        v.DIRECTION,
-    )
+    assert kinds("How do I convert Fahrenheit to Celsius?", "How do I convert Celsius to Fahrenheit?") == (v.DIRECTION,)
     # the same words reordered without a directional word between them: a paraphrase, not a direction
     assert v.DIRECTION not in kinds("Where can I listen to good music online?", "Online, where can I listen to music?")
 
