@@ -16,6 +16,7 @@ false_hit_rate, threshold, rows, seconds of the shipped path (the others under "
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -90,6 +91,8 @@ class Observation:
     other_entry: bool = False  # the nearest entry is another row's `a`
     veto_kinds: frozenset[str] = frozenset()  # the hard vetoes' objections (`semantic/vetoes.py`)
     kind: str = ""  # the row's own kind (hard negatives: number, entity, ...), for false hits by kind
+    query: str = ""  # the asked `b` and the nearest entry's text: the vetoes can be re-read from them
+    nearest: str = ""
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,8 @@ def observe(rows: Sequence[dict[str, Any]], matcher: Any, pair_model: Any, now: 
                 not own,
                 frozenset(vetoes(row["b"], best.text)),
                 row.get("kind", ""),
+                row["b"],
+                best.text,
             )
         )
     return observations
@@ -449,7 +454,42 @@ SUITE = (
 CURVES_FILE = Path(__file__).resolve().parent.parent / "model" / "operating-points.json"
 
 
-def suite(threshold: float, files: Sequence[tuple[str, Path]] = SUITE, limit: int | None = None) -> dict[str, Any]:
+def _cached_observations(
+    rows: list[dict[str, Any]], pair_model: Any, prefix: str, cache: Path | None
+) -> list[Observation]:
+    """The observations of `rows`, kept in `cache` (a directory) under a hash of the rows and the model files:
+    a new operating point or veto is re-scored in seconds; new models or rows are observed again."""
+    if cache is None:
+        return observe_rows(rows, pair_model=pair_model, prefix=prefix)[0]
+    from llmcache.semantic.onnx_models import MODEL_DIR
+
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode())
+    for model_file in sorted(MODEL_DIR.glob("*.onnx")):
+        digest.update(model_file.read_bytes())
+    path = cache / f"{digest.hexdigest()[:24]}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+    else:
+        observed = observe_rows(rows, pair_model=pair_model, prefix=prefix)[0]
+        saved = [dataclasses.asdict(o) | {"rule_kinds": sorted(o.rule_kinds)} for o in observed]
+        for o in saved:
+            o["veto_kinds"] = sorted(o["veto_kinds"])
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(saved))
+    # the vetoes are read again from the two texts (microseconds): a changed veto needs no new observation
+    from llmcache.semantic.vetoes import vetoes
+
+    def veto_kinds(o: dict[str, Any]) -> frozenset[str]:
+        return frozenset(vetoes(o["query"], o["nearest"])) if o["nearest"] else frozenset()
+
+    return [
+        Observation(**(o | {"rule_kinds": frozenset(o["rule_kinds"]), "veto_kinds": veto_kinds(o)})) for o in saved
+    ]
+
+
+def suite(
+    threshold: float, files: Sequence[tuple[str, Path]] = SUITE, limit: int | None = None, cache: Path | None = None
+) -> dict[str, Any]:
     """Every file of `files` scored by the previous release and this one, side by side; the curves of the first."""
     from llmcache.semantic.onnx_models import OnnxPairModel
 
@@ -458,7 +498,9 @@ def suite(threshold: float, files: Sequence[tuple[str, Path]] = SUITE, limit: in
     curves: list[dict[str, Any]] = []
     for n, (name, path) in enumerate(files):
         rows = load_rows(path)[:limit]
-        observations, *_ = observe_rows(rows, pair_model=pair_model, prefix=f"suite{n}")
+        started = time.perf_counter()
+        observations = _cached_observations(rows, pair_model, f"suite{n}", cache)
+        print(f"{name}: {len(rows)} rows observed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         results[name] = {
             "rows": len(rows),
             "previous": score(observations, PREVIOUS, PREVIOUS_THRESHOLD),
@@ -536,11 +578,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--write-curves", action="store_true", help="every file: also rewrite model/operating-points.json"
     )
+    parser.add_argument("--cache", type=Path, default=None, help="every file: keep observations in this directory")
     args = parser.parse_args(argv)
     threshold = args.threshold if args.threshold is not None else default_threshold()
     if args.path is None:
         try:
-            result = suite(threshold, limit=args.limit)
+            result = suite(threshold, limit=args.limit, cache=args.cache)
         except SemanticUnavailable as exc:
             print(f"semantic path unavailable: {exc}", file=sys.stderr)
             return 2
