@@ -125,6 +125,7 @@ class Engine:
         )
         started = time.perf_counter()
         query = self._semantic_query(request, controls, tenant_scope, generation, context)
+        debug: dict[str, str] = {}  # X-Cache-Debug: 1 -> the semantic decision's reason and scores
         if not controls.no_cache:
             now = self.clock()
             hit = self.store.get(key, now)
