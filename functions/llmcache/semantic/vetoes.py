@@ -180,7 +180,7 @@ _NEGATIONS = frozenset(("not", "no", "never", "none", "nobody", "nothing", "neit
 _NEG_CONTRACTION = re.compile(r"[a-z]n['\u2019]t\b", re.IGNORECASE)
 # words that carry order: a shared pair of words that swaps across one of these is another question
 _DIRECTIONAL = frozenset(("to", "from", "than", "vs", "versus", "into", "before", "after", "over", "towards", "->"))
-_DIRECTION_SPAN = 3  # at most this many words apart, the directional word between them
+_DIRECTION_SPAN = 4  # at most this many words apart ("Batman is better than Joker"), a directional word between
 _WORD = re.compile(r"->|[^\W\d_]+(?:['\u2019][^\W\d_]+)*|\d+(?:[.,]\d+)*", re.UNICODE)
 _SENTENCE_END = re.compile(r"[.?!:;]\s*$")
 
@@ -626,12 +626,12 @@ def _direction_veto(q: Reading, c: Reading) -> bool:
     """Two content words both texts carry once swap their order across a directional word in either text."""
 
     def positions(words: tuple[str, ...]) -> dict[str, int]:
+        """Each content word at its first place ("from India to abroad ... in India": India is first at 3)."""
         seen: dict[str, int] = {}
         for i, w in enumerate(words):
-            if w in _STOP or w in _DIRECTIONAL or len(w) < 2:
-                continue
-            seen[w] = -1 if w in seen else i
-        return {w: i for w, i in seen.items() if i >= 0}
+            if w not in _STOP and w not in _DIRECTIONAL and len(w) >= 2:
+                seen.setdefault(w, i)
+        return seen
 
     pq, pc = positions(q.words), positions(c.words)
     shared = sorted(set(pq) & set(pc), key=pq.__getitem__)
