@@ -51,10 +51,8 @@ def test_given_the_hand_written_pairs_when_each_second_question_is_asked_then_ea
             served.append((row["kind"], row["b"]))
             continue
         reason = second.headers["x-cache-semantic-reason"]
-        assert reason in REFUSALS, reason
+        assert reason in REFUSALS, reason  # a kind from a fixed list: never the cached question's words
         assert second.headers["x-cache-semantic-scores"].startswith("similarity=")
-        # kinds and numbers only: none of the cached question's words
-        assert not set(row["a"].lower().split()) & set(reason.split()) - {"differs", "model"}
     assert served == []
 
 

@@ -411,6 +411,7 @@ def render(result: dict[str, Any], path: str) -> str:
             f"+/- {h['recall_sd']:.3f}"
         )
         lines.append("")
+    names = [n for n in result["sweep"][0] if n != "threshold"]
     lines += [
         "by threshold (the pair cut and the rules stay as shipped):",
         f"{'threshold':>10}" + "".join(f"{n:>28}" for n in names),
