@@ -190,6 +190,7 @@ class Settings:
         # No embedding provider configured (no SEMANTIC_EMBEDDER, no SEMANTIC_EMBEDDING_MODEL): the shipped model.
         provider_default = "upstream" if env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() else "local"
         semantic_embedder = _choice(env, Env.SEMANTIC_EMBEDDER, provider_default, ("upstream", "bedrock", "local"))
+        threshold, pair_cut, false_hit_budget = _semantic_operating_point(env, semantic_embedder)
         semantic_redis_url = _redis_url(env, Env.SEMANTIC_REDIS_URL) or redis_url
         if semantic_index == "valkey" and not semantic_redis_url:
             raise SettingsError(f"{Env.SEMANTIC_INDEX}=valkey needs {Env.SEMANTIC_REDIS_URL} (or {Env.REDIS_URL})")
@@ -226,7 +227,9 @@ class Settings:
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
             max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
-            **_semantic_operating_point(env, semantic_embedder),
+            semantic_threshold=threshold,
+            semantic_pair_cut=pair_cut,
+            semantic_max_false_hit_rate=false_hit_budget,
             semantic_embedder=semantic_embedder,
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),
@@ -244,12 +247,13 @@ class Settings:
         )
 
 
-def _semantic_operating_point(env: Mapping[str, str], embedder: str) -> dict[str, float | None]:
-    """SEMANTIC_THRESHOLD (the pair cut as shipped), or SEMANTIC_MAX_FALSE_HIT_RATE (both from the curves)."""
+def _semantic_operating_point(env: Mapping[str, str], embedder: str) -> tuple[float, float, float | None]:
+    """(threshold, pair cut, budget): SEMANTIC_THRESHOLD with the shipped pair cut, or both from the measured
+    curves for SEMANTIC_MAX_FALSE_HIT_RATE."""
     raw_budget = env.get(Env.SEMANTIC_MAX_FALSE_HIT_RATE, "").strip()
     if not raw_budget:
         threshold = _float(env, Env.SEMANTIC_THRESHOLD, budget.DEFAULT_THRESHOLD, 0.0, 1.0)
-        return {"semantic_threshold": threshold, "semantic_pair_cut": budget.DEFAULT_PAIR_CUT}
+        return threshold, budget.DEFAULT_PAIR_CUT, None
     if env.get(Env.SEMANTIC_THRESHOLD, "").strip():
         raise SettingsError(
             f"set {Env.SEMANTIC_MAX_FALSE_HIT_RATE} or {Env.SEMANTIC_THRESHOLD}, not both: "
@@ -265,11 +269,7 @@ def _semantic_operating_point(env: Mapping[str, str], embedder: str) -> dict[str
         point = budget.point_for_budget(rate)
     except (OSError, ValueError, KeyError) as exc:
         raise SettingsError(f"{Env.SEMANTIC_MAX_FALSE_HIT_RATE}={rate}: {exc}") from None
-    return {
-        "semantic_threshold": point.threshold,
-        "semantic_pair_cut": point.pair_cut,
-        "semantic_max_false_hit_rate": rate,
-    }
+    return point.threshold, point.pair_cut, rate
 
 
 def _price_overrides(env: Mapping[str, str]) -> dict[str, Price]:

@@ -485,9 +485,7 @@ def _cached_observations(
     def veto_kinds(o: dict[str, Any]) -> frozenset[str]:
         return frozenset(vetoes(o["query"], o["nearest"])) if o["nearest"] else frozenset()
 
-    return [
-        Observation(**(o | {"rule_kinds": frozenset(o["rule_kinds"]), "veto_kinds": veto_kinds(o)})) for o in saved
-    ]
+    return [Observation(**(o | {"rule_kinds": frozenset(o["rule_kinds"]), "veto_kinds": veto_kinds(o)})) for o in saved]
 
 
 def suite(
