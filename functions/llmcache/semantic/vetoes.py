@@ -149,33 +149,7 @@ _STOP = frozenset(
         "top",
     ]
 )
-_SMALL_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "at",
-        "by",
-        "with",
-        "and",
-        "or",
-        "is",
-        "are",
-        "be",
-        "do",
-        "does",
-        "can",
-        "how",
-        "what",
-        "my",
-        "your",
-    ]
-)
+_SMALL_WORDS = frozenset({"a", "an", "the", "of", "to", "in", "on", "for", "at", "by", "with", "and", "or", "is"})
 _NEGATIONS = frozenset(("not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without"))
 _NEG_CONTRACTION = re.compile(r"[a-z]n['\u2019]t\b", re.IGNORECASE)
 # words that carry order: a shared pair of words that swaps across one of these is another question
@@ -437,7 +411,11 @@ def fold(word: str) -> str:
     word = word.lower().replace("\u2019", "'")
     if word.endswith("'s"):
         word = word[:-2]
-    word = word.replace("'", "")
+    return stem(word.replace("'", ""))
+
+
+def stem(word: str) -> str:
+    """A deliberately light stemmer: plural endings only."""
     if len(word) <= 3 or word.isdigit():
         return word
     if word.endswith("ies") and len(word) > 4:
