@@ -183,9 +183,46 @@ def _entity(text: str, rng: random.Random, pool: list[str]) -> str | None:
     return text[: m.start()] + new + text[m.end() :]
 
 
+_FUNCTION_WORDS = frozenset(
+    [
+        "how",
+        "what",
+        "why",
+        "where",
+        "when",
+        "who",
+        "which",
+        "get",
+        "do",
+        "does",
+        "to",
+        "the",
+        "a",
+        "an",
+        "my",
+        "your",
+        "it",
+        "this",
+        "that",
+    ]
+)
+
+
+def _whole_names(text: str, m: re.Match[str]) -> bool:
+    """Both ends are whole names or words: no capitalised word or number glued before the first or after the
+    second ("BMW M4 vs Porsche 911" would swap "M4" and "Porsche" only), no function word ("How to Get")."""
+    before = text[: m.start(1)].split()[-2:-1] if text[: m.start(1)].rstrip().endswith(("from", "convert")) else []
+    before = before or text[: m.start(1)].split()[-1:]
+    after = text[m.end(2) :].split()[:1]
+    glued = [w for w in before + after if w[:1].isupper() or w[:1].isdigit()]
+    ends = {m.group(1).lower(), m.group(2).lower()}
+    return not glued and not ends & _FUNCTION_WORDS and not {m.group(1), m.group(2)} & _COMMON_CAPITALISED
+
+
 def _direction(text: str, rng: random.Random) -> str | None:
     for pattern in _DIRECTION_PATTERNS:
-        if (m := pattern.search(text)) and m.group(1).lower() != m.group(2).lower():
+        m = pattern.search(text)
+        if m and m.group(1).lower() != m.group(2).lower() and _whole_names(text, m):
             (s1, e1), (s2, e2) = m.span(1), m.span(2)
             return text[:s1] + m.group(2) + text[e1:s2] + m.group(1) + text[e2:]
     return None
