@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -223,3 +224,65 @@ def test_given_a_responses_call_with_a_stateful_tool_when_asked_twice_then_both_
     assert (first.cache, second.cache) == ("BYPASS", "BYPASS")
     assert second.headers.get("x-cache-bypass-reason")
     assert len(provider.requests("POST /v1/responses")) == 2
+
+
+# ----- R5: the request deadline is checked only when a piece arrives ----------------------------------------------
+class _TricklingProvider(BaseHTTPRequestHandler):
+    """Streams `PIECES` events, `GAP` seconds apart: each gap is shorter than the read timeout, so only the request's
+    deadline can end the answer."""
+
+    protocol_version = "HTTP/1.1"
+    PIECES = 4
+    GAP = 2.5
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            for index in range(self.PIECES):
+                data = f'data: {{"piece": {index}}}\n\n'.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                time.sleep(self.GAP)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the gateway hung up: what the fix does
+
+
+@pytest.fixture
+def trickling_provider() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TricklingProvider)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding R5: the deadline is checked between pieces only, and the read timeout is cut to what was left "
+    "when the call began: a provider that trickles holds the request past its deadline by up to one more gap",
+)
+def test_given_a_trickling_provider_when_the_deadline_passes_then_the_answer_ends_there(
+    configure, client: HandlerClient, trickling_provider
+):
+    """finding R5 (variant of 22.6): Given REQUEST_DEADLINE_SECONDS=3 and a passed-on answer whose provider sends a
+    piece every 2.5 s (never silent for a whole read timeout), When the deadline passes mid-gap, Then the answer
+    ends at the deadline (here: well before the next piece, at 5.0 s), not when the next piece arrives.
+    (The margin either side is over a second: the fixed gateway ends near 3 s, today's at 5.0 s.)"""
+    configure(CACHE_TIERS="memory", UPSTREAM_BASE_URL=f"{trickling_provider}/v1", REQUEST_DEADLINE_SECONDS="3")
+
+    started = time.monotonic()
+    answer = client.call("GET", "/v1/slow/stream")
+    elapsed = time.monotonic() - started
+
+    # live door: the 200 and the pieces so far; Lambda door (buffered): the 504 of a cut answer
+    assert (answer.status, client.live) in ((200, True), (504, False)), answer.body
+    assert elapsed < 4.2, f"the answer ended {elapsed:.1f} s after it began, its deadline was 3 s"
