@@ -7,6 +7,7 @@ an unexpected pass (a failure, under strict) the day it is fixed: then drop the 
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -85,6 +86,27 @@ def test_given_managed_mode_when_a_passed_on_body_repeats_an_object_field_then_4
     answer = client.call("POST", "/v1/responses/input_tokens", raw=raw, headers=JSON_BODY, api_key="tenant-b")
 
     assert answer.status == 400, answer.body
+    assert provider.stats()["total"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding R1: a passed-on body sent with `Content-Encoding: gzip` goes up compressed and unread: the object "
+    "check sees neither the field names nor JSON",
+)
+def test_given_managed_mode_when_a_passed_on_body_is_compressed_then_it_is_refused_or_checked(
+    configure, client: HandlerClient, provider
+):
+    """finding R1: Given managed mode, When a passed-on body naming tenant A's stored response is gzip-compressed
+    (`Content-Encoding: gzip` is relayed up), Then it is refused (or decompressed and refused as the plain body is),
+    never passed on unread."""
+    configure(CACHE_TIERS="memory", **MANAGED)
+    raw = gzip.compress(b'{"model":"gpt-4.1-mini","previous_response_id":"resp_of_tenant_a"}')
+    headers = {**JSON_BODY, "Content-Encoding": "gzip"}
+
+    answer = client.call("POST", "/v1/responses/input_tokens", raw=raw, headers=headers, api_key="tenant-b")
+
+    assert answer.status in (400, 403, 415), answer.body
     assert provider.stats()["total"] == 0
 
 
