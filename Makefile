@@ -34,7 +34,7 @@ help:
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv
-	@$(UV) --version
+	@$(UV) --version >/dev/null 2>&1 || { echo "uv did not install: see https://docs.astral.sh/uv/"; exit 1; }
 
 # The full development set (tests, lint, CDK, bench): `make test`, `make lint`, `make synth`, `make bench`.
 $(VENV)/.synced: uv.lock pyproject.toml | uv
