@@ -153,7 +153,9 @@ class ProcessStats:
                 "start": (last + 1) * BUCKET_SECONDS - points * step,
                 **{_SERIES_NAMES[name]: [round(v, 6) for v in values] for name, values in series.items()},
             },
-            "split": {split: [_row(label, counts) for label, counts in _ordered(rows)] for split, rows in splits.items()},
+            "split": {
+                split: [_row(label, counts) for label, counts in _ordered(rows)] for split, rows in splits.items()
+            },
         }
 
 
