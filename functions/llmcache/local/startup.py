@@ -14,6 +14,7 @@ the shell holds.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 import socket
@@ -157,10 +158,8 @@ def _local_addresses(bind_host: str) -> set[str]:
         names |= {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}
     if address is not None and address.is_unspecified:  # every interface: this machine's own names too
         names.add(socket.gethostname().lower())
-        try:
-            names |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            names |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
     return names
 
 
