@@ -64,6 +64,20 @@ def _tls_failure(error: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def _tls_message(url: str, tls: ssl.SSLError | None, error: Exception) -> str:
+    if isinstance(tls, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error):
+        reason = getattr(tls, "verify_message", None) or "certificate verify failed"
+        return (
+            f"TLS with {url} failed ({reason}): its certificate is not trusted here (self-signed, or a proxy that "
+            "intercepts TLS?); set SSL_CERT_FILE to the CA bundle that signed it"
+        )
+    reason = getattr(tls, "reason", None) or redact(str(error))[:120]
+    return (
+        f"TLS with {url} failed ({reason}): is it an https endpoint? A gateway served on plain http "
+        "(`make run`) takes an http:// URL"
+    )
+
+
 @dataclass
 class Gateway:
     url: str
@@ -140,11 +154,7 @@ class Gateway:
         except httpx.ConnectError as exc:
             tls = _tls_failure(exc)
             if tls is not None or "SSL" in str(exc) or "CERTIFICATE" in str(exc):
-                reason = getattr(tls, "reason", None) or getattr(tls, "verify_message", None) or redact(str(exc))
-                raise CliError(
-                    f"TLS with {self.shown_url} failed ({reason}): its certificate is not trusted here (self-signed, "
-                    "or a proxy that intercepts TLS?); set SSL_CERT_FILE to the CA bundle that signed it"
-                ) from None
+                raise CliError(_tls_message(self.shown_url, tls, exc)) from None
             raise CliError(
                 f"cannot connect to the gateway at {self.shown_url}: is it running (`make run`)? "
                 "Set LLMCACHE_URL or --url to its address"
