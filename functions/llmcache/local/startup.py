@@ -230,7 +230,9 @@ def _setting_for(client_name: str) -> str:
 def upstream_row(settings: Settings, plan: LocalPlan) -> str:
     origin = _from(plan.sources.get("upstream"))
     if plan.upstream_mode == "offline":
-        return f"{OFFLINE}: canned answers, not a model ({origin}; {PREFIX}{Env.UPSTREAM_BASE_URL} to choose one)"
+        from llmcache.local.fake_provider import OFFLINE_NOTICE
+
+        return f"{OFFLINE_NOTICE} ({origin}; {PREFIX}{Env.UPSTREAM_BASE_URL} to choose one)"
     key_origin = _from(plan.sources.get("upstream key"))
     how = f"the gateway's own key, {key_origin}" if plan.upstream_mode == "managed" else "each client's key forwarded"
     return f"{settings.upstream_base_url}  {origin}; {how}"
