@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -47,7 +47,7 @@ class RequestTally:
     route: str
     model: str
     match: str = ""
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 _current: ContextVar[RequestTally | None] = ContextVar("llmcache_request_tally", default=None)
@@ -58,7 +58,7 @@ class ProcessStats:
         self.clock = clock
         self.started = clock()
         self.max_models = max_models
-        self._buckets: dict[int, Counter[tuple[str, Labels]]] = {}
+        self._buckets: dict[int, defaultdict[tuple[str, Labels], float]] = {}
         self._models: set[str] = set()
         self._lock = threading.Lock()
 
@@ -92,13 +92,13 @@ class ProcessStats:
                 return model
         return OTHER
 
-    def _add(self, counts: dict[str, float], labels: Labels) -> None:
+    def _add(self, counts: Mapping[str, float], labels: Labels) -> None:
         now = self.clock()
         minute = int(now // BUCKET_SECONDS)
         with self._lock:
             bucket = self._buckets.get(minute)
             if bucket is None:
-                bucket = self._buckets[minute] = Counter()
+                bucket = self._buckets[minute] = defaultdict(float)
                 self._drop_older_than(minute - MAX_WINDOW_SECONDS // BUCKET_SECONDS)
             for name, value in counts.items():
                 bucket[(name, labels)] += value
@@ -108,10 +108,10 @@ class ProcessStats:
             del self._buckets[minute]
 
     # ----- reading ----------------------------------------------------------------------------------
-    def totals(self) -> dict[str, float]:
-        """Everything counted since the process started (within the longest window)."""
+    def snapshot(self) -> dict[str, float]:
+        """Everything counted since the process started (within the longest window), per metric."""
         with self._lock:
-            totals: Counter[str] = Counter()
+            totals: defaultdict[str, float] = defaultdict(float)
             for bucket in self._buckets.values():
                 for (name, _), value in bucket.items():
                     totals[name] += value
@@ -128,7 +128,7 @@ class ProcessStats:
         points = -(-count // per_step)
         totals = dict.fromkeys(names, 0.0)
         series = {name: [0.0] * points for name in SPLIT_METRICS}
-        splits: dict[str, dict[str, Counter[str]]] = {split: {} for split in SPLITS}
+        splits: dict[str, dict[str, defaultdict[str, float]]] = {split: {} for split in SPLITS}
         with self._lock:
             buckets = [(m, dict(b)) for m, b in self._buckets.items() if first <= m <= last]
         for minute, bucket in buckets:
@@ -144,14 +144,14 @@ class ProcessStats:
                         continue  # exact or semantic is a property of a hit, and of what it saved
                     if split == "match" and not label:
                         continue
-                    splits[split].setdefault(label, Counter())[name] += value
+                    splits[split].setdefault(label, defaultdict(float))[name] += value
         return {
             "totals": totals,
             "covered_seconds": int(min(seconds, now - self.started)),
             "series": {
                 "step_seconds": step,
                 "start": (last + 1) * BUCKET_SECONDS - points * step,
-                **{_SERIES_NAMES[name]: [round(v, 6) for v in values] for name, values in series.items()},
+                **{SERIES_NAMES[name]: [round(v, 6) for v in values] for name, values in series.items()},
             },
             "split": {
                 split: [_row(label, counts) for label, counts in _ordered(rows)] for split, rows in splits.items()
@@ -160,7 +160,7 @@ class ProcessStats:
 
 
 _SAVINGS = (Metric.TOKENS_SAVED, Metric.COST_SAVED)
-_SERIES_NAMES = {
+SERIES_NAMES = {
     Metric.CACHE_HIT: "hits",
     Metric.CACHE_MISS: "misses",
     Metric.CACHE_BYPASS: "bypasses",
@@ -180,7 +180,7 @@ def hit_rate(hits: float, misses: float) -> float | None:
     return round(hits / lookups, 4) if lookups else None
 
 
-def _row(label: str, counts: Counter[str]) -> dict[str, Any]:
+def _row(label: str, counts: defaultdict[str, float]) -> dict[str, Any]:
     hits, misses = counts[Metric.CACHE_HIT], counts[Metric.CACHE_MISS]
     return {
         "name": label,
@@ -193,10 +193,10 @@ def _row(label: str, counts: Counter[str]) -> dict[str, Any]:
     }
 
 
-def _ordered(rows: dict[str, Counter[str]]) -> list[tuple[str, Counter[str]]]:
+def _ordered(rows: dict[str, defaultdict[str, float]]) -> list[tuple[str, defaultdict[str, float]]]:
     """Most dollars saved first, then most lookups; "(other)" last."""
 
-    def rank(item: tuple[str, Counter[str]]) -> tuple[bool, float, float, str]:
+    def rank(item: tuple[str, defaultdict[str, float]]) -> tuple[bool, float, float, str]:
         label, counts = item
         lookups = counts[Metric.CACHE_HIT] + counts[Metric.CACHE_MISS] + counts[Metric.CACHE_BYPASS]
         return (label == OTHER, -counts[Metric.COST_SAVED], -lookups, label)

@@ -130,7 +130,7 @@ def test_given_counts_older_than_the_longest_window_when_a_new_minute_starts_the
     clock.now += MAX_WINDOW_SECONDS + 2 * BUCKET_SECONDS
     miss(stats, "chat/completions", "m")
 
-    assert stats.totals()[Metric.CACHE_MISS] == 1
+    assert stats.snapshot()[Metric.CACHE_MISS] == 1
 
 
 @pytest.mark.parametrize(("window", "step"), [(60, 60), (3600, 60), (86400, 1440), (14 * 86400, 20160)])

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
 from llmcache.api.passthrough import dialect_of_path, pass_on
-from llmcache.constants import Metric
+from llmcache.constants import HEADER_CACHE_MATCH, Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.registry import dialect_for, routes
 from llmcache.engine.core import ClientRequest, GatewayResponse, require_json_object
@@ -30,7 +30,7 @@ from llmcache.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from llmcache.observability import log_answered, logger, record
+from llmcache.observability import counters, log_answered, logger, record
 
 JSON = "application/json"
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
@@ -171,7 +171,9 @@ def _client_call(route: str) -> Response[str]:
     tenant = keys.tenant_id(credential, api_key_id, passthrough=not managed)
     deadline = time.monotonic() + settings.request_deadline
     request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
-    result = wiring.engine().handle(request)
+    with counters.labelled(route, body["model"]) as counted:  # the stats' split by route, model and match
+        result = wiring.engine().handle(request)
+        counted.match = result.headers.get(HEADER_CACHE_MATCH) or ""
     log_answered(
         route=route,
         status=result.status,

@@ -12,11 +12,12 @@ from llmcache.engine.core import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
 from llmcache.policy import is_namespace
+from llmcache.process_stats import MAX_WINDOW_SECONDS, SERIES_NAMES, hit_rate, step_seconds
 from llmcache.stores.base import Hit
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
 TENANT_PATTERN = re.compile(r"[0-9a-f]{32}|anonymous")
-MAX_STATS_WINDOW = 14 * 86_400
+MAX_STATS_WINDOW = MAX_WINDOW_SECONDS
 STATS_METRICS = [
     Metric.CACHE_HIT,
     Metric.CACHE_MISS,
@@ -128,29 +129,47 @@ class Admin:
             raise NotFound(f"no live entry for key {key}")
 
     def stats(self, window_seconds: int) -> dict[str, Any]:
+        """Totals over the window, a series to chart them, and (counted by this process) splits by route, model
+        and exact or semantic. CloudWatch's metrics carry no such split: their dimensions never take client input
+        (a model name is the client's text)."""
         if not 60 <= window_seconds <= MAX_STATS_WINDOW:
-            raise BadRequest(f"`window` must be between 60 and {MAX_STATS_WINDOW} seconds", param="window")
+            raise BadRequest(f"`window` must be between 60 and {MAX_STATS_WINDOW} seconds (1m to 14d)", param="window")
+        step = step_seconds(window_seconds)
         if self.metrics_reader is not None:
             try:
-                totals = self.metrics_reader.sums(STATS_METRICS, window_seconds)
+                totals, series, start = self.metrics_reader.window(STATS_METRICS, window_seconds, step)
             except BackendFailure:
                 raise ServiceUnavailable("CloudWatch could not be read for stats; try again") from None
-            source, window = "cloudwatch", window_seconds
+            extra: dict[str, Any] = {
+                "covered_seconds": window_seconds,
+                "series": {"step_seconds": step, "start": start, **_named_series(series)},
+                "split": None,
+                "split_note": "no split by route, model or match from CloudWatch: metric dimensions never take "
+                "client input; the access log lines carry route and model (docs/api.md)",
+            }
+            source = "cloudwatch"
         else:
-            snapshot = counters.snapshot()
-            totals = {name: snapshot.get(name, 0.0) for name in STATS_METRICS}
-            source, window = "process", int(self.engine.clock() - counters.started)
+            counted = counters.window(window_seconds, STATS_METRICS)
+            totals = counted["totals"]
+            extra = {key: counted[key] for key in ("covered_seconds", "series", "split")}
+            source = "process"
         hits, misses = totals[Metric.CACHE_HIT], totals[Metric.CACHE_MISS]
-        lookups = hits + misses
         return {
             "source": source,
-            "window_seconds": window,
+            "window_seconds": window_seconds,
             "hits": int(hits),
             "misses": int(misses),
             "bypasses": int(totals[Metric.CACHE_BYPASS]),
-            "hit_rate": round(hits / lookups, 4) if lookups else None,
+            "hit_rate": hit_rate(hits, misses),
             "tokens_saved": int(totals[Metric.TOKENS_SAVED]),
             "cost_saved_usd": round(totals[Metric.COST_SAVED], 6),  # at the price table's list prices
             "backend_errors": int(totals[Metric.CACHE_BACKEND_ERROR]),
             "upstream_errors": int(totals[Metric.UPSTREAM_ERROR]),
+            **extra,
         }
+
+
+def _named_series(series: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {
+        SERIES_NAMES[name]: [round(v, 6) for v in values] for name, values in series.items() if name in SERIES_NAMES
+    }
