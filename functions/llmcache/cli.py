@@ -1,17 +1,20 @@
 """`llmcache`: the operator command. It talks HTTP to a gateway (`make run`'s or a deployed one).
 
-    llmcache warm prompts.jsonl          pre-fill the cache, one request body per line
-    llmcache stats --window 1h           hits, misses, tokens and dollars saved
-    llmcache flush --namespace default   every entry of a namespace stops being served
+    llmcache warm examples/prompts.jsonl   pre-fill the cache, one request body per line (any cached API)
+    llmcache stats --window 1h [--watch]   hit rate and dollars saved as charts, split by route, model, match
+    llmcache flush --namespace default     every entry of a namespace stops being served
     llmcache entry KEY [--ttl N | --delete]
+    llmcache tenant [KEY]                  a key's tenant id (computed here: the key is sent nowhere)
 
-It reads LLMCACHE_URL, LLMCACHE_API_KEY (a client key, for warm) and LLMCACHE_ADMIN_KEY (for the
-rest), each also a flag. Behind API Gateway API keys, LLMCACHE_GATEWAY_KEY is sent as `x-api-key`.
-Every error is one line that says what to do; never a traceback.
+It reads LLMCACHE_URL, LLMCACHE_API_KEY (a client key, for warm) and LLMCACHE_ADMIN_KEY (for the rest), or the
+admin key from stdin (--admin-key-stdin); a flag exists for each, --admin-key only as a last resort (a flag's
+value shows in `ps` and in the shell's history). Behind API Gateway API keys, LLMCACHE_GATEWAY_KEY is sent as
+`x-api-key`. Every error is one line that says what to do, passwords in URLs masked; never a traceback.
 
-Not part of the Lambda package (click and rich are the `cli` extra, not in the layer). It imports
-httpx, click and the gateway's light `savings` module (the price table, for warm), and rich only
-where it draws: nothing of the gateway's AWS or Powertools stack.
+Not part of the Lambda package (click and rich are the `cli` extra, not in the layer). It imports httpx, click,
+the gateway's light `savings` (the price table, for warm) and `keys` (for tenant) modules, and rich only where it
+draws: nothing of the gateway's AWS or Powertools stack. The parts: `cli_gateway` (talking to a gateway safely),
+`cli_warm`, `cli_stats` (the charts).
 """
 
 from __future__ import annotations
@@ -20,134 +23,34 @@ import json
 import os
 import re
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import httpx
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-CACHED_ROUTES = ("chat/completions", "completions", "embeddings", "responses", "messages")
-# Fields of a warm line that are not sent: "route" picks the endpoint; streaming is turned off so that
-# the answer's usage can be read (neither is part of the cache key, so the entry is the same).
-NOT_SENT = ("route", "stream", "stream_options")
+from llmcache.cli_gateway import DEFAULT_URL, CliError, EntryNotFound, Gateway, entry_path, json_of, redact
+from llmcache.cli_stats import duration, render
+from llmcache.cli_warm import (
+    ANTHROPIC_VERSION,
+    CACHED_ROUTES,
+    WarmTally,
+    normalize_route,
+    print_summary,
+    run_warm,
+    warm_requests,
+)
+
 WINDOW = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class CliError(Exception):
-    """One line for the operator: what went wrong and what to do."""
-
-
-# ----- talking to the gateway --------------------------------------------------------------------
-
-
-@dataclass
-class Gateway:
-    url: str
-    api_key: str | None
-    admin_key: str | None
-    gateway_key: str | None
-    timeout: float
-    _client: httpx.Client | None = field(default=None, repr=False)
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            if not re.match(r"^https?://[^/\s]+", self.url):
-                raise CliError(
-                    f"LLMCACHE_URL must be the gateway's http(s) base URL, e.g. {DEFAULT_URL}; got {self.url!r}"
-                )
-            if self.url.rstrip("/").endswith("/v1"):
-                raise CliError(f"LLMCACHE_URL is the gateway's base URL, without /v1: {self.url.rstrip('/')[:-3]}")
-            headers = {"x-api-key": self.gateway_key} if self.gateway_key else {}
-            self._client = httpx.Client(
-                base_url=self.url.rstrip("/"),
-                headers={"User-Agent": "llmcache-cli", **headers},
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            )
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-    def send(self, method: str, path: str, *, key: str | None, body: Any = None, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        try:
-            return self.client.request(method, path, json=body, headers=headers, **kwargs)
-        except httpx.ConnectError:
-            raise CliError(
-                f"cannot connect to the gateway at {self.url}: is it running (`make run`)? "
-                "Set LLMCACHE_URL or --url to its address"
-            ) from None
-        except httpx.TimeoutException:
-            raise CliError(
-                f"the gateway at {self.url} did not answer within {self.timeout:g} s: retry, or raise --timeout"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise CliError(f"the request to {self.url} failed ({type(exc).__name__}): check LLMCACHE_URL") from None
-
-    def admin(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-        if not self.admin_key:
-            raise CliError("no admin key: set LLMCACHE_ADMIN_KEY or pass --admin-key (`make run` prints one)")
-        response = self.send(method, path, key=self.admin_key, body=body, **kwargs)
-        if response.status_code in (401, 403) and not _is_gateway_error(response):
-            raise CliError(
-                f"{self.url} refused the request ({response.status_code}) before the gateway saw it: "
-                "behind API Gateway, set LLMCACHE_GATEWAY_KEY (or --gateway-key) to an API key"
-            )
-        if response.status_code in (401, 403):
-            raise CliError(
-                f"the gateway refused the admin key ({response.status_code}: {_message(response)}): "
-                "set LLMCACHE_ADMIN_KEY or --admin-key to the gateway's ADMIN_API_KEY"
-            )
-        if response.status_code == 404 and not _is_gateway_error(response):
-            raise CliError(
-                f"{self.url} has no {path} route (404): LLMCACHE_URL must be the gateway's base URL "
-                "(no /v1; deployed, the ApiUrl output with its stage)"
-            )
-        if response.status_code >= 400:
-            raise CliError(f"{_message(response)} ({response.status_code})")
-        return response
-
-
-def _is_gateway_error(response: httpx.Response) -> bool:
-    """An answer in the gateway's own error envelope (not a proxy's page or API Gateway's message)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and isinstance(body.get("error"), dict)
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.reason_phrase or "no readable answer"
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    if isinstance(body, dict) and body.get("message"):  # API Gateway's own {"message": "Forbidden"}
-        return str(body["message"])
-    return response.reason_phrase or "error"
-
-
-def _json_of(response: httpx.Response, url: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        kind = response.headers.get("content-type", "no content type")
-        raise CliError(
-            f"the server at {url} did not answer like an llmcache gateway (HTTP {response.status_code}, {kind}): "
-            "check LLMCACHE_URL"
-        ) from None
+# The stats route's bounds: it keeps 14 days (as long as CloudWatch keeps 1-minute data).
+MIN_WINDOW, MAX_WINDOW = 60, 14 * 86400
+ENTRY_HINT = (
+    "an entry stops being live when it expires, is deleted, or its namespace is flushed; and an embeddings "
+    "batch's X-Cache-Key names the batch, not an entry (each input is an entry of its own: send one input alone "
+    "to see its key)"
+)
 
 
 # ----- the command line --------------------------------------------------------------------------
@@ -159,11 +62,15 @@ def gateway_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--url", envvar="LLMCACHE_URL", default=DEFAULT_URL, show_default=True, show_envvar=True,
                      help="The gateway's base URL."),
         click.option("--api-key", envvar="LLMCACHE_API_KEY", show_envvar=True,
-                     help="A client key: warm sends it as the bearer credential."),
+                     help="A client key: what warm sends as the client's credential. Prefer the variable."),
+        click.option("--admin-key-stdin", is_flag=True,
+                     help="Read the admin key from the first line of stdin (from a secrets manager, say)."),
         click.option("--admin-key", envvar="LLMCACHE_ADMIN_KEY", show_envvar=True,
-                     help="The gateway's ADMIN_API_KEY, for stats, flush and entry."),
+                     help="The gateway's ADMIN_API_KEY. As a flag, a last resort: it shows in `ps` and history."),
         click.option("--gateway-key", envvar="LLMCACHE_GATEWAY_KEY", show_envvar=True,
                      help="An API Gateway API key, sent as x-api-key (deployed gateways)."),
+        click.option("--insecure", is_flag=True, envvar="LLMCACHE_INSECURE", show_envvar=True,
+                     help="Allow keys over plain http to a host other than this machine (a network you trust)."),
         click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
                      help="Seconds to wait for each answer."),
     ]  # fmt: skip
@@ -172,8 +79,39 @@ def gateway_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _gateway(url: str, api_key: str | None, admin_key: str | None, gateway_key: str | None, timeout: float) -> Gateway:
-    return Gateway(url.strip(), _clean(api_key), _clean(admin_key), _clean(gateway_key), timeout)
+def _gateway(
+    url: str,
+    api_key: str | None,
+    admin_key: str | None,
+    admin_key_stdin: bool,
+    gateway_key: str | None,
+    insecure: bool,
+    timeout: float,
+) -> Gateway:
+    if admin_key_stdin:
+        admin_key = sys.stdin.readline()
+        if not admin_key.strip():
+            raise CliError("--admin-key-stdin read no key: pipe it in, e.g. `pass show llmcache-admin | llmcache ...`")
+    elif admin_key and _given_as_flag("admin_key"):
+        click.echo(
+            "note: --admin-key shows the key in `ps` and your shell history; prefer LLMCACHE_ADMIN_KEY "
+            "or --admin-key-stdin",
+            err=True,
+        )
+    return Gateway(
+        url.strip(),
+        _clean(api_key),
+        _clean(admin_key),
+        _clean(gateway_key),
+        timeout,
+        insecure=insecure,
+        warn=lambda line: click.echo(line, err=True),
+    )
+
+
+def _given_as_flag(name: str) -> bool:
+    context = click.get_current_context(silent=True)
+    return context is not None and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
 
 
 def _clean(value: str | None) -> str | None:
@@ -183,105 +121,15 @@ def _clean(value: str | None) -> str | None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="llmcache", message="llmcache %(version)s")
 def cli() -> None:
-    """Operate an llmcache gateway: pre-fill it, read what it saved, flush and inspect entries."""
+    """Operate an llmcache gateway: pre-fill it, read what it saved, flush and inspect entries.
+
+    \b
+    Connection: LLMCACHE_URL, LLMCACHE_API_KEY (warm) and LLMCACHE_ADMIN_KEY (stats, flush, entry);
+    `make run` prints the export line for all three.
+    """
 
 
 # ----- warm ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class WarmTally:
-    sent: int = 0
-    already_cached: int = 0
-    stored: int = 0
-    not_stored: int = 0  # answered but not kept (BYPASS, or a MISS the cache refused to store)
-    failed: int = 0
-    skipped: int = 0  # lines that were not a request body
-    tokens: int = 0
-    dollars: float = 0.0
-    unpriced: set[str] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def note(self, line: str) -> None:
-        with self.lock:
-            self.problems.append(line)
-
-
-@dataclass(frozen=True)
-class WarmRequest:
-    line: int
-    route: str
-    body: dict[str, Any]
-
-
-def _normalize_route(route: str) -> str | None:
-    name = route.strip().strip("/").removeprefix("v1/")
-    return name if name in CACHED_ROUTES else None
-
-
-def _warm_requests(lines: Iterator[str], default_route: str, tally: WarmTally) -> Iterator[WarmRequest]:
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            tally.skipped += 1
-            tally.note(f"line {number}: not JSON ({exc.msg}); skipped")
-            continue
-        if not isinstance(body, dict):
-            tally.skipped += 1
-            tally.note(f"line {number}: a request body must be a JSON object; skipped")
-            continue
-        route = body.get("route", default_route)
-        normalized = _normalize_route(route) if isinstance(route, str) else None
-        if normalized is None:
-            tally.skipped += 1
-            tally.note(f"line {number}: unknown route {route!r} (one of {', '.join(CACHED_ROUTES)}); skipped")
-            continue
-        yield WarmRequest(number, normalized, {k: v for k, v in body.items() if k not in NOT_SENT})
-
-
-def _warm_one(gateway: Gateway, request: WarmRequest, tally: WarmTally, prices: Any) -> str:
-    """Send one line; returns HIT, MISS (stored), BYPASS or ERROR for the progress bar."""
-    try:
-        response = gateway.send("POST", f"/v1/{request.route}", key=gateway.api_key, body=request.body)
-    except CliError as exc:
-        tally.note(f"line {request.line}: {exc}")
-        with tally.lock:
-            tally.failed += 1
-        return "ERROR"
-    outcome = response.headers.get("x-cache", "")
-    if response.status_code >= 400 or outcome not in ("HIT", "MISS", "BYPASS"):
-        reason = _message(response) if response.status_code >= 400 else "the answer carried no X-Cache header"
-        tally.note(f"line {request.line}: {reason} ({response.status_code})")
-        with tally.lock:
-            tally.failed += 1
-        return "ERROR"
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {}
-    from llmcache.savings import token_counts
-
-    usage = token_counts(answer if isinstance(answer, dict) else {})
-    model = str(answer.get("model") or request.body.get("model") or "") if isinstance(answer, dict) else ""
-    with tally.lock:
-        if outcome == "HIT":
-            tally.already_cached += 1
-        elif outcome == "MISS":
-            tally.stored += 1
-        else:
-            tally.not_stored += 1
-        if outcome in ("HIT", "MISS"):  # in the cache now
-            tally.tokens += usage.total
-            if prices.known(model) is None:
-                if usage.total:
-                    tally.unpriced.add(model or "(no model)")
-            else:
-                tally.dollars += prices.cost(model, usage)
-    return outcome
 
 
 def _count_lines(path: Path) -> int | None:
@@ -294,30 +142,33 @@ def _count_lines(path: Path) -> int | None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option(
-    "--route",
-    default="chat/completions",
-    show_default=True,
-    help=f'The API of lines without a "route" field: {", ".join(CACHED_ROUTES)}.',
-)
+@click.option("--route", help=f"The API of lines without a \"route\" field ({', '.join(CACHED_ROUTES)}); "
+              "default: each line's shape.")  # fmt: skip
+@click.option("--anthropic-version", default=ANTHROPIC_VERSION, show_default=True,
+              help="Sent with Messages lines: part of their key, so the version your clients send.")  # fmt: skip
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), default=4, show_default=True, help="Requests in flight at once."
 )
 @gateway_options
-def warm(file: Path, route: str, concurrency: int, **connection: Any) -> None:  # fmt: skip
+def warm(file: Path, route: str | None, anthropic_version: str, concurrency: int, **connection: Any) -> None:
     """Pre-fill the cache from FILE (JSON lines: one request body per line; - reads stdin).
 
-    Each line is sent once through the gateway, as a client would send it; lines already cached are
-    counted, never sent upstream again. A line that is not a request body is named and skipped.
+    Each line is sent once through the gateway, as a client would send it, to its API: the line's "route"
+    field, else --route, else its shape (Claude models and a top-level "system": Messages). Lines already
+    cached are counted, never sent upstream again. Exits 1 when any line failed or was not a request.
     """
     from llmcache.savings import PriceTable, price_overrides
 
     gateway = _gateway(**connection)
-    default_route = _normalize_route(route)
-    if default_route is None:
-        raise CliError(f"--route must be one of {', '.join(CACHED_ROUTES)}; got {route!r}")
+    default_route = None
+    if route is not None:
+        default_route = normalize_route(route)
+        if default_route is None:
+            raise CliError(f"--route must be one of {', '.join(CACHED_ROUTES)}; got {route!r}")
     if not gateway.api_key:
-        raise CliError("no client key: set LLMCACHE_API_KEY or pass --api-key (the key your apps send)")
+        raise CliError("no client key: set LLMCACHE_API_KEY (the key your apps send; `make run` prints one)")
+    if str(file) == "-" and connection.get("admin_key_stdin"):
+        raise CliError("stdin can give the prompts or the admin key, not both (warm needs no admin key)")
     try:
         prices = PriceTable.shipped(price_overrides(os.environ.get("PRICES_FILE"), os.environ.get("PRICES")))
     except ValueError as exc:
@@ -332,177 +183,101 @@ def warm(file: Path, route: str, concurrency: int, **connection: Any) -> None:  
         total = _count_lines(file)
     tally = WarmTally()
     gateway.client  # noqa: B018 - a bad URL is reported before the progress bar starts
+    gateway.check_transport("client key")  # and a refused transport, once, before any line
     with handle:
-        interrupted = _run_warm(gateway, _warm_requests(iter(handle), default_route, tally), tally, prices,
-                                concurrency, total)  # fmt: skip
+        requests = warm_requests(iter(handle), default_route, tally)
+        interrupted = run_warm(
+            gateway, requests, tally, prices, concurrency=concurrency, total=total, anthropic_version=anthropic_version
+        )
     gateway.close()
-    _print_warm_summary(tally, interrupted)
+    print_summary(tally, interrupted)
     if interrupted:
         sys.exit(130)
-    if tally.sent and tally.failed == tally.sent:
+    if tally.any_failed:
         sys.exit(1)
 
 
-def _run_warm(
-    gateway: Gateway,
-    requests: Iterator[WarmRequest],
-    tally: WarmTally,
-    prices: Any,
-    concurrency: int,
-    total: int | None,
-) -> bool:
-    """Send with at most `concurrency` in flight; True when Ctrl-C stopped it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    counts = {"HIT": 0, "MISS": 0, "BYPASS": 0, "ERROR": 0}
-    columns = (
-        TextColumn("warming"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("hits {task.fields[hits]} · misses {task.fields[misses]} · errors {task.fields[errors]}"),
-        TimeElapsedColumn(),
-    )
-    in_flight: set[Future[str]] = set()
-    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="warm")
-    with Progress(*columns, console=_console(stderr=True), transient=False) as progress:
-        task = progress.add_task("warm", total=total, hits=0, misses=0, errors=0)
-
-        def settle(done: set[Future[str]]) -> None:
-            for future in done:
-                outcome = future.result() if not future.cancelled() else "ERROR"
-                counts[outcome] += 1
-                progress.update(
-                    task,
-                    advance=1,
-                    hits=counts["HIT"],
-                    misses=counts["MISS"] + counts["BYPASS"],
-                    errors=counts["ERROR"] + tally.skipped,
-                )
-
-        skipped_shown = 0
-
-        def show_skipped() -> None:
-            nonlocal skipped_shown
-            if tally.skipped > skipped_shown:  # a bad line is progress too, and an error
-                progress.update(task, advance=tally.skipped - skipped_shown, errors=counts["ERROR"] + tally.skipped)
-                skipped_shown = tally.skipped
-
-        try:
-            for request in requests:
-                show_skipped()
-                while len(in_flight) >= concurrency:
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    in_flight.difference_update(done)
-                    settle(done)
-                tally.sent += 1
-                in_flight.add(executor.submit(_warm_one, gateway, request, tally, prices))
-            show_skipped()
-            done, _ = wait(in_flight)
-            settle(done)
-        except KeyboardInterrupt:
-            progress.console.print("stopping: letting the requests in flight finish (Ctrl-C again quits now)")
-            try:
-                executor.shutdown(wait=True, cancel_futures=True)
-            except KeyboardInterrupt:
-                os._exit(130)
-            settle({f for f in in_flight if f.done() and not f.cancelled()})
-            return True
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-    return False
+# ----- stats ---------------------------------------------------------------------------------------
 
 
-def _print_warm_summary(tally: WarmTally, interrupted: bool) -> None:
-    for problem in tally.problems[:20]:
-        click.echo(problem, err=True)
-    if len(tally.problems) > 20:
-        click.echo(f"... and {len(tally.problems) - 20} more problems", err=True)
-    parts = [
-        f"sent {tally.sent}",
-        f"already cached {tally.already_cached}",
-        f"stored {tally.stored}",
-        f"failed {tally.failed}",
-    ]
-    if tally.not_stored:
-        parts.append(f"answered but not cached {tally.not_stored}")
-    if tally.skipped:
-        parts.append(f"skipped lines {tally.skipped}")
-    click.echo(("interrupted: " if interrupted else "") + ", ".join(parts))
-    click.echo(f"now cached: {tally.tokens:,} tokens, {dollars(tally.dollars)} at list prices (saved on every hit)")
-    if tally.unpriced:
-        click.echo(
-            f"no price for {', '.join(sorted(tally.unpriced))}: tokens counted, no dollars "
-            "(add prices with PRICES_FILE or PRICES)"
-        )
-
-
-def dollars(amount: float) -> str:
-    """Cents for sums that have them; six decimals for the fractions of a cent one hit saves."""
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.6f}"
-
-
-# ----- stats, flush, entry -----------------------------------------------------------------------
-
-
-def parse_window(text: str) -> int:
+def parse_window(text: str, flag: str = "--window", low: int = MIN_WINDOW, high: int = MAX_WINDOW) -> int:
+    """Seconds from `90s`, `30m`, `1h`, `7d` or a bare number of seconds, within [low, high]."""
     match = WINDOW.match(text.lower())
     if not match:
-        raise CliError(f"--window takes seconds or a number with s, m, h or d (e.g. 1h, 30m, 7d); got {text!r}")
-    return int(match.group(1)) * SECONDS_PER[match.group(2)]
+        raise CliError(f"{flag} takes a number with s, m, h or d (e.g. 90s, 30m, 1h, 7d); got {text!r}")
+    seconds = int(match.group(1)) * SECONDS_PER[match.group(2)]
+    if not low <= seconds <= high:
+        why = " (the gateway keeps 14 days of counts)" if high == MAX_WINDOW else ""
+        raise CliError(f"{flag} must be between {duration(low)} and {duration(high)}{why}; got {text!r}")
+    return seconds
+
+
+def _fetch_stats(gateway: Gateway, seconds: int) -> dict[str, Any]:
+    data = json_of(gateway.admin("GET", "/cache/stats", params={"window": str(seconds)}), gateway)
+    if not isinstance(data, dict):
+        raise CliError(f"the server at {gateway.shown_url} did not answer like an llmcache gateway: check LLMCACHE_URL")
+    return data
 
 
 @cli.command()
-@click.option("--window", default="1h", show_default=True, help="How far back: 90s, 30m, 1h, 7d (at most 14d).")
+@click.option("--window", default="1h", show_default=True, help="How far back: 90s, 30m, 1h, 7d (1m to 14d).")
+@click.option("--watch", is_flag=True, help="Redraw every --every until Ctrl-C.")
+@click.option("--every", default="2s", show_default=True, help="How often --watch redraws (1s to 1h).")
 @click.option("--json", "as_json", is_flag=True, help="Print the gateway's JSON, for scripts.")
 @gateway_options
-def stats(window: str, as_json: bool, **connection: Any) -> None:
-    """Hits, misses, hit rate, tokens and dollars saved, backend faults."""
-    gateway = _gateway(**connection)
+def stats(window: str, watch: bool, every: str, as_json: bool, **connection: Any) -> None:
+    """Hit rate and dollars saved over the window: totals, charts per step, and splits by route, model and
+    exact vs semantic (a local gateway's own counts; deployed, CloudWatch's totals and charts)."""
     seconds = parse_window(window)
-    response = gateway.admin("GET", "/cache/stats", params={"window": str(seconds)})
-    data = _json_of(response, gateway.url)
+    pause = parse_window(every, "--every", 1, 3600)
+    gateway = _gateway(**connection)
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(_fetch_stats(gateway, seconds), indent=2))
         return
-    from rich.table import Table
-
-    hit_rate = data.get("hit_rate")
-    table = Table(
-        title=f"llmcache stats, {_duration(int(data.get('window_seconds') or seconds))} ({data.get('source')})"
-    )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    rows = [
-        ("hits", f"{data.get('hits', 0):,}"),
-        ("misses", f"{data.get('misses', 0):,}"),
-        ("bypasses", f"{data.get('bypasses', 0):,}"),
-        ("hit rate", "-" if hit_rate is None else f"{100 * hit_rate:.1f} %"),
-        ("tokens saved", f"{data.get('tokens_saved', 0):,}"),
-        ("dollars saved", dollars(float(data.get("cost_saved_usd") or 0.0))),
-        ("backend faults", f"{data.get('backend_errors', 0):,}"),
-        ("upstream errors", f"{data.get('upstream_errors', 0):,}"),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    _console().print(table)
+    console = _console()
+    if not watch:
+        console.print(render(_fetch_stats(gateway, seconds), url=gateway.shown_url, window=seconds))
+        return
+    _watch(gateway, seconds, pause, console)
 
 
-def _duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+def _watch(gateway: Gateway, seconds: int, pause: int, console: Any) -> None:
+    """Redraw the stats in place until Ctrl-C; a gateway that stops answering is said, then retried."""
+    import datetime as dt
+
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    shown: Any = Text("")
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        try:
+            while True:
+                now = dt.datetime.now()
+                try:
+                    shown = render(_fetch_stats(gateway, seconds), url=gateway.shown_url, window=seconds, updated=now)
+                    view = shown
+                except CliError as exc:  # keep the last picture, say why it is stale
+                    view = Group(shown, Text(f"{now:%H:%M:%S} {exc} (retrying every {duration(pause)})", "red"))
+                live.update(Group(view, Text(f"refreshing every {duration(pause)}; Ctrl-C stops", "dim")),
+                            refresh=True)  # fmt: skip
+                time.sleep(pause)
+        except KeyboardInterrupt:
+            return
+
+
+# ----- flush, entry, tenant --------------------------------------------------------------------------
 
 
 @cli.command()
 @click.option("--namespace", required=True, help='The partition to flush, e.g. "default".')
-@click.option("--tenant", help="Only this tenant's entries (its id, as logged per request).")
+@click.option("--tenant", help="Only this tenant's entries (`llmcache tenant KEY` gives a key's id).")
 @gateway_options
 def flush(namespace: str, tenant: str | None, **connection: Any) -> None:
     """Stop serving every entry of a namespace at once (O(1): nothing is scanned)."""
     gateway = _gateway(**connection)
     body = {"namespace": namespace, **({"tenant": tenant} if tenant else {})}
-    data = _json_of(gateway.admin("POST", "/cache/flush", body), gateway.url)
+    data = json_of(gateway.admin("POST", "/cache/flush", body), gateway)
     who = "every tenant" if data.get("tenant") in (None, "*") else f"tenant {data.get('tenant')}"
     click.echo(f"flushed namespace {data.get('namespace', namespace)} for {who} (generation {data.get('generation')})")
 
@@ -514,17 +289,21 @@ def flush(namespace: str, tenant: str | None, **connection: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the gateway's JSON, for scripts.")
 @gateway_options
 def entry(key: str, ttl: int | None, delete: bool, as_json: bool, **connection: Any) -> None:
-    """Show an entry's metadata (KEY is the X-Cache-Key header), re-expire it, or delete it."""
+    """Show an entry's metadata (KEY: the X-Cache-Key header of an answer), re-expire it, or delete it."""
     if ttl is not None and delete:
         raise CliError("give either --ttl or --delete, not both")
+    path = entry_path(key)  # 64 lowercase hex, checked before anything is sent
+    key = key.strip()
     gateway = _gateway(**connection)
-    path = f"/cache/entries/{key.strip()}"
-    if delete:
-        gateway.admin("DELETE", path)
-        click.echo(f"deleted {key.strip()}")
-        return
-    response = gateway.admin("PATCH", path, {"ttl": ttl}) if ttl is not None else gateway.admin("GET", path)
-    data = _json_of(response, gateway.url)
+    try:
+        if delete:
+            gateway.admin("DELETE", path)
+            click.echo(f"deleted {key}")
+            return
+        response = gateway.admin("PATCH", path, {"ttl": ttl}) if ttl is not None else gateway.admin("GET", path)
+    except EntryNotFound as missing:
+        raise CliError(f"{missing}: {ENTRY_HINT}") from None
+    data = json_of(response, gateway)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -542,6 +321,31 @@ def entry(key: str, ttl: int | None, delete: bool, as_json: bool, **connection: 
     _console().print(table)
 
 
+@cli.command()
+@click.argument("key", required=False)
+@click.option("--api-key-id", help="Deployed with API Gateway API keys: the key's id (the API key that chose it).")
+def tenant(key: str | None, api_key_id: str | None) -> None:
+    """Print the tenant id of a client KEY, as the gateway derives it (for `flush --tenant`).
+
+    Computed here: the key is sent nowhere. KEY defaults to LLMCACHE_API_KEY; `-` reads it from stdin (a key
+    typed as an argument stays in your shell history). With --api-key-id: the tenant of that API Gateway key
+    (managed mode), or of that key and KEY together (passthrough mode, where each provider key is a tenant).
+    """
+    from llmcache.keys import tenant_id
+
+    if key == "-":
+        key = sys.stdin.readline()
+    elif key is None and not api_key_id:
+        key = os.environ.get("LLMCACHE_API_KEY")
+    credential, key_id = _clean(key), _clean(api_key_id)
+    if credential is None and key_id is None:
+        raise CliError("no key: give KEY, `-` to read it from stdin, LLMCACHE_API_KEY, or --api-key-id")
+    click.echo(tenant_id(credential, key_id, passthrough=credential is not None))
+
+
+# ----- helpers, entry point ----------------------------------------------------------------------
+
+
 def _utc(epoch: float) -> str:
     import datetime as dt
 
@@ -554,9 +358,6 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
-# ----- entry point -------------------------------------------------------------------------------
-
-
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: every failure is one line on stderr and a non-zero exit, never a traceback."""
     try:
@@ -567,7 +368,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(exc.exit_code)
     except click.Abort:
         _fail("interrupted", 130)
-    except click.ClickException as exc:
+    except click.ClickException as exc:  # a usage error: click's own message (it never holds a URL we were given)
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -577,8 +378,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     sys.exit(0)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"llmcache: {message}", err=True)
+def _fail(text: str, code: int) -> NoReturn:
+    click.echo(f"llmcache: {redact(text)}", err=True)
     sys.exit(code)
 
 

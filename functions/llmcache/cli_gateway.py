@@ -27,6 +27,10 @@ class CliError(Exception):
     """One line for the operator: what went wrong and what to do."""
 
 
+class EntryNotFound(CliError):
+    """The gateway's own 404 on an admin route: no live entry under that key."""
+
+
 def redact(text: str) -> str:
     """`text` with the user:password of every URL in it replaced by ***."""
     return _USERINFO.sub(r"\g<scheme>***@", text)
@@ -189,6 +193,8 @@ class Gateway:
                 f"{self.shown_url} has no {path} route (404): LLMCACHE_URL must be the gateway's base URL "
                 "(no /v1; deployed, the ApiUrl output with its stage)"
             )
+        if response.status_code == 404:
+            raise EntryNotFound(f"{message(response)} (404)")
         if response.status_code >= 400:
             raise CliError(f"{message(response)} ({response.status_code})")
         return response
