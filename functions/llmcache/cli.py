@@ -46,11 +46,7 @@ WINDOW = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # The stats route's bounds: it keeps 14 days (as long as CloudWatch keeps 1-minute data).
 MIN_WINDOW, MAX_WINDOW = 60, 14 * 86400
-ENTRY_HINT = (
-    "an entry stops being live when it expires, is deleted, or its namespace is flushed; and an embeddings "
-    "batch's X-Cache-Key names the batch, not an entry (each input is an entry of its own: send one input alone "
-    "to see its key)"
-)
+ENTRY_HINT = "KEY is the X-Cache-Key header of one answer, while its entry lives (see its Age and your TTL)"
 
 
 # ----- the command line --------------------------------------------------------------------------
@@ -302,7 +298,7 @@ def entry(key: str, ttl: int | None, delete: bool, as_json: bool, **connection: 
             return
         response = gateway.admin("PATCH", path, {"ttl": ttl}) if ttl is not None else gateway.admin("GET", path)
     except EntryNotFound as missing:
-        raise CliError(f"{missing}: {ENTRY_HINT}") from None
+        raise CliError(f"{missing}; {ENTRY_HINT}") from None
     data = json_of(response, gateway)
     if as_json:
         click.echo(json.dumps(data, indent=2))

@@ -18,6 +18,11 @@ from llmcache.stores.base import Hit
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
 TENANT_PATTERN = re.compile(r"[0-9a-f]{32}|anonymous")
 MAX_STATS_WINDOW = MAX_WINDOW_SECONDS
+# Why a key may have no entry: the ways an entry ends, and the one key that never names an entry.
+_GONE = (
+    " (expired, deleted or flushed; an embeddings batch's X-Cache-Key names the batch: each input is an entry "
+    "of its own)"
+)
 STATS_METRICS = [
     Metric.CACHE_HIT,
     Metric.CACHE_MISS,
@@ -112,7 +117,7 @@ class Admin:
         except BackendFailure as failure:
             raise ServiceUnavailable(f"the entry could not be read ({failure.tier} failed); try again") from None
         if hit is None:
-            raise NotFound(f"no live entry for key {key}")
+            raise NotFound(f"no live entry for key {key}{_GONE}")
         return hit
 
     def delete(self, key: str) -> None:
@@ -126,7 +131,7 @@ class Admin:
         if failure is not None:
             raise ServiceUnavailable(f"the entry could not be deleted ({failure.tier} failed); try again")
         if not removed:
-            raise NotFound(f"no live entry for key {key}")
+            raise NotFound(f"no live entry for key {key}{_GONE}")
 
     def stats(self, window_seconds: int) -> dict[str, Any]:
         """Totals over the window, a series to chart them, and (counted by this process) splits by route, model
