@@ -152,7 +152,8 @@ def test_given_an_entry_key_when_shown_reexpired_and_deleted_then_each_answers(c
     gone = run_cli("entry", key, url=cli_gw.url)
     assert gone.returncode == 1
     assert gone.stderr.startswith(f"llmcache: no live entry for key {key}")
-    assert "an embeddings batch's X-Cache-Key names the batch" in gone.stderr and "KEY is the X-Cache-Key" in gone.stderr
+    assert "an embeddings batch's X-Cache-Key names the batch" in gone.stderr  # the gateway's why
+    assert "KEY is the X-Cache-Key header of one answer" in gone.stderr  # the command's hint
 
 
 def test_given_the_admin_key_on_stdin_when_stats_are_read_then_they_answer(cli_gw: GatewayProcess) -> None:
