@@ -60,7 +60,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--build-layer", action="store_true", help="run layers/build.py even if its output exists")
     parser.add_argument(
-        "--out", type=Path, default=None, help=f"where to write the JSON (default {RESULTS}; with --quick {QUICK_RESULTS})"
+        "--out", type=Path, default=None, help="where to write the JSON (default latest.json; with --quick quick.json)"
     )
     return parser.parse_args(argv)
 
