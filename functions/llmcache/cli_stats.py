@@ -127,24 +127,25 @@ def _charts(series: dict[str, Any]) -> list[Any]:
     misses = [float(v) for v in series.get("misses") or []]
     saved = [float(v) for v in series.get("cost_saved_usd") or []]
     end = start + step * len(hits)
-    rates = [h / (h + m) if h + m else 0.0 for h, m in zip(hits, misses, strict=False)]
+    rates = [h / (h + m) if h + m else None for h, m in zip(hits, misses, strict=False)]
     lines = [Text(f"  {_clock(start, step)} → {_clock(end, step)}, one mark per {duration(step)}", style="dim")]
-    for label, values, style, top in (
-        ("hits", hits, "green", f"max {max(hits, default=0):,.0f}"),
-        ("misses", misses, "cyan", f"max {max(misses, default=0):,.0f}"),
-        ("hit rate", rates, "green", "0-100 %"),
-        ("$ saved", saved, "yellow", f"max {dollars(max(saved, default=0.0))}"),
+    for label, marks, style, top in (
+        ("hits", sparkline(hits), "green", f"max {max(hits, default=0):,.0f}"),
+        ("misses", sparkline(misses), "cyan", f"max {max(misses, default=0):,.0f}"),
+        ("hit rate", _fixed_scale(rates), "green", "0-100 %, blank: no lookups"),
+        ("$ saved", sparkline(saved), "yellow", f"max {dollars(max(saved, default=0.0))}"),
     ):
         line = Text(f"  {label:<9} ")
-        line.append(sparkline(values) if label != "hit rate" else _fixed_scale(values), style=style)
+        line.append(marks, style=style)
         line.append(f"  {top}", style="dim")
         lines.append(line)
     return lines
 
 
-def _fixed_scale(fractions: list[float]) -> str:
-    """A sparkline on 0..1 (a rate), so 50 % looks like half whatever the other steps did."""
-    return "".join(SPARKS[min(len(SPARKS) - 1, round(f * (len(SPARKS) - 1)))] for f in fractions)
+def _fixed_scale(fractions: list[float | None]) -> str:
+    """A sparkline on 0..1 (a rate), so 50 % looks like half whatever the other steps did; a step without a
+    lookup has no rate, and no mark."""
+    return "".join(" " if f is None else SPARKS[min(len(SPARKS) - 1, round(f * (len(SPARKS) - 1)))] for f in fractions)
 
 
 def _split_table(title: str, rows: list[dict[str, Any]], *, match: bool) -> Any:
