@@ -180,17 +180,21 @@ def hit_rate(hits: float, misses: float) -> float | None:
     return round(hits / lookups, 4) if lookups else None
 
 
-def _row(label: str, counts: defaultdict[str, float]) -> dict[str, Any]:
-    hits, misses = counts[Metric.CACHE_HIT], counts[Metric.CACHE_MISS]
+def summary(counts: Mapping[str, float]) -> dict[str, Any]:
+    """Lookups and what they saved, as the stats route gives them (totals, and each split row)."""
+    hits, misses = counts.get(Metric.CACHE_HIT, 0.0), counts.get(Metric.CACHE_MISS, 0.0)
     return {
-        "name": label,
         "hits": int(hits),
         "misses": int(misses),
-        "bypasses": int(counts[Metric.CACHE_BYPASS]),
+        "bypasses": int(counts.get(Metric.CACHE_BYPASS, 0.0)),
         "hit_rate": hit_rate(hits, misses),
-        "tokens_saved": int(counts[Metric.TOKENS_SAVED]),
-        "cost_saved_usd": round(counts[Metric.COST_SAVED], 6),
+        "tokens_saved": int(counts.get(Metric.TOKENS_SAVED, 0.0)),
+        "cost_saved_usd": round(counts.get(Metric.COST_SAVED, 0.0), 6),  # at the price table's list prices
     }
+
+
+def _row(label: str, counts: Mapping[str, float]) -> dict[str, Any]:
+    return {"name": label, **summary(counts)}
 
 
 def _ordered(rows: dict[str, defaultdict[str, float]]) -> list[tuple[str, defaultdict[str, float]]]:

@@ -3,11 +3,8 @@ split by route, model and exact vs semantic (issue #26), through both entry poin
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
-
-import boto3
 
 ADMIN_KEY = "admin-secret"  # what the integration `configure` sets
 
@@ -64,28 +61,3 @@ def test_given_a_window_over_fourteen_days_when_read_then_400_says_the_bounds(co
     answer = client.call("GET", f"/cache/stats?window={30 * 86400}", api_key=ADMIN_KEY)
 
     assert answer.status == 400 and "(1m to 14d)" in answer.json()["error"]["message"]
-
-
-def test_given_metrics_in_cloudwatch_when_stats_are_read_then_the_series_has_them_per_step_and_no_split(
-    configure, client, monkeypatch
-):
-    monkeypatch.setenv("STATS_SOURCE", "cloudwatch")
-    environment = f"series{uuid.uuid4().hex[:8]}"
-    configure(CACHE_TIERS="memory", ENVIRONMENT=environment)
-    dims = [{"Name": "service", "Value": "llmcache"}, {"Name": "environment", "Value": environment}]
-    now = dt.datetime.now(dt.UTC)
-    boto3.client("cloudwatch").put_metric_data(
-        Namespace="LlmCache",
-        MetricData=[
-            {"MetricName": "CacheHit", "Dimensions": dims, "Value": 3, "Timestamp": now},
-            {"MetricName": "CacheHit", "Dimensions": dims, "Value": 4, "Timestamp": now - dt.timedelta(minutes=20)},
-            {"MetricName": "CostSaved", "Dimensions": dims, "Value": 0.25, "Timestamp": now},
-        ],
-    )
-
-    data = stats(client)
-
-    assert data["source"] == "cloudwatch" and data["hits"] == 7
-    assert sum(data["series"]["hits"]) == 7 and max(data["series"]["hits"]) in (3, 4)  # in two different steps
-    assert data["series"]["cost_saved_usd"][-1] == 0.25  # the current minute is the last step
-    assert data["split"] is None and "metric dimensions never take client input" in data["split_note"]

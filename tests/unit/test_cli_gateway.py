@@ -9,7 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,25 +73,33 @@ def test_given_https_or_loopback_when_a_key_is_sent_then_nothing_is_said() -> No
     assert warnings == []
 
 
-@pytest.fixture
-def plain_tcp_server() -> Iterator[int]:
-    """A server that answers a TLS hello with plain HTTP, as a gateway on http:// reached with https:// would."""
+def serve(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback server that hands each connection to `handle`; yields its port, closes when done."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
-    def serve() -> None:
+    def accept() -> None:
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with conn:
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            with conn, contextlib.suppress(OSError):
+                handle(conn)
 
-    threading.Thread(target=serve, daemon=True).start()
-    yield port
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1]
     listener.close()
+
+
+@pytest.fixture
+def plain_tcp_server() -> Iterator[int]:
+    """A server that answers a TLS hello with plain HTTP, as a gateway on http:// reached with https:// would."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    yield from serve(answer)
 
 
 def test_given_a_tls_handshake_that_fails_when_sent_then_the_error_says_tls_not_is_it_running(
@@ -133,21 +141,12 @@ def self_signed_server(tmp_path: Path) -> Iterator[int]:
     )  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with contextlib.suppress(ssl.SSLError, OSError), context.wrap_socket(conn, server_side=True) as tls:
-                tls.recv(4096)
+    def handshake(conn: socket.socket) -> None:
+        with contextlib.suppress(ssl.SSLError), context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(4096)
 
-    threading.Thread(target=serve, daemon=True).start()
-    yield port
-    listener.close()
+    yield from serve(handshake)
 
 
 def test_given_a_self_signed_certificate_when_sent_then_the_error_names_the_untrusted_certificate(

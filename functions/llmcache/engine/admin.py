@@ -12,7 +12,7 @@ from llmcache.engine.core import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
 from llmcache.policy import is_namespace
-from llmcache.process_stats import MAX_WINDOW_SECONDS, SERIES_NAMES, hit_rate, step_seconds
+from llmcache.process_stats import MAX_WINDOW_SECONDS, SERIES_NAMES, step_seconds, summary
 from llmcache.stores.base import Hit
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
@@ -158,16 +158,10 @@ class Admin:
             totals = counted["totals"]
             extra = {key: counted[key] for key in ("covered_seconds", "series", "split")}
             source = "process"
-        hits, misses = totals[Metric.CACHE_HIT], totals[Metric.CACHE_MISS]
         return {
             "source": source,
             "window_seconds": window_seconds,
-            "hits": int(hits),
-            "misses": int(misses),
-            "bypasses": int(totals[Metric.CACHE_BYPASS]),
-            "hit_rate": hit_rate(hits, misses),
-            "tokens_saved": int(totals[Metric.TOKENS_SAVED]),
-            "cost_saved_usd": round(totals[Metric.COST_SAVED], 6),  # at the price table's list prices
+            **summary(totals),
             "backend_errors": int(totals[Metric.CACHE_BACKEND_ERROR]),
             "upstream_errors": int(totals[Metric.UPSTREAM_ERROR]),
             **extra,
