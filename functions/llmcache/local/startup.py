@@ -217,14 +217,10 @@ def _from(source: str | None) -> str:
     if source is None:
         return ""
     if source in CLIENT_SIDE_NAMES:
-        return f"from {source} in this shell, a client's variable ({PREFIX}{_setting_for(source)} is the gateway's)"
+        return f"from {source} in this shell, a client's variable ({PREFIX}{source} is the gateway's)"
     if source == "OFFLINE=1" or " " in source:
         return source
     return f"from {source}"
-
-
-def _setting_for(client_name: str) -> str:
-    return Env.UPSTREAM_API_KEY if client_name == OPENAI_API_KEY else client_name
 
 
 def upstream_row(settings: Settings, plan: LocalPlan) -> str:
@@ -233,8 +229,10 @@ def upstream_row(settings: Settings, plan: LocalPlan) -> str:
         from llmcache.local.fake_provider import OFFLINE_NOTICE
 
         return f"{OFFLINE_NOTICE} ({origin}; {PREFIX}{Env.UPSTREAM_BASE_URL} to choose one)"
-    key_origin = _from(plan.sources.get("upstream key"))
-    how = f"the gateway's own key, {key_origin}" if plan.upstream_mode == "managed" else "each client's key forwarded"
+    key = plan.sources.get("upstream key")
+    if origin and origin == _from(key):  # OpenAI, chosen by its key alone
+        return f"{settings.upstream_base_url}  managed with the key {origin}; OFFLINE=1 for the offline provider"
+    how = f"managed with the key {_from(key)}" if plan.upstream_mode == "managed" else "each client's key forwarded"
     return f"{settings.upstream_base_url}  {origin}; {how}"
 
 
@@ -244,7 +242,7 @@ def anthropic_row(settings: Settings, plan: LocalPlan) -> str:
         return f"{OFFLINE} ({origin})"
     url_origin = origin or "the default"
     if settings.managed_anthropic_key:
-        how = f"the gateway's own key, {_from(plan.sources.get('anthropic key'))}"
+        how = f"managed with the key {_from(plan.sources.get('anthropic key'))}"
     else:
         how = "each client's key forwarded"
     return f"{settings.anthropic_base_url}  {url_origin}; {how}"

@@ -169,7 +169,7 @@ def test_given_a_client_side_key_in_the_shell_when_the_banner_is_printed_then_it
     upstream_line = next(line for line in text.splitlines() if line.strip().startswith("openai"))
     assert "https://api.openai.com/v1" in upstream_line
     assert "from OPENAI_API_KEY in this shell, a client's variable" in upstream_line
-    assert "LLMCACHE_UPSTREAM_API_KEY is the gateway's" in upstream_line
+    assert "LLMCACHE_OPENAI_API_KEY is the gateway's" in upstream_line and "OFFLINE=1" in upstream_line
     assert "sk-real-1234" not in text  # where a key came from, never the key
 
 
@@ -239,3 +239,15 @@ def test_given_an_upstream_on_another_port_when_checked_then_it_is_not_the_gatew
 
     check_not_self(settings, {}, "127.0.0.1", 8080)  # no SelfUpstream raised
     check_not_self(Settings(anthropic_base_url="https://api.anthropic.com"), {}, "0.0.0.0", 443)
+
+
+def test_given_an_anthropic_key_in_the_shell_when_the_banner_is_printed_then_the_messages_row_names_it() -> None:
+    shell = {"ANTHROPIC_API_KEY": "sk-ant-real"}
+    plan = plan_local_run(shell)
+    settings = Settings.from_env({**shell, **plan.env_updates})
+
+    text = banner("http://127.0.0.1:8080", settings, plan, moto_endpoint=None)
+
+    row = next(line for line in text.splitlines() if line.strip().startswith("anthropic"))
+    assert "https://api.anthropic.com" in row and "managed with the key from ANTHROPIC_API_KEY in this shell" in row
+    assert "sk-ant-real" not in text
