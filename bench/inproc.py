@@ -119,8 +119,8 @@ class Gateway:
             {"CACHE_TIERS": "memory", "UPSTREAM_BASE_URL": provider_url, "ANTHROPIC_BASE_URL": anthropic_url}
         )
         from llmcache import wiring
+        from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
         from llmcache.handler import lambda_handler
-        from llmcache.proxy_events import LocalLambdaContext, request_to_event
         from llmcache.settings import Settings
 
         self.wiring = wiring
@@ -189,6 +189,7 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
     import redis
 
     from llmcache import keys
+    from llmcache.dialects.openai import canonical_request
 
     gateway = Gateway(config["provider_url"])
     out: dict[str, Any] = {}
@@ -281,7 +282,7 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
                 namespace="default",
                 generation="0.0",
                 route="chat/completions",
-                body=parsed,
+                canonical=canonical_request(parsed),
                 custom_key=None,
             )
 

@@ -16,10 +16,10 @@ import httpx
 
 from llmcache.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from llmcache.exchange import UpstreamResponse
-from llmcache.keys import ANSWER_HEADERS
 
 # Client headers worth passing on; everything else (Host, our cache controls) stays here.
-FORWARDED_HEADERS = (*ANSWER_HEADERS, "accept-language")  # the first ones are part of the cache key
+# (wiring adds each provider's answer-selecting headers, its dialect's `answer_headers`: part of the cache key)
+FORWARDED_HEADERS = ("accept-language",)
 # Provider headers worth passing back on a miss (OpenAI's, then Anthropic's request id).
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after", "request-id")
 # Never passed on by the relay of uncached routes: hop-by-hop headers (RFC 9110 7.6.1), what httpx sets itself,
