@@ -1,4 +1,4 @@
-"""The one logger, tracer and metrics, plus this process's counters (`make run`'s stats, in `process_stats`).
+"""The one logger, tracer and metrics, plus this process's counters (`make run`'s stats: `stores.process_stats`).
 
 Nothing here logs prompt text or credentials: callers pass ids and sizes, never bodies.
 
@@ -31,7 +31,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from llmcache.constants import DIMENSION_ENVIRONMENT, DIMENSION_SERVICE, METRIC_NAMESPACE, SERVICE_NAME, Env, Metric
 from llmcache.errors import BackendFailure
-from llmcache.process_stats import ProcessStats
+from llmcache.stores.process_stats import ProcessStats
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
 # Admin and health calls record no metric; Powertools would warn about that on each of them.

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from llmcache import cli, keys
-from llmcache.cli_stats import dollars
-from llmcache.cli_warm import ANTHROPIC_VERSION, WarmTally, route_of, warm_requests
+from llmcache.cli.charts import dollars
+from llmcache.cli.warm import ANTHROPIC_VERSION, WarmTally, route_of, warm_requests
 
 
 def test_given_a_warm_file_when_read_then_bad_lines_are_named_by_number_and_good_ones_keep_their_route():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcache.cli_gateway import CliError, Gateway, entry_path, is_loopback, redact
+from llmcache.cli.gateway import CliError, Gateway, entry_path, is_loopback, redact
 
 
 def gateway(url: str, *, insecure: bool = False, warnings: list[str] | None = None) -> Gateway:

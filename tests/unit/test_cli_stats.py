@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from llmcache.cli_stats import bar, duration, render, sparkline
+from llmcache.cli.charts import bar, duration, render, sparkline
 
 
 def test_given_counts_when_drawn_then_the_largest_is_a_full_block_and_zeros_the_lowest() -> None:

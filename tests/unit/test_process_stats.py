@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmcache.constants import Metric
-from llmcache.process_stats import BUCKET_SECONDS, MAX_WINDOW_SECONDS, OTHER, ProcessStats, step_seconds
+from llmcache.stores.process_stats import BUCKET_SECONDS, MAX_WINDOW_SECONDS, OTHER, ProcessStats, step_seconds
 
 
 class Clock:

@@ -11,8 +11,8 @@ from llmcache.constants import Metric
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
 from llmcache.policy import is_namespace
-from llmcache.process_stats import MAX_WINDOW_SECONDS, SERIES_NAMES, step_seconds, summary
 from llmcache.stores.base import Hit
+from llmcache.stores.process_stats import MAX_WINDOW_SECONDS, SERIES_NAMES, step_seconds, summary
 
 if TYPE_CHECKING:
     from llmcache.engine.services import Services

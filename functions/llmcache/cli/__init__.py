@@ -12,9 +12,9 @@ value shows in `ps` and in the shell's history). Behind API Gateway API keys, LL
 `x-api-key`. Every error is one line that says what to do, passwords in URLs masked; never a traceback.
 
 Not part of the Lambda package (click and rich are the `cli` extra, not in the layer). It imports httpx, click,
-the gateway's light `savings` (the price table, for warm) and `keys` (for tenant) modules, and rich only where it
-draws: nothing of the gateway's AWS or Powertools stack. The parts: `cli_gateway` (talking to a gateway safely),
-`cli_warm`, `cli_stats` (the charts).
+the gateway's light `savings` (prices), `dialects` (each API's usage) and `keys` (tenant ids), and rich only where it
+draws: nothing of the gateway's AWS or Powertools stack. The parts: `gateway` (talking to a gateway safely),
+`warm`, `charts` (the stats screen).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any, NoReturn
 
 import click
 
-from llmcache.cli_gateway import DEFAULT_URL, CliError, EntryNotFound, Gateway, entry_path, json_of, redact
-from llmcache.cli_stats import duration, render
-from llmcache.cli_warm import (
+from llmcache.cli.charts import duration, render
+from llmcache.cli.gateway import DEFAULT_URL, CliError, EntryNotFound, Gateway, entry_path, json_of, redact
+from llmcache.cli.warm import (
     ANTHROPIC_VERSION,
     CACHED_ROUTES,
     WarmTally,

@@ -19,8 +19,8 @@ from typing import Any
 
 import click
 
-from llmcache.cli_gateway import CliError, Gateway, message
-from llmcache.cli_stats import dollars
+from llmcache.cli.charts import dollars
+from llmcache.cli.gateway import CliError, Gateway, message
 
 CACHED_ROUTES = ("chat/completions", "completions", "embeddings", "responses", "messages")
 # Fields of a warm line that are not sent: "route" picks the endpoint; streaming is turned off so that
