@@ -8,13 +8,22 @@ PY := $(VENV)/bin/python
 # uv from PATH, else the copy `make uv` installs with pip (run as a module, wherever pip put it).
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 ENV ?= dev
+# A namespace of ENV (NAMESPACE=pr-123: stack LlmCache-dev-pr-123, every name carrying it); empty: ENV itself.
+NAMESPACE ?=
+# RETAIN=true|false overrides a namespace's retainData (make destroy ... RETAIN=false takes a prod-based
+# namespace's data along); empty: what the environment says.
+RETAIN ?=
+# cdk deploy's --require-approval: broadening asks before IAM or security-group widening; a pipeline with no
+# terminal passes APPROVAL=never.
+APPROVAL ?= broadening
+CDK_CONTEXT = -c env=$(ENV)$(if $(NAMESPACE), -c namespace=$(NAMESPACE))$(if $(RETAIN), -c retain=$(RETAIN))
 PORT ?= 8080
 # torch comes from pip's local wheel folder (CPU build); uv never resolves it (docs/design.md, "Dependencies, and why").
 TORCH_VERSION := 2.13.0
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPATH := functions:.
 
-.PHONY: help uv install run-deps semantic-deps valkey-search redis-server tmux run test test-fast lint format synth deploy diff layer bench load eval-semantic train-semantic clean
+.PHONY: help uv install run-deps semantic-deps valkey-search redis-server tmux run test test-fast lint format synth deploy diff destroy url layer bench load eval-semantic hard-negatives train-semantic clean
 
 help:
 	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it,"
@@ -24,12 +33,16 @@ help:
 	@echo "make lint           ruff + mypy"
 	@echo "make synth ENV=dev  CloudFormation for an environment (cdk-nag checked)"
 	@echo "make deploy ENV=dev / make diff ENV=dev   the same, deployed / compared (needs AWS credentials)"
+	@echo "  ... NAMESPACE=pr-123   any of them for a namespace of ENV: its own stack LlmCache-dev-pr-123"
+	@echo "make destroy ENV=dev NAMESPACE=pr-123   delete that stack (says first what it removes and keeps)"
+	@echo "make url ENV=dev NAMESPACE=pr-123       print the export LLMCACHE_URL=... line of a deployed stack"
 	@echo "make format         ruff format + autofix"
 	@echo "make layer ENV=dev  build the Lambda dependency layer folder (no Docker; what ENV's semantic settings need)"
 	@echo "make valkey-search  Valkey with vector search, for the valkey tests and bench (make test installs it)"
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"
-	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
+	@echo "make eval-semantic   score semantic matching on every labelled file, previous release vs this one (DATA=file.jsonl: one file in detail)"
+	@echo "make hard-negatives  regenerate the answer-changing hard-negative sets (TRAIN/DEV) from the training questions"
 	@echo "make train-semantic  retrain the shipped semantic models (ONNX) on the training pairs (~1 hour on 2 free cores)"
 
 uv:
@@ -110,18 +123,33 @@ format: install
 	$(VENV)/bin/ruff check --fix functions infra tests bench
 
 synth: install
-	$(PY) infra/app.py -c env=$(ENV)
+	$(PY) infra/app.py $(CDK_CONTEXT)
 
 deploy: install layer
 	@command -v npx >/dev/null || { echo "deploy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
-	npx --yes aws-cdk@2 deploy -c env=$(ENV) --require-approval broadening
+	$(if $(NAMESPACE),@$(PY) infra/app.py check-account $(CDK_CONTEXT))
+	npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval $(APPROVAL)
 
 diff: install layer
 	@command -v npx >/dev/null || { echo "diff needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
-	npx --yes aws-cdk@2 diff -c env=$(ENV)
+	npx --yes aws-cdk@2 diff $(CDK_CONTEXT)
+
+# Says what goes and what stays first. RETAIN=false deploys the namespace with its data unretained before
+# destroying it (CloudFormation reads the deletion policies of the deployed template). DESTROY_ARGS=--force
+# skips the CDK's confirmation (CI cleaning up a pull request's namespace).
+destroy: install layer
+	@command -v npx >/dev/null || { echo "destroy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
+	@$(PY) infra/app.py destroy-notice $(CDK_CONTEXT)
+	$(if $(filter false,$(RETAIN)),npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval never)
+	npx --yes aws-cdk@2 destroy $(CDK_CONTEXT) $(DESTROY_ARGS)
+
+# stdout is the export line alone (eval "$(make -s url ...)"): what install prints goes to stderr.
+url:
+	@$(MAKE) --no-print-directory install >&2
+	@$(PY) infra/app.py url $(CDK_CONTEXT)
 
 layer: install
-	$(PY) layers/build.py --env $(ENV)
+	$(PY) layers/build.py --env $(ENV)$(if $(NAMESPACE), --namespace $(NAMESPACE))
 
 # Benchmarks need the dev + bench groups and a redis-server binary (not the semantic model).
 # BENCH_ARGS, e.g. "--quick" or "--cold-runs 5"; LOAD_ARGS, e.g. "--seconds 30 --rps 300 --tiers memory".
@@ -131,16 +159,22 @@ bench: install redis-server valkey-search
 load: install
 	$(PY) -m bench.load $(LOAD_ARGS)
 
-DATA ?= ../shared/data/semantic/qqp_dev_sample.jsonl
+# Without DATA: every labelled file of SEMANTIC_DATA plus the hard negatives, side by side with the previous
+# release, and the measured curves rewritten (semantic/model/operating-points.json). DATA=file: that file in detail.
+SEMANTIC_DATA ?= ../shared/data/semantic
+DATA ?=
 eval-semantic: install
-	@test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (give DATA=path.jsonl, rows {\"a\",\"b\",\"label\"})"; exit 2; }
-	$(PY) -m llmcache.semantic.evaluate "$(DATA)"
+	@test -z "$(DATA)" || test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (rows {\"a\",\"b\",\"label\"})"; exit 2; }
+	SEMANTIC_DATA_DIR="$(SEMANTIC_DATA)" nice -n 10 $(PY) -m llmcache.semantic.offline.evaluate $(if $(DATA),"$(DATA)",--write-curves)
+
+hard-negatives: install
+	$(PY) -m llmcache.semantic.offline.hard_negatives --data "$(SEMANTIC_DATA)/qqp_train.jsonl.gz"
 
 # Rebuilds functions/llmcache/semantic/model/ (ONNX files + training report) from ../shared/data/semantic.
 # Training only (torch, from semantic-deps); the run-time path never imports torch. TRAIN_ARGS, e.g. "--rows 2000".
 TRAIN_ROWS ?= 0
 train-semantic: install semantic-deps
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.offline.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis

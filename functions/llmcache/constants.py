@@ -74,6 +74,7 @@ class Env:
     ENVIRONMENT: Final = "ENVIRONMENT"
     SEMANTIC_MODE: Final = "SEMANTIC_MODE"
     SEMANTIC_THRESHOLD: Final = "SEMANTIC_THRESHOLD"
+    SEMANTIC_MAX_FALSE_HIT_RATE: Final = "SEMANTIC_MAX_FALSE_HIT_RATE"
     SEMANTIC_EMBEDDER: Final = "SEMANTIC_EMBEDDER"
     SEMANTIC_EMBEDDING_MODEL: Final = "SEMANTIC_EMBEDDING_MODEL"
     QDRANT_URL: Final = "QDRANT_URL"
@@ -86,6 +87,8 @@ class Env:
     SEMANTIC_REDIS_URL: Final = "SEMANTIC_REDIS_URL"
     SEMANTIC_REDIS_AUTH_SECRET_ARN: Final = "SEMANTIC_REDIS_AUTH_SECRET_ARN"
     LOG_HIT_SAMPLE_RATE: Final = "LOG_HIT_SAMPLE_RATE"
+    PASSTHROUGH_ALLOW: Final = "PASSTHROUGH_ALLOW"
+    MAX_STREAMS_PER_TENANT: Final = "MAX_STREAMS_PER_TENANT"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).
@@ -100,3 +103,10 @@ HEADER_CACHE_KEY: Final = "X-Cache-Key"
 HEADER_CACHE_MATCH: Final = "X-Cache-Match"
 HEADER_CACHE_TIER: Final = "X-Cache-Tier"
 HEADER_CACHE_SIMILARITY: Final = "X-Cache-Similarity"
+HEADER_CACHE_BYPASS_REASON: Final = "X-Cache-Bypass-Reason"
+# With the request header X-Cache-Debug: 1 (never under CACHE_SCOPE=shared): why a semantic candidate was
+# refused, by kind ("number differs", "ambiguous", "pair model", "below threshold", ...), and the scores
+# ("similarity=0.9312; pair=0.412"); never a cached text.
+HEADER_CACHE_DEBUG: Final = "X-Cache-Debug"
+HEADER_SEMANTIC_REASON: Final = "X-Cache-Semantic-Reason"
+HEADER_SEMANTIC_SCORES: Final = "X-Cache-Semantic-Scores"

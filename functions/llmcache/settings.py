@@ -11,12 +11,14 @@ working, as deployed stacks set them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from llmcache.constants import Env
 from llmcache.savings import Price, PriceError, price_overrides
+from llmcache.semantic import budget
 
 KNOWN_TIERS = ("memory", "redis", "dynamodb")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -86,6 +88,22 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name} must be an http(s) URL (value not shown: it may hold a password)")
     return url
+
+
+_ALLOW_ENTRY = re.compile(r"(\*|GET|POST|PUT|PATCH|DELETE) /v1(/([A-Za-z0-9\-._~:@+=,]+|\*))+")
+
+
+def _allowlist(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Entries `METHOD /v1/path` (a `*` segment: any one segment; `*` method: any), separated by commas or new
+    lines; `*` alone allows every path. Checked here, so a typo fails the deploy instead of widening nothing."""
+    entries = tuple(" ".join(e.split()) for e in re.split(r"[,\n]", env.get(name, "")) if e.strip())
+    for entry in entries:
+        if entry != "*" and not _ALLOW_ENTRY.fullmatch(entry):
+            raise SettingsError(
+                f"{name}: {entry[:80]!r} is not `METHOD /v1/path` (GET, POST, PUT, PATCH, DELETE or *; "
+                "a * segment matches one path segment) nor `*`"
+            )
+    return entries
 
 
 def _valid_redis_url(url: str) -> bool:
@@ -164,8 +182,13 @@ class Settings:
     # real answers are kilobytes, so only a hostile or broken upstream reaches it.
     max_answer_bytes: int = 16 * 1024 * 1024
     semantic_mode: str = "off"
-    semantic_threshold: float = 0.88  # measured with the shipped models and PAIR_CUT: docs/semantic.md
-    semantic_embedder: str = "upstream"
+    # The operating point (cosine threshold, pair-model cut): the shipped default, measured with the shipped
+    # models (docs/semantic.md), or the point SEMANTIC_MAX_FALSE_HIT_RATE picks from the measured curves.
+    semantic_threshold: float = budget.DEFAULT_THRESHOLD
+    semantic_pair_cut: float = budget.DEFAULT_PAIR_CUT
+    semantic_max_false_hit_rate: float | None = None
+    # "local" (the shipped model, in-process) unless an embedding provider is configured
+    semantic_embedder: str = "local"
     semantic_embedding_model: str = "text-embedding-3-small"
     # Longer texts are matched exactly only: all-MiniLM-L6-v2 reads 256 tokens (~1,000 characters) and
     # ignores the rest, so two prompts that differ after that would look identical.
@@ -187,6 +210,10 @@ class Settings:
     semantic_redis_auth_secret_arn: str | None = None
     # Share of plain cache hits that write the "answered" access line (misses, bypasses, errors: always).
     log_hit_sample_rate: float = 1.0
+    # Managed mode: passed-on calls allowed beyond the stateless defaults (`api/access.py`, docs/security.md).
+    passthrough_allow: tuple[str, ...] = ()
+    # Streams one tenant may hold at once in one process (0: no cap); on Lambda one request runs at a time.
+    max_streams_per_tenant: int = 32
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -207,6 +234,10 @@ class Settings:
         env = with_prefixed_names(os.environ if env is None else env)
         redis_url = _redis_url(env, Env.REDIS_URL)
         semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
+        # No embedding provider configured (no SEMANTIC_EMBEDDER, no SEMANTIC_EMBEDDING_MODEL): the shipped model.
+        provider_default = "upstream" if env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() else "local"
+        semantic_embedder = _choice(env, Env.SEMANTIC_EMBEDDER, provider_default, ("upstream", "bedrock", "local"))
+        threshold, pair_cut, false_hit_budget = _semantic_operating_point(env, semantic_embedder)
         semantic_redis_url = _redis_url(env, Env.SEMANTIC_REDIS_URL) or redis_url
         if semantic_index == "valkey" and not semantic_redis_url:
             raise SettingsError(f"{Env.SEMANTIC_INDEX}=valkey needs {Env.SEMANTIC_REDIS_URL} (or {Env.REDIS_URL})")
@@ -243,8 +274,10 @@ class Settings:
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
             max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
-            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, cls.semantic_threshold, 0.0, 1.0),
-            semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
+            semantic_threshold=threshold,
+            semantic_pair_cut=pair_cut,
+            semantic_max_false_hit_rate=false_hit_budget,
+            semantic_embedder=semantic_embedder,
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),
             semantic_timeout=_float(env, Env.SEMANTIC_TIMEOUT, 2.0, 0.01, 60.0),
@@ -258,7 +291,34 @@ class Settings:
             semantic_redis_url=semantic_redis_url,
             semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
             log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
+            passthrough_allow=_allowlist(env, Env.PASSTHROUGH_ALLOW),
+            max_streams_per_tenant=_int(env, Env.MAX_STREAMS_PER_TENANT, 32, minimum=0),
         )
+
+
+def _semantic_operating_point(env: Mapping[str, str], embedder: str) -> tuple[float, float, float | None]:
+    """(threshold, pair cut, budget): SEMANTIC_THRESHOLD with the shipped pair cut, or both from the measured
+    curves for SEMANTIC_MAX_FALSE_HIT_RATE."""
+    raw_budget = env.get(Env.SEMANTIC_MAX_FALSE_HIT_RATE, "").strip()
+    if not raw_budget:
+        threshold = _float(env, Env.SEMANTIC_THRESHOLD, budget.DEFAULT_THRESHOLD, 0.0, 1.0)
+        return threshold, budget.DEFAULT_PAIR_CUT, None
+    if env.get(Env.SEMANTIC_THRESHOLD, "").strip():
+        raise SettingsError(
+            f"set {Env.SEMANTIC_MAX_FALSE_HIT_RATE} or {Env.SEMANTIC_THRESHOLD}, not both: "
+            "the budget picks the threshold"
+        )
+    if embedder != "local":
+        raise SettingsError(
+            f"{Env.SEMANTIC_MAX_FALSE_HIT_RATE} needs {Env.SEMANTIC_EMBEDDER}=local: the curves were measured with "
+            "the shipped model; with another embedder set SEMANTIC_THRESHOLD from your own evaluation"
+        )
+    rate = _float(env, Env.SEMANTIC_MAX_FALSE_HIT_RATE, 0.0, 0.0, 1.0)
+    try:
+        point = budget.point_for_budget(rate)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SettingsError(f"{Env.SEMANTIC_MAX_FALSE_HIT_RATE}={rate}: {exc}") from None
+    return point.threshold, point.pair_cut, rate
 
 
 def _price_overrides(env: Mapping[str, str]) -> dict[str, Price]:

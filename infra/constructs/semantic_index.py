@@ -48,8 +48,11 @@ def semantic_environment(
         Env.SEMANTIC_MODE: "on",
         Env.SEMANTIC_INDEX: config.index,
         Env.SEMANTIC_EMBEDDER: "local",  # the model shipped in the package, run in-process: no paid API call
-        Env.SEMANTIC_THRESHOLD: repr(float(config.threshold)),
     }
+    if config.max_false_hit_rate is not None:  # the function picks threshold and pair cut from the shipped curves
+        env[Env.SEMANTIC_MAX_FALSE_HIT_RATE] = repr(float(config.max_false_hit_rate))
+    else:
+        env[Env.SEMANTIC_THRESHOLD] = repr(float(config.threshold))
     if config.index == "valkey":
         assert redis_url and auth_secret_arn
         env[Env.SEMANTIC_REDIS_URL] = redis_url
@@ -75,13 +78,17 @@ class ValkeySemanticIndex(Construct):
         replicas: int,
         engine_version: str,
         retain_data: bool,
+        replication_group_id: str | None = None,
+        secret_name: str | None = None,
     ) -> None:
+        """`replication_group_id` and `secret_name`: physical names; None leaves them to CloudFormation."""
         super().__init__(scope, id)
 
         # ElastiCache AUTH tokens: 16-128 printable characters, no punctuation needed.
         self.auth_token = secretsmanager.Secret(
             self,
             "AuthToken",
+            secret_name=secret_name,
             description=f"llmcache {env_name}: AUTH token of the Valkey semantic index",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=64),
             removal_policy=RemovalPolicy.DESTROY,  # the index only holds vectors that point at cached entries
@@ -128,6 +135,7 @@ class ValkeySemanticIndex(Construct):
         self.cluster = elasticache.CfnReplicationGroup(
             self,
             "Valkey",
+            replication_group_id=replication_group_id,
             replication_group_description=f"llmcache {env_name} semantic index (vector search)",
             engine="valkey",
             engine_version=engine_version,
@@ -165,11 +173,14 @@ class ValkeySemanticIndex(Construct):
 class QdrantApiKey(Construct):
     """The secret that holds the external Qdrant server's API key (a placeholder until operators put it)."""
 
-    def __init__(self, scope: Construct, id: str, *, env_name: str, retain_data: bool) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env_name: str, retain_data: bool, secret_name: str | None = None
+    ) -> None:
         super().__init__(scope, id)
         self.secret = secretsmanager.Secret(
             self,
             "Secret",
+            secret_name=secret_name,
             description=f"llmcache {env_name}: API key of the Qdrant semantic index (replace with put-secret-value)",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=32),
             removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
 from llmcache.constants import (
     HEADER_CACHE,
+    HEADER_CACHE_BYPASS_REASON,
     HEADER_CACHE_KEY,
     HEADER_CACHE_MATCH,
     HEADER_CACHE_SIMILARITY,
@@ -23,9 +25,11 @@ from llmcache.constants import (
 )
 from llmcache.engine.coalesce import Flight, SingleFlight
 from llmcache.engine.per_input import PerInput
+from llmcache.engine.semantic import ENTRY_GONE
+from llmcache.engine.semantic import debug_headers as semantic_debug_headers
 from llmcache.engine.services import Services, compact_json, seconds_left, upstream_done, young_enough
 from llmcache.engine.shared_stream import SharedStream
-from llmcache.errors import BackendFailure
+from llmcache.errors import BackendFailure, UpstreamUnavailable
 from llmcache.exchange import JSON, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
 from llmcache.observability import record
 from llmcache.savings import record_hit_savings
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from llmcache.engine.leases import Leases
     from llmcache.engine.semantic import SemanticQuery
     from llmcache.policy import Controls
-    from llmcache.semantic.types import SemanticMatcher
+    from llmcache.semantic.types import SemanticMatcher, SemanticOutcome
 
 
 class _SemanticDown(Exception):
@@ -81,12 +85,14 @@ class Engine:
         tenant_scope = self.services.tenant_scope(request)
         # Neither served nor stored: a request its API says must not be (a Responses background job), or one
         # whose flush generation is unknowable.
-        bypass = dialect.bypass_reason(body) is not None
+        bypass = dialect.bypass_reason(body)
         generation = None if bypass else self.services.generation(tenant_scope, controls.namespace)
         if generation is None:
             record(Metric.CACHE_BYPASS)
             response = _Miss(self, request, controls, None, None, 0.0).call()
             response.headers[HEADER_CACHE] = "BYPASS"
+            if bypass:
+                response.headers[HEADER_CACHE_BYPASS_REASON] = bypass
             return response
         # once: the key and the semantic partition share them
         context = keys.header_context(request.headers, dialect.answer_headers)
@@ -102,20 +108,22 @@ class Engine:
         )
         started = time.perf_counter()
         query = self._semantic_query(dialect, canonical, controls, tenant_scope, generation, context)
+        debug: dict[str, str] = {}  # X-Cache-Debug: 1 -> the semantic decision's reason and scores
         if not controls.no_cache:
             now = self.services.clock()
             hit = self.store.get(key, now)
             if hit is not None and young_enough(hit.entry, controls, now):
                 return self._serve_hit(hit, key, request, now, started)
             try:
-                semantic = self._semantic_lookup(query, controls, now) if query is not None else None
+                semantic, seen = self._semantic_lookup(query, controls, now) if query is not None else (None, None)
             except _SemanticDown:
-                semantic, query = None, None  # it just failed: do not wait on it a second time to index
-            if semantic is not None:
-                hit, similarity = semantic
-                response = self._serve_hit(hit, key, request, now, started)
+                semantic, seen, query = None, None, None  # it just failed: do not wait on it a second time to index
+            debug = semantic_debug_headers(seen) if controls.debug else {}
+            if semantic is not None and seen is not None and seen.candidate is not None:
+                response = self._serve_hit(semantic, key, request, now, started)
                 response.headers[HEADER_CACHE_MATCH] = "semantic"
-                response.headers[HEADER_CACHE_SIMILARITY] = f"{similarity:.4f}"
+                response.headers[HEADER_CACHE_SIMILARITY] = f"{seen.candidate.similarity:.4f}"
+                response.headers.update(debug)
                 return response
             record(Metric.CACHE_MISS)
             outcome = "MISS"
@@ -145,6 +153,7 @@ class Engine:
                 )
         response.headers.setdefault(HEADER_CACHE, outcome)
         response.headers[HEADER_CACHE_KEY] = key
+        response.headers.update(debug)
         return response
 
     def _stream_flight(self, flight_key: str, miss: _Miss, wait: float) -> GatewayResponse:
@@ -185,11 +194,15 @@ class Engine:
         self, hit: Hit, key: str, request: ClientRequest, now: float, started: float, count: bool = True
     ) -> GatewayResponse:
         entry, raw = hit.entry, hit.raw
+        echo = request.dialect.echo  # fields the provider echoes: this request's own, never the first caller's
         if request.stream:
             dialect = request.dialect
-            body, content_type = dialect.replay(json.loads(raw), request.body), dialect.stream_content_type
+            answer = json.loads(raw)
+            if echo is not None:
+                answer = echo.for_request(answer, request.body)
+            body, content_type = dialect.replay(answer, request.body), dialect.stream_content_type
         else:
-            body, content_type = raw, entry.content_type
+            body, content_type = (raw if echo is None else echo.hit_bytes(raw, request.body)), entry.content_type
         response = GatewayResponse(
             200,
             body,
@@ -233,22 +246,25 @@ class Engine:
             context,
         )
 
-    def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
-        """The semantic hit, or None; _SemanticDown (already counted) when the embedder or index failed."""
+    def _semantic_lookup(
+        self, query: SemanticQuery, controls: Controls, now: float
+    ) -> tuple[Hit | None, SemanticOutcome | None]:
+        """The semantic hit (or None) and what the lookup saw; _SemanticDown (already counted) when the
+        embedder or index failed."""
         if not controls.semantic or self.semantic is None:  # the caller opted out (its answer is still indexed)
-            return None
+            return None, None
         threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
         try:
-            candidate = self.semantic.lookup(query.partition, query.text, threshold, now)
+            seen = self.semantic.consult(query.partition, query.text, threshold, now)
         except Exception as exc:  # embedder or index down: a plain miss
             self.store.report_failure(BackendFailure("semantic", "lookup", exc))
             raise _SemanticDown from None
-        if candidate is None:
-            return None
-        hit = self.store.get(candidate.key, now)
+        if seen.candidate is None:
+            return None, seen
+        hit = self.store.get(seen.candidate.key, now)
         if hit is None or not young_enough(hit.entry, controls, now):
-            return None
-        return hit, candidate.similarity
+            return None, replace(seen, candidate=None, reason=ENTRY_GONE)
+        return hit, seen
 
 
 class _Miss:
@@ -406,11 +422,16 @@ class _Miss:
             event = next(events, None)
         if not settled:  # ended without its final event: relayed, never stored
             upstream_done(status, started)
+            if dialect.final_event_required:  # its SDKs would take the cut stream for a whole answer
+                yield dialect.error_event(UpstreamUnavailable("the provider's stream ended before its final event"))
 
     # ----- store -------------------------------------------------------------------------------
     def keep(self, answer: dict[str, Any], raw: bytes) -> None:
         """Store a complete answer under the key; one over MAX_ANSWER_BYTES is passed on, never stored (a hit
         would replay it every time)."""
+        stored = self.dialect.echo.stored_form(answer) if self.dialect.echo is not None else None
+        if stored is not None:  # an entry never holds a caller's echoed values (metadata, user, ...)
+            answer, raw = stored, compact_json(stored)
         if self.key is None or self.controls.no_store or len(raw) > self.services.settings.max_answer_bytes:
             return
         request = self.request

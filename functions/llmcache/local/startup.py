@@ -257,16 +257,16 @@ def tiers_row(settings: Settings, moto_endpoint: str | None, aws_endpoint: str |
 
 
 def semantic_row(settings: Settings, plan: LocalPlan) -> str:
-    """Whether semantic matching is on, with what model and threshold."""
+    """Semantic matching: off, or on with which model and operating point."""
     if settings.semantic_mode != "on":
-        return f"off ({Env.SEMANTIC_MODE}=on matches paraphrases too)"
-    models = {
-        "local": "the shipped MiniLM models, in-process (ONNX)",
-        "upstream": f"{settings.semantic_embedding_model} from the upstream's /v1/embeddings",
-        "bedrock": "Amazon Titan embeddings on Bedrock",
-    }
-    text = f"on: {models.get(settings.semantic_embedder, settings.semantic_embedder)}, "
-    text += f"threshold {settings.semantic_threshold:g}, index {settings.semantic_index}"
+        return f"off ({Env.SEMANTIC_MODE}=on turns it on: paraphrases match too)"
+    model = "the shipped local model" if settings.semantic_embedder == "local" else settings.semantic_embedder
+    if settings.semantic_embedder == "upstream":
+        model = f"upstream embeddings ({settings.semantic_embedding_model})"
+    point = f"threshold {settings.semantic_threshold}, pair cut {settings.semantic_pair_cut}"
+    if settings.semantic_max_false_hit_rate is not None:
+        point += f" (from SEMANTIC_MAX_FALSE_HIT_RATE={settings.semantic_max_false_hit_rate})"
+    text = f"on, {model}, {point}, index {settings.semantic_index}"
     if settings.semantic_embedder == "upstream" and plan.upstream_mode == "offline":
         text += f"  (the {OFFLINE}'s embeddings are hashes: paraphrases will not match; SEMANTIC_EMBEDDER=local)"
     return text

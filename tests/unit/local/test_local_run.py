@@ -200,7 +200,7 @@ def test_given_semantic_on_when_the_banner_is_printed_then_it_names_the_model_an
 
     text = banner("http://127.0.0.1:8080", settings, plan, moto_endpoint=None)
 
-    assert "semantic   on: the shipped MiniLM models, in-process (ONNX), threshold 0.9" in text
+    assert "semantic   on, the shipped local model, threshold 0.9, pair cut" in text
 
 
 @pytest.mark.parametrize(
@@ -251,3 +251,14 @@ def test_given_an_anthropic_key_in_the_shell_when_the_banner_is_printed_then_the
     row = next(line for line in text.splitlines() if line.strip().startswith("anthropic"))
     assert "https://api.anthropic.com" in row and "managed with the key from ANTHROPIC_API_KEY in this shell" in row
     assert "sk-ant-real" not in text
+
+
+def test_given_semantic_mode_on_and_nothing_else_when_the_banner_is_printed_then_it_names_the_local_model() -> None:
+    settings = Settings.from_env({"SEMANTIC_MODE": "on"})
+    text = banner("http://127.0.0.1:8080", settings, plan_local_run({}), moto_endpoint=None)
+
+    assert settings.semantic_embedder == "local"  # no embedding provider configured: the shipped model
+    line = next(line for line in text.splitlines() if line.strip().startswith("semantic"))
+    assert "on, the shipped local model" in line and f"threshold {settings.semantic_threshold}" in line
+    off = banner("http://127.0.0.1:8080", Settings(), plan_local_run({}), moto_endpoint=None)
+    assert "semantic   off" in off
