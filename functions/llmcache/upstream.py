@@ -7,6 +7,7 @@ multiplies the load on a provider that is already failing.
 from __future__ import annotations
 
 import contextvars
+import http.cookiejar
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,7 @@ class Upstream:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             transport=transport,
             follow_redirects=False,
+            cookies=no_cookies(),
         )
 
     def _credential_headers(self, credential: str | None, used_key_header: bool) -> dict[str, str]:
@@ -165,6 +167,12 @@ class Upstream:
 
     def close(self) -> None:
         self.client.close()
+
+
+def no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps none: the one pooled client serves every tenant, so a cookie the provider (or its
+    CDN) sets on tenant A's call would otherwise go up with every later call of tenant B."""
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 @contextmanager

@@ -159,11 +159,6 @@ def cookie_provider() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
     server.server_close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding R2: the one pooled httpx client per provider keeps a cookie jar, so a cookie the provider set "
-    "on tenant A's call goes up with every later call of every tenant (beside their own key in passthrough mode)",
-)
 @pytest.mark.parametrize("route", ["cached", "passed-on"])
 def test_given_the_provider_set_a_cookie_on_tenant_as_call_when_tenant_b_calls_then_no_cookie_goes_up(
     configure, client: HandlerClient, cookie_provider, route: str
