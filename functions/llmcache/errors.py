@@ -53,6 +53,11 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(GatewayError):
     status = 429
     type = "rate_limit_error"

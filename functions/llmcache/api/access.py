@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmcache.errors import Forbidden
+from llmcache.errors import Forbidden, UnsupportedMediaType
 
 # The stateless calls: they read or compute nothing that a caller left on the provider, and change nothing there.
 # Image, audio and video generation are stateless too, but bill the operator for media that no cache can save:
@@ -44,7 +44,9 @@ OBJECT_FIELDS = {
     "container_id": "containers",
     "skill_id": "skills",
 }
-# Checked on the raw bytes first: a body that holds none of them (nearly every request) is not walked.
+# Checked on the raw bytes first: a body that holds none of them (nearly every request) is not walked. That holds
+# only for bodies without a `\u` escape: `"previous\u005fresponse_id"` parses to the same field (the names are
+# letters and `_`, which no other JSON escape can spell), so a body with one is always read as JSON.
 _NEEDLES = (
     b'"previous_response_id"',
     b'"conversation"',
@@ -105,8 +107,9 @@ def check_path(allowlist: Allowlist, method: str, path: str, is_admin: Callable[
 
 def check_body(allowlist: Allowlist, raw: bytes, parsed: Callable[[], Any], is_admin: Callable[[], bool]) -> None:
     """Forbidden when a managed-mode request's body names a provider object the caller may not read. `parsed`
-    gives the body's JSON; it is called only when the raw bytes hold a field that could name one."""
-    if allowlist.everything or not any(needle in raw for needle in _NEEDLES):
+    gives the body's JSON, read as the cached routes read it (a duplicate key refused); it is called only when the
+    raw bytes hold a field that could name one, or a `\\u` escape that could spell one."""
+    if allowlist.everything or (b"\\u" not in raw and not any(needle in raw for needle in _NEEDLES)):
         return
     for field, kind, name in named_objects(parsed()):
         if allowlist.allows("GET", f"/v1/{kind}/{name}") or is_admin():
@@ -117,6 +120,18 @@ def check_body(allowlist: Allowlist, raw: bytes, parsed: Callable[[], Any], is_a
             f"reading them (PASSTHROUGH_ALLOW=GET /v1/{kind}/*).",
             param=field,
             code="provider_object_not_allowed",
+        )
+
+
+def check_encoding(content_encoding: str | None) -> None:
+    """A passed-on body goes up as sent: compressed, the object check could not read it, so it is refused."""
+    if content_encoding and content_encoding.strip().lower() not in ("identity", ""):
+        raise UnsupportedMediaType(
+            f"a body sent with Content-Encoding {content_encoding[:30]!r} is not passed on by this gateway: it "
+            "answers with its own provider key and checks every body for provider objects, which it cannot do in a "
+            "compressed body; send it uncompressed",
+            param="content-encoding",
+            code="unsupported_content_encoding",
         )
 
 

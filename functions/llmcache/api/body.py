@@ -15,8 +15,16 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     provider's among them) may keep the first, so the key would name one question and the provider answer
     another. NaN, Infinity and numbers too large for a float are refused too: JSON cannot carry them back.
     """
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def parse_json(raw: bytes) -> Any:
+    """Any JSON value, read one way only (as `parse_json_object` reads it); 400 otherwise."""
     try:
-        body = json.loads(
+        return json.loads(
             raw, object_pairs_hook=_unique_keys, parse_constant=_reject_constant, parse_float=_finite_float
         )
     except _DuplicateKey as duplicate:
@@ -25,9 +33,6 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         ) from None
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
 
 
 class _DuplicateKey(ValueError):

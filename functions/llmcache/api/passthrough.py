@@ -18,7 +18,6 @@ The cached routes take the same rules for their bodies and credentials (`check_c
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, wiring
 from llmcache.api import access, relay_headers
+from llmcache.api.body import parse_json
 from llmcache.api.path_guard import checked_path
 from llmcache.api.providers import Provider, ProviderTable, Signals, is_anthropic_path, table
 from llmcache.api.stream_limits import held_while_streaming, tenant_streams
@@ -138,6 +138,7 @@ def _check_access(
 
     if passed_on is not None:
         access.check_path(rules.allowlist, passed_on.method, passed_on.path, is_admin)
+        access.check_encoding(passed_on.headers.get("content-encoding"))
     access.check_body(rules.allowlist, raw, parsed, is_admin)
 
 
@@ -190,11 +191,12 @@ def _presented_key(headers: Mapping[str, str], api_gateway_key: bool) -> str | N
 
 
 def _json_or_none(raw: bytes) -> Any:
-    """A passed-on body as JSON, or None (a multipart upload, audio): only JSON can name objects by field."""
-    try:
-        return json.loads(raw) if raw else None
-    except (ValueError, RecursionError):
+    """A passed-on body as JSON, or None (a multipart upload, audio): only JSON can name objects by field. Read as
+    the cached routes read it: a key twice in one object is refused (400), since the provider may keep the first
+    where Python keeps the last."""
+    if raw.lstrip()[:1] not in (b"{", b"["):
         return None
+    return parse_json(raw)
 
 
 def _cut_short(_: GatewayError) -> bytes:
