@@ -196,11 +196,6 @@ def test_given_upstream_embeddings_when_a_messages_caller_asks_then_its_anthropi
 
 
 # ----- R4: Responses' own stateful tools are cached ---------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding R4: a Responses call with a remote MCP tool or a code_interpreter container id is cached, while "
-    "the Messages API's `mcp_servers` and `container` bypass for the same reasons",
-)
 @pytest.mark.parametrize(
     "tools",
     [

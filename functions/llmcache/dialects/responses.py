@@ -67,9 +67,23 @@ BYPASSED_FIELDS: dict[str, str] = {
     "history behind it is not, and a hit would leave the turn out of it",
     "prompt": "without `version`: the stored prompt's latest version, which its owner may change at any time (a "
     "pinned `version` is cached)",
+    "tools.mcp": "a remote MCP server the model calls: its answers (and side effects) belong to each call",
+    "tools.code_interpreter": "with a container id (a string): the container keeps files and state between calls, "
+    "so a hit would skip the run the client expects to have changed it (`{\"type\": \"auto\"}` is cached)",
+    "tools.file_search": "the vector stores searched change under the same ids (files added, removed, re-chunked): "
+    "the ids are keyed, the contents behind them are not",
 }
 # Echoed in every Response: made the current request's on a hit (the defaults are what OpenAI echoes when unset).
 ECHO = EchoFields({"metadata": {}, "user": None, "safety_identifier": None, "prompt_cache_key": None})
+
+
+def _stateful_tool(tools: Any) -> str | None:
+    """`tools.<type>` of the first tool whose answer depends on state the provider holds or on a remote call."""
+    for tool in tools if isinstance(tools, list) else ():
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind in ("mcp", "file_search") or (kind == "code_interpreter" and isinstance(tool.get("container"), str)):
+            return f"tools.{kind}"
+    return None
 
 
 class Responses(TypedEventDialect):
@@ -89,7 +103,7 @@ class Responses(TypedEventDialect):
         prompt = body.get("prompt")
         if prompt is not None and not (isinstance(prompt, dict) and prompt.get("version")):
             return "prompt"  # a pinned version is a fixed template: keyed, and cached
-        return stateful_reason(body, ("background", "conversation"))
+        return stateful_reason(body, ("background", "conversation")) or _stateful_tool(body.get("tools"))
 
     def variant(self, body: dict[str, Any]) -> str:
         # Coalesced callers share one answer's bytes: only those that sent the same echoed values.

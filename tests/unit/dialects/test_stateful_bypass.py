@@ -29,10 +29,16 @@ MESSAGES = dialect_for("messages")
         ({"background": 0}, None),
         ({"prompt": {"id": "pmpt_1", "version": "2"}}, None),
         ({"conversation": None}, None),
+        ({"tools": [{"type": "mcp", "server_label": "crm", "server_url": "https://mcp.example"}]}, "tools.mcp"),
+        ({"tools": [{"type": "code_interpreter", "container": "cntr_1"}]}, "tools.code_interpreter"),
+        ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, None),
+        ({"tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}, "tools.file_search"),
+        ({"tools": [{"type": "function", "name": "f", "parameters": {}}, "junk"]}, None),
     ],
 )
 def test_given_a_responses_request_when_checked_then_stateful_ones_bypass_with_their_reason(extra, reason) -> None:
-    """finding 22.5: `background` by truthiness, `conversation`, `prompt` without `version`."""
+    """finding 22.5: `background` by truthiness, `conversation`, `prompt` without `version`; review finding R4:
+    the stateful tools (`mcp`, `code_interpreter` in a named container, `file_search`)."""
     assert RESPONSES.bypass_reason({"model": "m", "input": "hi", **extra}) == reason
 
 
