@@ -167,11 +167,6 @@ def test_given_the_provider_set_a_cookie_on_tenant_as_call_when_tenant_b_calls_t
 
 
 # ----- R3: the upstream embedder sends a Messages caller's Anthropic key to the OpenAI-compatible upstream --------
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding R3: with SEMANTIC_EMBEDDER=upstream in passthrough mode, the semantic lookup of a /v1/messages "
-    "request embeds its text at UPSTREAM_BASE_URL/embeddings with the caller's Anthropic key as a bearer token",
-)
 def test_given_upstream_embeddings_when_a_messages_caller_asks_then_its_anthropic_key_never_reaches_the_openai_upstream(
     configure, client: HandlerClient, provider
 ):
@@ -193,6 +188,29 @@ def test_given_upstream_embeddings_when_a_messages_caller_asks_then_its_anthropi
     assert provider.requests("POST /v1/messages")[-1]["headers"]["x-api-key"] == "***k3y9"
     embeddings = provider.requests("POST /v1/embeddings")
     assert all(r["headers"].get("authorization") != "***k3y9" for r in embeddings), embeddings[-1]["headers"]
+
+
+def test_given_upstream_embeddings_when_a_messages_caller_asks_twice_then_it_is_matched_exactly_and_told_why(
+    configure, client: HandlerClient, provider
+):
+    """finding R3: Given the provider's embeddings paid by callers' OpenAI keys (passthrough), When an Anthropic
+    caller asks twice with `X-Cache-Debug: 1`, Then semantic matching is skipped with its reason, no embedding is
+    asked for, and the exact cache still answers the second call."""
+    configure(
+        CACHE_TIERS="memory",
+        SEMANTIC_MODE="on",
+        SEMANTIC_EMBEDDER="upstream",
+        SEMANTIC_EMBEDDING_MODEL="text-embedding-3-small",
+    )
+    body = {"model": "claude-x", "max_tokens": 16, "messages": [{"role": "user", "content": question()}]}
+    headers = {**ANTHROPIC, "x-api-key": "sk-ant-api03-tenant-a-secret-k3y9", "X-Cache-Debug": "1"}
+
+    first = client.call("POST", "/v1/messages", body, headers=headers, api_key=None)
+    second = client.call("POST", "/v1/messages", body, headers=headers, api_key=None)
+
+    assert (first.status, first.cache, second.cache) == (200, "MISS", "HIT"), second.body
+    assert first.headers.get("x-cache-semantic-reason") == "no embedding key for this provider"
+    assert provider.requests("POST /v1/embeddings") == []
 
 
 # ----- R4: Responses' own stateful tools are cached ---------------------------------------------------------------

@@ -69,7 +69,7 @@ BYPASSED_FIELDS: dict[str, str] = {
     "pinned `version` is cached)",
     "tools.mcp": "a remote MCP server the model calls: its answers (and side effects) belong to each call",
     "tools.code_interpreter": "with a container id (a string): the container keeps files and state between calls, "
-    "so a hit would skip the run the client expects to have changed it (`{\"type\": \"auto\"}` is cached)",
+    'so a hit would skip the run the client expects to have changed it (`{"type": "auto"}` is cached)',
     "tools.file_search": "the vector stores searched change under the same ids (files added, removed, re-chunked): "
     "the ids are keyed, the contents behind them are not",
 }

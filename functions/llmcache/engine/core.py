@@ -21,17 +21,18 @@ from llmcache.constants import (
     HEADER_CACHE_MATCH,
     HEADER_CACHE_SIMILARITY,
     HEADER_CACHE_TIER,
+    HEADER_SEMANTIC_REASON,
     Metric,
 )
 from llmcache.engine.coalesce import Flight, SingleFlight
 from llmcache.engine.per_input import PerInput
-from llmcache.engine.semantic import ENTRY_GONE
+from llmcache.engine.semantic import ENTRY_GONE, NO_EMBEDDING_KEY
 from llmcache.engine.semantic import debug_headers as semantic_debug_headers
 from llmcache.engine.services import Services, compact_json, seconds_left, upstream_done, young_enough
 from llmcache.engine.shared_stream import SharedStream
 from llmcache.errors import BackendFailure, UpstreamUnavailable
 from llmcache.exchange import JSON, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
-from llmcache.observability import record
+from llmcache.observability import logger, record
 from llmcache.savings import record_hit_savings
 from llmcache.stores.base import CacheEntry, Hit
 
@@ -74,7 +75,9 @@ class Engine:
         if self.semantic is not None:
             from llmcache.upstream import current_credential
 
-            current_credential.set(request.credential)  # passthrough: the caller pays for its own embedding
+            # passthrough: the caller pays for its own embedding, with a key of the embedder's provider only (set
+            # for every request: a thread serves many callers, and its context keeps the last value)
+            current_credential.set(request.credential if self._embeds_with(request.dialect) else None)
         if request.dialect.per_input:
             return self.per_input.answer(request, controls)
         return self._answer(request, controls)
@@ -119,6 +122,8 @@ class Engine:
             except _SemanticDown:
                 semantic, seen, query = None, None, None  # it just failed: do not wait on it a second time to index
             debug = semantic_debug_headers(seen) if controls.debug else {}
+            if controls.debug and self.semantic is not None and not self._embeds_with(dialect):
+                debug[HEADER_SEMANTIC_REASON] = NO_EMBEDDING_KEY
             if semantic is not None and seen is not None and seen.candidate is not None:
                 response = self._serve_hit(semantic, key, request, now, started)
                 response.headers[HEADER_CACHE_MATCH] = "semantic"
@@ -222,6 +227,19 @@ class Engine:
         return response
 
     # ----- semantic ----------------------------------------------------------------------------
+    def _embeds_with(self, dialect: Dialect[Any]) -> bool:
+        """The embedder may be paid with this dialect's caller credential: it is a key of the embedder's own
+        provider (the OpenAI-compatible upstream, for `SEMANTIC_EMBEDDER=upstream`), or no caller key is used."""
+        return self._caller_pays_embedding_to() in (None, dialect.provider)
+
+    def _caller_pays_embedding_to(self) -> str | None:
+        """The provider whose caller keys pay for the embedding: the OpenAI-compatible upstream's with
+        `SEMANTIC_EMBEDDER=upstream` in passthrough mode; None when the embedder needs no caller key (a local or
+        Bedrock model, or the operator's managed upstream key)."""
+        if self.settings.semantic_embedder == "upstream" and not self.settings.managed_upstream_key:
+            return "openai"
+        return None
+
     def _semantic_query(
         self,
         dialect: Dialect[Any],
@@ -233,6 +251,11 @@ class Engine:
     ) -> SemanticQuery | None:
         """What the semantic index compares and its partition, once per request; None when not applicable."""
         if self.semantic is None or controls.custom_key is not None or canonical is None:
+            return None
+        if not self._embeds_with(dialect):
+            # A Messages caller's Anthropic key never goes to the OpenAI-compatible upstream's /embeddings: matched
+            # exactly only (its answer is not indexed either; indexing would embed it too).
+            logger.info("semantic matching skipped", extra={"reason": NO_EMBEDDING_KEY, "route": dialect.route})
             return None
         from llmcache.engine.semantic import semantic_query
 

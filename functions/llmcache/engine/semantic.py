@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 # the nearest entry was accepted, but its stored answer is gone or older than the request's max-age
 ENTRY_GONE = "entry expired or too old"
+# the embedder is paid with callers' keys of another provider (SEMANTIC_EMBEDDER=upstream, passthrough): matched
+# exactly only, so that this caller's key never goes to a provider it was not made for
+NO_EMBEDDING_KEY = "no embedding key for this provider"
 
 
 @dataclass(frozen=True)
