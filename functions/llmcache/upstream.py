@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextvars
 import http.cookiejar
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import httpx
 
@@ -24,6 +26,8 @@ FORWARDED_HEADERS = ("accept-language",)
 # Provider headers worth passing back on a miss (OpenAI's, then Anthropic's request id).
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after", "request-id")
 JSON = "application/json"
+# the deadline's hang-up waits this much longer: a piece that arrives just in time is still read
+_DEADLINE_GRACE = 0.05
 SSE = "text/event-stream"
 
 
@@ -125,7 +129,11 @@ class Upstream:
         headers["accept"] = accept
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         url = f"{self.base_url}/{route}"
-        with _provider_errors(), self.client.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
+        with (
+            _provider_errors(),
+            self.client.stream("POST", url, content=body, headers=headers, timeout=timeout) as r,
+            _cut_at(deadline, r),
+        ):
             yield UpstreamResponse(r.status_code, self._kept_headers(r), b""), _guarded(r.iter_bytes(), deadline)
 
     @contextmanager
@@ -150,7 +158,11 @@ class Upstream:
         headers = dict(_wire_header(name, value) for name, value in relayed.items())
         url = self._url_under_base(path, query)
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
-        with _provider_errors(), self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r:
+        with (
+            _provider_errors(),
+            self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r,
+            _cut_at(deadline, r),
+        ):
             yield UpstreamResponse(r.status_code, dict(r.headers.items()), b""), _guarded(r.iter_bytes(), deadline)
 
     def _url_under_base(self, path: str, query: str) -> httpx.URL:
@@ -195,12 +207,46 @@ def _guarded(chunks: Iterator[bytes], deadline: float | None = None) -> Iterator
     try:
         for chunk in chunks:
             if deadline is not None and time.monotonic() > deadline:
-                raise UpstreamTimeout("the provider was still sending when the request ran out of time; try again")
+                raise _out_of_time()
             yield chunk
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout("the provider stopped sending mid-stream; try again") from exc
     except httpx.HTTPError as exc:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _out_of_time() from exc  # `_cut_at` hung up on it
         raise UpstreamUnavailable(f"the provider's stream broke: {type(exc).__name__}") from exc
+
+
+@contextmanager
+def _cut_at(deadline: float | None, response: httpx.Response) -> Iterator[None]:
+    """Hangs up on the provider when the deadline passes while its answer is still being read.
+
+    A read waits up to the read timeout, fixed when the call began: a provider that sends a piece just inside it
+    would hold the request past its deadline by up to one more gap. At the deadline (plus a little grace) the
+    connection is shut down, which wakes the blocked read in whichever thread waits on it; the read then fails and
+    `_guarded` names the deadline. Only misses pay the timer; a transport without a socket (tests) keeps the
+    check between pieces."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if deadline is None or sock is None:
+        yield
+        return
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()) + _DEADLINE_GRACE, _hang_up, (sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _hang_up(sock: socket.socket) -> None:
+    with suppress(OSError):  # already closed: the call ended as the timer fired
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _out_of_time() -> UpstreamTimeout:
+    return UpstreamTimeout("the provider was still sending when the request ran out of time; try again")
 
 
 def _wire_header(name: str, value: str) -> tuple[bytes, bytes]:

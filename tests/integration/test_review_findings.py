@@ -280,18 +280,13 @@ def trickling_provider() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding R5: the deadline is checked between pieces only, and the read timeout is cut to what was left "
-    "when the call began: a provider that trickles holds the request past its deadline by up to one more gap",
-)
 def test_given_a_trickling_provider_when_the_deadline_passes_then_the_answer_ends_there(
     configure, client: HandlerClient, trickling_provider
 ):
     """finding R5 (variant of 22.6): Given REQUEST_DEADLINE_SECONDS=3 and a passed-on answer whose provider sends a
     piece every 2.5 s (never silent for a whole read timeout), When the deadline passes mid-gap, Then the answer
     ends at the deadline (here: well before the next piece, at 5.0 s), not when the next piece arrives.
-    (The margin either side is over a second: the fixed gateway ends near 3 s, today's at 5.0 s.)"""
+    (The fixed gateway ends near 3 s, the unfixed one at 5.0 s: the bound, 4.6 s, leaves 1.6 s for a loaded machine.)"""
     configure(CACHE_TIERS="memory", UPSTREAM_BASE_URL=f"{trickling_provider}/v1", REQUEST_DEADLINE_SECONDS="3")
 
     started = time.monotonic()
@@ -300,4 +295,4 @@ def test_given_a_trickling_provider_when_the_deadline_passes_then_the_answer_end
 
     # live door: the 200 and the pieces so far; Lambda door (buffered): the 504 of a cut answer
     assert (answer.status, client.live) in ((200, True), (504, False)), answer.body
-    assert elapsed < 4.2, f"the answer ended {elapsed:.1f} s after it began, its deadline was 3 s"
+    assert elapsed < 4.6, f"the answer ended {elapsed:.1f} s after it began, its deadline was 3 s"
