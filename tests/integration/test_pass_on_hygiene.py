@@ -113,6 +113,25 @@ def test_given_a_websocket_upgrade_when_it_reaches_the_asgi_door_then_it_is_refu
             assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
+def test_given_two_connection_headers_when_passed_on_then_the_headers_each_names_stay_here(configure, client, provider):
+    """review extra (22.7): Given a request with two `Connection` headers, each naming one header, When passed on,
+    Then neither named header goes up (not only those the last `Connection` names)."""
+    configure(CACHE_TIERS="memory")
+    headers = {
+        "Connection": "OpenAI-Beta",
+        "connection": "Idempotency-Key",
+        "OpenAI-Beta": "assistants=v2",
+        "Idempotency-Key": "idem-1",
+        "Accept-Language": "de",
+    }
+
+    answer = client.call("GET", "/v1/models", headers=headers)
+
+    assert answer.status == 200
+    sent = provider.requests("GET /v1/models")[-1]["headers"]
+    assert "openai-beta" not in sent and "idempotency-key" not in sent
+    assert sent.get("accept-language") == "de"  # an allowed header nobody named still goes up
+
 def test_given_a_clients_address_cookies_and_organization_when_passed_on_in_managed_mode_then_none_goes_up(
     configure, client, provider
 ):

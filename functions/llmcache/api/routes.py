@@ -100,6 +100,13 @@ def _headers(event: Event) -> dict[str, str]:
     return lowered
 
 
+def _every_value(event: Event, name: str) -> str | None:
+    """All the values a request sent for the header `name` (in any case), joined by commas as HTTP reads them."""
+    multi = event.get("multiValueHeaders") or {}
+    values = [str(v) for k, vs in multi.items() if str(k).lower() == name for v in (vs or ()) if v is not None]
+    return ", ".join(values) or None
+
+
 def _api_key_id(event: Event) -> str | None:
     context = event.get("requestContext") or {}
     identity = context.get("identity") if isinstance(context, dict) else None
@@ -187,6 +194,9 @@ def passed_on(event: Event) -> GatewayResponse:
 def _passed_on(event: Event) -> GatewayResponse:
     path, method = str(event.get("path")), str(event.get("httpMethod"))
     headers = _headers(event)
+    connection = _every_value(event, "connection")  # `headers` holds the last of each; each names hop-by-hop ones
+    if connection:
+        headers["connection"] = connection
     provider = passthrough.provider_of(path, headers, _api_key_id(event) is not None)
     credential, api_key_id = _client_credential(event, dialect_for(provider.error_route), headers)
     raw = _raw_body(event)
