@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from llmcache.dialects import eventstream
 from llmcache.dialects.wire import bearer_token, valid_token
@@ -90,14 +90,14 @@ def parse_model_path(path: str) -> ModelPath | None:
 
 def model_path(model_id: str, operation: str) -> str:
     """The upstream path for `operation` on `model_id`, encoded as botocore encodes it (`:` -> `%3A`)."""
-    from urllib.parse import quote
-
     return f"/model/{quote(model_id, safe='')}/{operation}"
 
 
 # ----- who the client is ---------------------------------------------------------------------------------------
 SIGV4_PREFIX = "AWS4-HMAC-SHA256 "
-_SCOPE = re.compile(r"Credential=(?P<key>[A-Z0-9]{16,128})/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+_SCOPE = re.compile(
+    r"Credential=(?P<key>[A-Za-z0-9]{1,128})/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request"
+)
 
 
 def sigv4_access_key(authorization: str) -> str | None:

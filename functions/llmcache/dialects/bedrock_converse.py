@@ -56,9 +56,11 @@ def canonical(body: dict[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in body.items() if k not in IGNORED_FIELDS}
     for name in ("system", "messages"):
         if isinstance(kept.get(name), list):
-            kept[name] = _without_cache_points(kept[name]) if name == "system" else [
-                _message_without_cache_points(m) for m in kept[name]
-            ]
+            kept[name] = (
+                _without_cache_points(kept[name])
+                if name == "system"
+                else [_message_without_cache_points(m) for m in kept[name]]
+            )
     tool_config = kept.get("toolConfig")
     if isinstance(tool_config, dict) and isinstance(tool_config.get("tools"), list):
         kept["toolConfig"] = {**tool_config, "tools": _without_cache_points(tool_config["tools"])}
@@ -242,7 +244,11 @@ def replay_events(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if "additionalModelResponseFields" in answer:
         stop["additionalModelResponseFields"] = answer["additionalModelResponseFields"]
     events.append(("messageStop", stop))
-    metadata = {name: answer[name] for name in ("usage", "metrics", "trace", "performanceConfig", "serviceTier") if name in answer}
+    metadata: dict[str, Any] = {
+        name: answer[name]
+        for name in ("usage", "metrics", "trace", "performanceConfig", "serviceTier")
+        if name in answer
+    }
     metadata.setdefault("metrics", {"latencyMs": 0})
     events.append(("metadata", metadata))
     return events
@@ -269,14 +275,14 @@ def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str
         if "redactedContent" in reasoning:
             events.append(delta({"reasoningContent": {"redactedContent": reasoning["redactedContent"]}}))
         else:
-            text = reasoning.get("reasoningText") or {}
+            thought = reasoning.get("reasoningText") or {}
             events.extend(
-                delta({"reasoningContent": {"text": piece}}) for piece in pieces(str(text.get("text", "")), REPLAY_PIECE_CHARS)
+                delta({"reasoningContent": {"text": piece}})
+                for piece in pieces(str(thought.get("text", "")), REPLAY_PIECE_CHARS)
             )
-            if "signature" in text:
-                events.append(delta({"reasoningContent": {"signature": text["signature"]}}))
+            if "signature" in thought:
+                events.append(delta({"reasoningContent": {"signature": thought["signature"]}}))
     else:
         events.extend(delta({"text": piece}) for piece in pieces(str(block.get("text", "")), REPLAY_PIECE_CHARS))
     events.append(("contentBlockStop", {"contentBlockIndex": index}))
     return events
-

@@ -78,6 +78,10 @@ def _converse_text(messages: Any) -> str:
     return ""
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _has_cache_point(body: dict[str, Any]) -> bool:
     return '"cachePoint"' in json.dumps(body)
 
@@ -90,13 +94,21 @@ class ConverseAnswer:
         system = " ".join(str(b.get("text", "")) for b in body.get("system") or [] if isinstance(b, dict))
         self.input_tokens = fake_apis._tokens(self.question) + fake_apis._tokens(system) + 7
         self.content: list[dict[str, Any]] = []
-        inference = body.get("inferenceConfig") if isinstance(body.get("inferenceConfig"), dict) else {}
+        inference = _object(body.get("inferenceConfig"))
         tool = self._tool(body)
         if tool is not None:
             spec = tool["toolSpec"]
             schema = (spec.get("inputSchema") or {}).get("json")
             tool_input = fake_apis._arguments(schema, self.question)
-            self.content.append({"toolUse": {"toolUseId": "tooluse_" + uuid.uuid4().hex[:22], "name": spec.get("name"), "input": tool_input}})
+            self.content.append(
+                {
+                    "toolUse": {
+                        "toolUseId": "tooluse_" + uuid.uuid4().hex[:22],
+                        "name": spec.get("name"),
+                        "input": tool_input,
+                    }
+                }
+            )
             self.stop_reason = "tool_use"
         else:
             text, cut = fake_apis._cut(fake_apis.ANSWER_PREFIX + self.question[:80], inference.get("maxTokens"))
@@ -108,9 +120,9 @@ class ConverseAnswer:
 
     @staticmethod
     def _tool(body: dict[str, Any]) -> dict[str, Any] | None:
-        config = body.get("toolConfig") if isinstance(body.get("toolConfig"), dict) else {}
+        config = _object(body.get("toolConfig"))
         tools = [t for t in config.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("toolSpec"), dict)]
-        choice = config.get("toolChoice") if isinstance(config.get("toolChoice"), dict) else {}
+        choice = _object(config.get("toolChoice"))
         forced = choice["tool"].get("name") if isinstance(choice.get("tool"), dict) else None
         named = [{**t["toolSpec"], "input_schema": None} for t in tools]
         picked = fake_apis._named_tool(named, forced, _converse_text(body.get("messages")), "any" in choice)
@@ -165,7 +177,9 @@ def _family(model_id: str) -> str:
     return ""
 
 
-def _invoke_answer(model_id: str, body: dict[str, Any], stop_reason: str | None) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:
+def _invoke_answer(
+    model_id: str, body: dict[str, Any], stop_reason: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:
     """(the plain answer, its streamed chunks without the metrics, input tokens, output tokens)."""
     family = _family(model_id)
     if family == "anthropic":
@@ -180,7 +194,11 @@ def _invoke_answer(model_id: str, body: dict[str, Any], stop_reason: str | None)
     if family == "nova":
         converse = ConverseAnswer(body, stop_reason)
         usage = converse.usage() | {"cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 0}
-        plain = {"output": {"message": {"role": "assistant", "content": converse.content}}, "stopReason": converse.stop_reason, "usage": usage}
+        plain = {
+            "output": {"message": {"role": "assistant", "content": converse.content}},
+            "stopReason": converse.stop_reason,
+            "usage": usage,
+        }
         chunks = [{kind: payload} for kind, payload in converse.events() if kind != "metadata"]
         chunks.append({"metadata": {"usage": usage, "metrics": {}, "trace": {}}})
         return plain, chunks, usage["inputTokens"], usage["outputTokens"]
@@ -203,7 +221,10 @@ def _error(handler: _FakeHandler, status: int, message: str, name: str | None = 
         status,
         json.dumps({"message": message}).encode(),
         "application/json",
-        {"x-amzn-ErrorType": f"{error}:http://internal.amazon.com/coral/com.amazon.bedrock/", "x-amzn-RequestId": str(uuid.uuid4())},
+        {
+            "x-amzn-ErrorType": f"{error}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        },
     )
 
 
@@ -224,7 +245,11 @@ def _frames(handler: _FakeHandler, frames: list[bytes], fault: str | None, extra
         if fault == "broken-stream" and count >= half:
             raise _Drop
         if fault and fault.startswith("exception-") and count == half:
-            handler._chunk(eventstream.exception_frame(fault.removeprefix("exception-"), "The stream failed (injected by the fake provider)."))
+            handler._chunk(
+                eventstream.exception_frame(
+                    fault.removeprefix("exception-"), "The stream failed (injected by the fake provider)."
+                )
+            )
             break
         if pause and count:
             time.sleep(pause)
@@ -245,7 +270,10 @@ def _auth(handler: _FakeHandler, method: str, raw: bytes) -> tuple[dict[str, Any
     if value.startswith("Bearer "):
         token = value[7:].strip()
         if not token or token.startswith(INVALID_KEY_PREFIX):
-            return {"scheme": "bearer", "key": "***" + token[-4:]}, "Invalid API Key format: Must start with pre-defined prefix"
+            return {
+                "scheme": "bearer",
+                "key": "***" + token[-4:],
+            }, "Invalid API Key format: Must start with pre-defined prefix"
         return {"scheme": "bearer", "key": "***" + token[-4:]}, None
     match = _SIGV4.match(value)
     if match is None:
@@ -274,9 +302,13 @@ def _signature(handler: _FakeHandler, method: str, raw: bytes, scope: re.Match[s
     from botocore.credentials import Credentials
 
     signed = {name: handler.headers.get(name, "") for name in scope["signed"].split(";")}
-    request = AWSRequest(method=method, url=f"http://{signed.get('host', 'localhost')}{handler.path}", data=raw, headers=signed)
+    request = AWSRequest(
+        method=method, url=f"http://{signed.get('host', 'localhost')}{handler.path}", data=raw, headers=signed
+    )
     request.context["timestamp"] = signed.get("x-amz-date", "")
-    auth = SigV4Auth(Credentials(scope["key"], secret, signed.get("x-amz-security-token")), scope["service"], scope["region"])
+    auth = SigV4Auth(
+        Credentials(scope["key"], secret, signed.get("x-amz-security-token")), scope["service"], scope["region"]
+    )
     return str(auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request))
 
 
@@ -293,7 +325,9 @@ def route(handler: _FakeHandler, method: str, path: str) -> None:
     handler.server.state.record(method, path, headers, recorded, query)
     if refusal is not None:
         name = "InvalidSignatureException" if auth["scheme"] == "sigv4" else None
-        return _error(handler, 403, refusal, name or ("MissingAuthenticationTokenException" if auth["scheme"] == "none" else None))
+        return _error(
+            handler, 403, refusal, name or ("MissingAuthenticationTokenException" if auth["scheme"] == "none" else None)
+        )
     match = re.match(r"^/model/(?P<model>.+)/(?P<operation>[a-z-]+)$", path)
     if method != "POST" or match is None:
         return _error(handler, 404, f"Unknown operation {method} {path}", "UnknownOperationException")
@@ -316,7 +350,12 @@ def route(handler: _FakeHandler, method: str, path: str) -> None:
 
 def _converse(handler: _FakeHandler, operation: str, body: dict[str, Any], fault: str | None, stop: str | None) -> None:
     if not isinstance(body.get("messages"), list) and "promptVariables" not in body:
-        return _error(handler, 400, "A conversation must start with a user message. Try again with a conversation that starts with a user message.")
+        return _error(
+            handler,
+            400,
+            "A conversation must start with a user message. "
+            "Try again with a conversation that starts with a user message.",
+        )
     answer = ConverseAnswer(body, stop)
     if operation == "converse":
         return handler._send_json(200, answer.plain(), {"x-amzn-RequestId": str(uuid.uuid4())})
@@ -324,7 +363,9 @@ def _converse(handler: _FakeHandler, operation: str, body: dict[str, Any], fault
     return _frames(handler, [_event(kind, payload, n) for n, (kind, payload) in enumerate(events)], fault)
 
 
-def _invoke(handler: _FakeHandler, operation: str, model_id: str, body: dict[str, Any], fault: str | None, stop: str | None) -> None:
+def _invoke(
+    handler: _FakeHandler, operation: str, model_id: str, body: dict[str, Any], fault: str | None, stop: str | None
+) -> None:
     if not _family(model_id):
         return _error(handler, 400, "The provided model identifier is invalid.")
     plain, chunks, input_tokens, output_tokens = _invoke_answer(model_id, body, stop)
@@ -338,9 +379,15 @@ def _invoke(handler: _FakeHandler, operation: str, model_id: str, body: dict[str
     if fault == "stream-no-finish":
         chunks = chunks[:-1]
     else:
-        metrics = {"inputTokenCount": input_tokens, "outputTokenCount": output_tokens, "invocationLatency": 321, "firstByteLatency": 123}
+        metrics = {
+            "inputTokenCount": input_tokens,
+            "outputTokenCount": output_tokens,
+            "invocationLatency": 321,
+            "firstByteLatency": 123,
+        }
         chunks[-1] = {**chunks[-1], "amazon-bedrock-invocationMetrics": metrics}
     frames = [
-        _event("chunk", {"bytes": base64.b64encode(json.dumps(chunk).encode()).decode()}, n) for n, chunk in enumerate(chunks)
+        _event("chunk", {"bytes": base64.b64encode(json.dumps(chunk).encode()).decode()}, n)
+        for n, chunk in enumerate(chunks)
     ]
     return _frames(handler, frames, fault, {"X-Amzn-Bedrock-Content-Type": "application/json"})

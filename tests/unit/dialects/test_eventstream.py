@@ -35,7 +35,7 @@ class _Raw:
         pass
 
 
-def _bedrock_stream(operation: str, data: bytes, chunk: int = 7) -> EventStream:
+def bedrock_stream(operation: str, data: bytes, chunk: int = 7) -> EventStream:
     """The EventStream boto3's bedrock-runtime client hands back for `operation`, over `data` cut in `chunk`s."""
     loader = botocore.session.get_session().get_component("data_loader")
     service = ServiceModel(loader.load_service_model("bedrock-runtime", "service-2"), "bedrock-runtime")
@@ -84,7 +84,10 @@ def test_given_every_header_type_when_encoded_then_botocore_reads_the_same_value
 
 
 def test_given_frames_split_at_every_byte_when_fed_then_the_decoder_yields_each_message_once_whole() -> None:
-    frames = [es.event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": f"piece {i} é"}}) for i in range(3)]
+    frames = [
+        es.event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": f"piece {i} é"}})
+        for i in range(3)
+    ]
     data = b"".join(frames)
 
     decoder = es.Decoder()
@@ -107,7 +110,7 @@ def test_given_a_converse_stream_when_botocore_parses_it_then_the_events_are_tho
         ),
     ]
 
-    events = list(_bedrock_stream("ConverseStream", b"".join(frames)))
+    events = list(bedrock_stream("ConverseStream", b"".join(frames)))
 
     assert events == [
         {"messageStart": {"role": "assistant"}},
@@ -123,7 +126,7 @@ def test_given_an_exception_frame_when_botocore_reads_it_then_it_raises_the_name
         "throttlingException", "Too many requests, please wait before trying again."
     )
 
-    stream = iter(_bedrock_stream("ConverseStream", data))
+    stream = iter(bedrock_stream("ConverseStream", data))
     assert next(stream) == {"messageStart": {"role": "assistant"}}
     with pytest.raises(EventStreamError) as raised:
         next(stream)
@@ -139,7 +142,7 @@ def test_given_an_exception_frame_when_botocore_reads_it_then_it_raises_the_name
 def test_given_invoke_stream_chunks_when_botocore_parses_them_then_bytes_are_the_base64_decoded_payload() -> None:
     data = es.event_frame("chunk", {"bytes": "eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0=", "p": "abcd"})
 
-    [event] = list(_bedrock_stream("InvokeModelWithResponseStream", data))
+    [event] = list(bedrock_stream("InvokeModelWithResponseStream", data))
 
     assert event == {"chunk": {"bytes": b'{"type":"message_stop"}'}}
 

@@ -65,7 +65,11 @@ def test_given_a_signed_converse_when_answered_then_boto3_reads_a_whole_answer_a
     assert answer["stopReason"] == "end_turn" and answer["usage"]["totalTokens"] > 0
     auth = _auth_of(provider)
     assert auth | {"verified": auth["verified"]} == {
-        "scheme": "sigv4", "service": "bedrock", "region": "us-east-1", "access_key": "testing", "verified": True
+        "scheme": "sigv4",
+        "service": "bedrock",
+        "region": "us-east-1",
+        "access_key": "testing",
+        "verified": True,
     }
     assert provider.requests()[0]["route"] == f"POST /model/{MODEL.replace(':', '%3A')}/converse"
 
@@ -82,7 +86,14 @@ def test_given_a_converse_stream_when_boto3_reads_it_then_the_events_come_in_bed
 
 def test_given_a_tool_choice_when_streamed_then_the_tool_input_arrives_as_json_pieces(bedrock: Any) -> None:
     tools = {
-        "tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}}}],
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "get_weather",
+                    "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}},
+                }
+            }
+        ],
         "toolChoice": {"tool": {"name": "get_weather"}},
     }
     events = list(bedrock.converse_stream(modelId=MODEL, messages=QUESTION, toolConfig=tools)["stream"])
@@ -97,7 +108,9 @@ def test_given_a_tool_choice_when_streamed_then_the_tool_input_arrives_as_json_p
 def test_given_an_anthropic_invoke_stream_when_read_then_chunks_are_base64_json_and_the_last_has_metrics(
     bedrock: Any,
 ) -> None:
-    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": "Hi"}]})
+    body = json.dumps(
+        {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": "Hi"}]}
+    )
     response = bedrock.invoke_model_with_response_stream(modelId=MODEL, body=body)
 
     chunks = [json.loads(event["chunk"]["bytes"]) for event in response["body"]]
@@ -114,7 +127,9 @@ def test_given_a_nova_invoke_when_answered_then_the_body_is_novas_own_shape(bedr
     answer = json.loads(response["body"].read())
     assert answer["stopReason"] == "end_turn"
     assert answer["output"]["message"]["content"][0]["text"].startswith("offline answer to:")
-    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-input-token-count"] == str(answer["usage"]["inputTokens"])
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-input-token-count"] == str(
+        answer["usage"]["inputTokens"]
+    )
 
 
 @pytest.mark.parametrize("exception", ["throttlingException", "modelStreamErrorException"])
@@ -130,7 +145,9 @@ def test_given_an_injected_exception_when_streamed_then_botocore_raises_it_mid_s
     assert raised.value.response["Error"]["Code"] == exception
 
 
-def test_given_an_injected_throttle_when_called_then_boto3_raises_bedrocks_error(bedrock: Any, provider: FakeProvider) -> None:
+def test_given_an_injected_throttle_when_called_then_boto3_raises_bedrocks_error(
+    bedrock: Any, provider: FakeProvider
+) -> None:
     provider.set_fault("error-429")
 
     with pytest.raises(ClientError) as raised:
@@ -156,8 +173,12 @@ def test_given_a_bearer_api_key_when_called_then_it_is_recorded_as_bearer(provid
 
 def test_given_a_signature_for_another_service_when_called_then_bedrock_refuses_it(provider: FakeProvider) -> None:
     client = boto3.client(
-        "bedrock-runtime", endpoint_url=provider.url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="wrong-secret", config=Config(retries={"total_max_attempts": 1}),
+        "bedrock-runtime",
+        endpoint_url=provider.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="wrong-secret",
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
     with pytest.raises(ClientError) as raised:
@@ -166,7 +187,9 @@ def test_given_a_signature_for_another_service_when_called_then_bedrock_refuses_
     assert raised.value.response["Error"]["Code"] == "InvalidSignatureException"
 
 
-def test_given_a_cut_stream_when_read_then_the_client_does_not_get_a_finished_answer(bedrock: Any, provider: FakeProvider) -> None:
+def test_given_a_cut_stream_when_read_then_the_client_does_not_get_a_finished_answer(
+    bedrock: Any, provider: FakeProvider
+) -> None:
     provider.set_fault("broken-stream")
     events: list[dict[str, Any]] = []
 
