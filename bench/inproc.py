@@ -120,7 +120,7 @@ class Gateway:
         )
         from llmcache import wiring
         from llmcache.handler import lambda_handler
-        from llmcache.local.events import LocalLambdaContext, request_to_event
+        from llmcache.proxy_events import LocalLambdaContext, request_to_event
         from llmcache.settings import Settings
 
         self.wiring = wiring

@@ -3,7 +3,7 @@ streamed miss written to the client event by event as the provider sends it.
 
 Served by uvicorn under `make run`, and on Lambda behind the AWS Lambda Web Adapter (response streaming).
 Each request becomes the API Gateway REST proxy event the handler gets, so both entry points go through one
-resolver (`llmcache.api`): every header, control, error and metric is the same. The engine is synchronous
+resolver (`llmcache.api.routes`): every header, control, error and metric is the same. The engine is synchronous
 (httpx, boto3), so it runs in a worker thread; the event loop only moves bytes.
 
 Behind the adapter, the API Gateway request context (with the API key id that selects the tenant) arrives in
@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.to_thread
 
-from llmcache import api, client_dispatch, wiring
+from llmcache import wiring
+from llmcache.api import fast_path
+from llmcache.api import routes as api
 from llmcache.observability import invocation, logger
 from llmcache.proxy_events import LocalLambdaContext, error_envelope, request_to_event, result_to_response
 
@@ -136,7 +138,7 @@ def _resolve(event: dict[str, Any]) -> _Answer:
     )
     invocation.begin(event, context)
     try:
-        result = client_dispatch.answer(event, cast("LambdaContext", context))
+        result = fast_path.answer(event, cast("LambdaContext", context))
     except BaseException:
         _end()
         raise

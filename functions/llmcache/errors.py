@@ -1,4 +1,4 @@
-"""Domain errors. Raised anywhere below the API layer; mapped to HTTP in one place (api.py)."""
+"""Domain errors. Raised anywhere below the API layer; mapped to HTTP in one place (api/routes.py)."""
 
 from __future__ import annotations
 

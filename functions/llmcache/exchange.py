@@ -67,3 +67,16 @@ class GatewayResponse:
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
     stream: BodyStream | None = None  # set on a streamed miss: `body` is then empty
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    """The provider's answer as the engine sees it (kept apart from httpx, which is slow to import)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "application/json")

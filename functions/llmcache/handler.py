@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcache.client_dispatch import answer
+from llmcache.api.fast_path import answer
 from llmcache.observability import lambda_entry
 
 

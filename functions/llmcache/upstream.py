@@ -6,6 +6,8 @@ multiplies the load on a provider that is already failing.
 
 from __future__ import annotations
 
+import contextvars
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,8 +15,8 @@ from contextlib import contextmanager
 import httpx
 
 from llmcache.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from llmcache.exchange import UpstreamResponse
 from llmcache.keys import ANSWER_HEADERS
-from llmcache.upstream_types import UpstreamResponse
 
 # Client headers worth passing on; everything else (Host, our cache controls) stays here.
 FORWARDED_HEADERS = (*ANSWER_HEADERS, "accept-language")  # the first ones are part of the cache key
@@ -208,3 +210,23 @@ def _wire_header(name: str, value: str) -> tuple[bytes, bytes]:
         raise BadRequest(
             f"header {name[:40]!r} holds characters HTTP cannot pass on to the provider", param=name[:40]
         ) from None
+
+
+# ----- the provider's /v1/embeddings as the semantic embedder ------------------------------------------------
+# In passthrough mode the caller's own credential pays for the embedding, as it pays for the answer.
+current_credential: contextvars.ContextVar[str | None] = contextvars.ContextVar("credential", default=None)
+
+
+def upstream_embedder(upstream: Upstream, timeout: float) -> Callable[[list[str], str], list[list[float]]]:
+    """`timeout`: seconds for the whole embedding call; past it the request goes on as a plain miss."""
+
+    def embed(texts: list[str], model: str) -> list[list[float]]:
+        body = json.dumps({"model": model, "input": texts, "encoding_format": "float"}).encode()
+        deadline = time.monotonic() + timeout
+        response = upstream.post("embeddings", body, {}, current_credential.get(), deadline=deadline)
+        if response.status >= 400:
+            raise RuntimeError(f"embedding request failed with status {response.status}")
+        data = sorted(json.loads(response.body)["data"], key=lambda d: d["index"])
+        return [list(map(float, d["embedding"])) for d in data]
+
+    return embed

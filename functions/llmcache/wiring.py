@@ -49,7 +49,7 @@ def engine() -> Any:
 def admin() -> Any:
     global _admin
     if _admin is None:
-        from llmcache.admin import Admin
+        from llmcache.engine.admin import Admin
 
         built_engine = engine()
         with _lock:
@@ -98,8 +98,8 @@ def _metrics_reader(settings: Settings) -> Any:
 
 
 def build_engine(settings: Settings) -> Any:
-    from llmcache.engine import Engine
-    from llmcache.generations import Generations
+    from llmcache.engine.core import Engine
+    from llmcache.engine.generations import Generations
     from llmcache.observability import report_backend_failure
     from llmcache.stores.tiered import TieredStore
     from llmcache.upstream import Upstream
@@ -147,7 +147,7 @@ def build_engine(settings: Settings) -> Any:
     semantic = None
     if settings.semantic_mode == "on":
         from llmcache.semantic import build_semantic_matcher
-        from llmcache.semantic_embed import upstream_embedder
+        from llmcache.upstream import upstream_embedder
 
         semantic = build_semantic_matcher(
             settings,
@@ -182,7 +182,7 @@ def _anthropic_upstream(settings: Settings) -> Any:
 
 def _leases(settings: Settings, store: Any) -> Any:
     """Cross-container coalescing through the fastest shared tier; none when memory is the only tier."""
-    from llmcache.leases import Leases
+    from llmcache.engine.leases import Leases
     from llmcache.observability import report_backend_failure
 
     lease_store: Any = None

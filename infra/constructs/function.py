@@ -27,7 +27,7 @@ STREAMING_HANDLER = "run.sh"
 ADAPTER_LAYER_ACCOUNT = "753240598075"
 ADAPTER_LAYER_NAME = "LambdaAdapterLayerArm64"
 ADAPTER_LAYER_VERSION = 26
-# What functions/llmcache/stores/dynamodb.py and leases.py call: point reads (also batched for embeddings),
+# What functions/llmcache/stores/dynamodb.py and engine/leases.py call: point reads (also batched for embeddings),
 # conditional puts and deletes (leases), and atomic counters (flush generations).
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
@@ -47,6 +47,7 @@ ASSET_EXCLUDES = [
     "llmcache/local",
     "llmcache/cli.py",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
     "llmcache/semantic/model/training-report.*",  # how the models were made: for readers, not the function
+    "llmcache/semantic/offline",  # training and evaluation: run on a workstation, never on Lambda
     # The trained pair model ships only when the shipped path asks it (PAIR_CUT set).
     *([] if PAIR_CUT is not None else ["llmcache/semantic/model/pair.int8.onnx"]),
 ]

@@ -11,7 +11,7 @@ import httpx
 from botocore.exceptions import ClientError
 from pynamodb.connection.base import Connection
 
-from llmcache.local.events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 
 @dataclass
@@ -122,7 +122,7 @@ def broken_stream_error(client: HandlerClient, answer: Answer, status: int) -> d
     """The error a client gets when the provider's stream broke after its first event. A buffered answer is the
     plain error (status `status`); a live one had already sent its 200, so the stream ends in an error event
     in OpenAI's envelope (which the openai SDKs raise on), never in `[DONE]`."""
-    from llmcache.streaming import iter_sse_data
+    from llmcache.dialects.sse import iter_sse_data
 
     if not client.live:
         assert answer.status == status, answer.body

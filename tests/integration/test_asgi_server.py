@@ -16,8 +16,9 @@ import uvicorn
 from tests.integration.harness import AsgiClient
 
 from llmcache import asgi
-from llmcache.local.cli import _listen, uvicorn_config
-from llmcache.streaming import StreamAssembler, iter_sse_data
+from llmcache.dialects.openai import StreamAssembler
+from llmcache.dialects.sse import iter_sse_data
+from llmcache.local.run import _listen, uvicorn_config
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pynamodb.connection.base import Connection
 
 from llmcache import wiring
 from llmcache.constants import Metric
-from llmcache.generations import Generations, copy_name
+from llmcache.engine.generations import Generations, copy_name
 from llmcache.observability import counters
 from llmcache.stores.dynamodb import DynamoDbStore
 

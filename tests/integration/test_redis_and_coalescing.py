@@ -106,7 +106,7 @@ def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_
     """Two handler instances share the table (or Redis); the second waits on the first one's lease."""
     import respx
 
-    from llmcache.engine import ClientRequest
+    from llmcache.engine.core import ClientRequest
     from llmcache.keys import tenant_id
 
     settings = configure(CACHE_TIERS=tiers, REDIS_URL=redis_url)
@@ -149,7 +149,7 @@ def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_
 
 
 def test_given_a_leader_whose_call_fails_when_others_wait_then_they_make_their_own_call(configure, provider):
-    from llmcache.engine import ClientRequest
+    from llmcache.engine.core import ClientRequest
     from llmcache.keys import tenant_id
 
     settings = configure(CACHE_TIERS="memory,dynamodb")

@@ -11,7 +11,7 @@ import redis as redis_client
 from pynamodb.connection.base import Connection
 from tests.integration.harness import Answer, HandlerClient
 
-from llmcache.local.events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 
 def embed(client: HandlerClient, count: int) -> Answer:

@@ -8,7 +8,8 @@ import pytest
 import respx
 from tests.integration.harness import broken_stream_error, chat_answer
 
-from llmcache.streaming import StreamAssembler, iter_sse_data
+from llmcache.dialects.openai import StreamAssembler
+from llmcache.dialects.sse import iter_sse_data
 
 
 def _content_of_stream(body: bytes) -> tuple[str, dict | None, bool]:

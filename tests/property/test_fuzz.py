@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmcache import keys, wiring
-from llmcache.local.events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 from llmcache.settings import Settings
 
 UPSTREAM = "http://fuzz-upstream.invalid/v1"

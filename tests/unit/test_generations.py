@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from llmcache.engine.generations import MAX_KNOWN_GENERATIONS, Generations, copy_name
 from llmcache.errors import BackendFailure
-from llmcache.generations import MAX_KNOWN_GENERATIONS, Generations, copy_name
 from llmcache.stores.memory import MemoryStore
 
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
-from llmcache import embeddings, keys, policy
-from llmcache.engine import ClientRequest, Engine, GatewayResponse, require_json_object
+from llmcache import keys, policy
+from llmcache.engine import per_input as embeddings
+from llmcache.engine.core import ClientRequest, Engine, GatewayResponse, require_json_object
+from llmcache.engine.generations import Generations
 from llmcache.errors import BadRequest
-from llmcache.generations import Generations
+from llmcache.exchange import UpstreamResponse
 from llmcache.semantic.embedders import CachingEmbedder
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
@@ -27,7 +29,6 @@ from llmcache.settings import Settings
 from llmcache.stores.base import CacheEntry
 from llmcache.stores.memory import MemoryStore
 from llmcache.stores.tiered import TieredStore
-from llmcache.upstream_types import UpstreamResponse
 
 Answer = Callable[[str, dict[str, Any]], bytes]
 
@@ -334,7 +335,7 @@ def test_given_a_control_character_in_a_custom_key_or_namespace_when_parsed_then
 
 
 def test_given_a_namespace_or_entry_key_with_a_trailing_newline_when_an_admin_route_gets_it_then_refused() -> None:
-    from llmcache.admin import Admin
+    from llmcache.engine.admin import Admin
     from llmcache.errors import NotFound
 
     admin = Admin(make_engine(embedding_answer)[0], lambda: "admin-key")

@@ -8,9 +8,9 @@ import time
 import pytest
 from tests.servers import wait_until
 
-from llmcache.coalesce import SingleFlight
+from llmcache.engine.coalesce import SingleFlight
+from llmcache.engine.generations import Generations
 from llmcache.errors import BackendFailure
-from llmcache.generations import Generations
 from llmcache.stores.base import CacheEntry, Hit
 from llmcache.stores.memory import MemoryStore
 from llmcache.stores.tiered import TieredStore
@@ -243,7 +243,7 @@ def test_given_a_leader_that_takes_too_long_when_waiting_then_the_follower_makes
 
 
 def test_given_a_request_deadline_sooner_than_the_lease_when_waiting_then_the_wait_ends_at_the_deadline():
-    from llmcache.leases import Leases
+    from llmcache.engine.leases import Leases
 
     class HeldForever:
         def held(self, key: str) -> bool:
@@ -326,7 +326,7 @@ def test_given_a_leader_with_an_outcome_not_to_share_when_waiting_then_the_follo
 
 
 def test_given_the_lease_tier_failing_when_leases_are_asked_then_its_breaker_stops_the_calls():
-    from llmcache.leases import Leases
+    from llmcache.engine.leases import Leases
     from llmcache.stores.breaker import CircuitBreaker
 
     class SlowRedis:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcache.dialects import Dialect
+from llmcache.dialects.base import Dialect
 from llmcache.dialects.wire import sse_bytes
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmcache.dialects.sse import SseEvent
 from llmcache.errors import Unauthorized
-from llmcache.streaming import SseEvent
 
 MAX_CREDENTIAL_CHARS = 4096
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from llmcache.local.cli import main
+from llmcache.local.run import main
 
 if __name__ == "__main__":
     sys.exit(main())

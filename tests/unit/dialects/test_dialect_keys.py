@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from llmcache import keys
-from llmcache.dialects import Dialect, dialect_for
+from llmcache.dialects.base import Dialect
 from llmcache.dialects.messages import IGNORED_FIELDS as MESSAGES_IGNORED
 from llmcache.dialects.messages import KEYED_FIELDS as MESSAGES_KEYED
+from llmcache.dialects.registry import dialect_for
 from llmcache.dialects.responses import IGNORED_FIELDS as RESPONSES_IGNORED
 from llmcache.dialects.responses import KEYED_FIELDS as RESPONSES_KEYED
 from llmcache.errors import Unauthorized

@@ -21,10 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmcache.dialects import Dialect, dialect_for
+from llmcache.dialects.base import Dialect
+from llmcache.dialects.registry import dialect_for
+from llmcache.dialects.sse import iter_sse_events
 from llmcache.errors import UpstreamTimeout, UpstreamUnavailable
 from llmcache.local.fake_apis import MessagesAnswer, ResponsesAnswer
-from llmcache.streaming import iter_sse_events
 
 STREAMS = Path(__file__).parent / "streams"
 RESPONSES = dialect_for("responses")

@@ -13,9 +13,9 @@ import httpx2
 import openai
 import pytest
 
-from llmcache.dialects import dialect_for
+from llmcache.dialects.registry import dialect_for
+from llmcache.dialects.sse import iter_sse_events
 from llmcache.local.fake_provider import FakeProvider, start_fake_provider
-from llmcache.streaming import iter_sse_events
 
 QUESTION = "What is the capital of France?"
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}

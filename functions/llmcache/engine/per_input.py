@@ -26,7 +26,7 @@ from llmcache.savings import TokenCounts, record_hit_savings
 from llmcache.stores.base import CacheEntry, Hit
 
 if TYPE_CHECKING:
-    from llmcache.engine import Engine
+    from llmcache.engine.core import Engine
 
 ROUTE = "embeddings"
 MAX_INPUTS = 2048  # OpenAI's own limit per /v1/embeddings request

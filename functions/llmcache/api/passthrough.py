@@ -15,12 +15,13 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from llmcache.constants import HEADER_CACHE, Metric
-from llmcache.dialects import Dialect, dialect_for
+from llmcache.dialects.base import Dialect
+from llmcache.dialects.registry import dialect_for
 from llmcache.exchange import BodyStream, GatewayResponse
 from llmcache.observability import record
 
 if TYPE_CHECKING:
-    from llmcache.engine import Engine
+    from llmcache.engine.core import Engine
     from llmcache.errors import GatewayError
 
 V1 = "/v1/"

@@ -1,4 +1,4 @@
-"""SSE parsing, stream assembly and replay (llmcache.streaming), checked against the official openai SDK."""
+"""OpenAI streams: SSE parsing (dialects.sse), assembly and replay (dialects.openai), checked against the openai SDK."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmcache.streaming import StreamAssembler, iter_sse_data, replay_sse
+from llmcache.dialects.openai import StreamAssembler, replay_sse
+from llmcache.dialects.sse import iter_sse_data
 
 HEAD = {"id": "chatcmpl-9x", "object": "chat.completion.chunk", "created": 1718000000, "model": "gpt-4o-mini"}
 TOP = {**HEAD, "service_tier": "default", "system_fingerprint": "fp_44709d6fcb"}
@@ -597,7 +598,7 @@ def test_given_any_text_completion_when_replayed_and_reassembled_then_it_is_unch
 
 
 def test_given_named_events_split_across_chunks_when_parsed_then_each_keeps_its_name_and_data() -> None:
-    from llmcache.streaming import SseEvent, iter_sse_events
+    from llmcache.dialects.sse import SseEvent, iter_sse_events
 
     wire = [b"event: message_st", b'art\ndata: {"a":', b" 1}\n\nid: 7\ndata: x\ndata: y\n\n", b"data: cut"]
     events = list(iter_sse_events(wire))
@@ -607,7 +608,7 @@ def test_given_named_events_split_across_chunks_when_parsed_then_each_keeps_its_
 
 
 def test_given_each_cached_route_when_its_dialect_is_looked_up_then_embeddings_take_their_own_path() -> None:
-    from llmcache.dialects import dialect_for, routes
+    from llmcache.dialects.registry import dialect_for, routes
     from llmcache.errors import UpstreamUnavailable
 
     assert set(routes()) >= {"chat/completions", "completions", "embeddings"}

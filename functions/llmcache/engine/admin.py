@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmcache.constants import Metric
-from llmcache.engine import Engine
+from llmcache.engine.core import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
 from llmcache.policy import is_namespace

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcache.local.cli import banner, curl_example, plan_local_run
+from llmcache.local.run import banner, curl_example, plan_local_run
 from llmcache.settings import Settings, SettingsError
 
 
@@ -123,7 +123,7 @@ def test_given_a_port_already_taken_when_run_then_it_exits_and_says_how_to_pick_
 ) -> None:
     import socket
 
-    from llmcache.local.cli import main
+    from llmcache.local.run import main
 
     monkeypatch.setenv("CACHE_TIERS", "memory")  # nothing else to start
     with socket.socket() as taken:

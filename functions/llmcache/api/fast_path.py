@@ -4,9 +4,9 @@ A cache hit is ~50 µs of the gateway's own work; Powertools' resolver adds ~20 
 routes never use: matching the path against every route, the middleware stack, and response checks
 (CORS, cache-control, compression, which merges the request's headers on every call). None of that is
 configured for them. So the Lambda handler sends a POST to a client path straight to the route's own
-function (`api._client_call`), maps what it raises with the handlers api.py registered (the resolver's
+function (`api._client_call`), maps what it raises with the handlers routes.py registered (the resolver's
 own lookup), and builds the proxy response with the resolver's own ResponseBuilder. Every other request
-(admin routes, health, 404/405) goes through `app.resolve`. tests/integration/test_client_dispatch.py
+(admin routes, health, 404/405) goes through `app.resolve`. tests/integration/test_fast_path.py
 holds both paths to the same answers.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, ResponseBuilder
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from llmcache import api
+from llmcache.api import routes as api
 
 # Each client route is served with and without the /v1 prefix (some SDKs are configured without it).
 CLIENT_PATHS = {f"{prefix}/{route}": route for route in api.CLIENT_ROUTES for prefix in ("/v1", "")}

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from llmcache import api, client_dispatch, wiring
-from llmcache.local.events import LocalLambdaContext, request_to_event
+from llmcache import wiring
+from llmcache.api import fast_path as client_dispatch
+from llmcache.api import routes as api
+from llmcache.proxy_events import LocalLambdaContext, request_to_event
 
 KEY = "sk-dispatch-tenant"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "dispatch me"}]}

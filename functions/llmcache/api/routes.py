@@ -15,9 +15,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
+from llmcache.api.passthrough import dialect_of_path, pass_on
 from llmcache.constants import Metric
-from llmcache.dialects import Dialect, dialect_for, routes
-from llmcache.engine import ClientRequest, GatewayResponse, require_json_object
+from llmcache.dialects.base import Dialect
+from llmcache.dialects.registry import dialect_for, routes
+from llmcache.engine.core import ClientRequest, GatewayResponse, require_json_object
 from llmcache.errors import (
     UPSTREAM_ERROR_TYPE,
     BadRequest,
@@ -29,7 +31,6 @@ from llmcache.errors import (
     Unauthorized,
 )
 from llmcache.observability import log_answered, logger, record
-from llmcache.passthrough import dialect_of_path, pass_on
 
 JSON = "application/json"
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmcache import keys
-from llmcache.dialects import dialect_for
+from llmcache.dialects.registry import dialect_for
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
-from llmcache.coalesce import Flight, SingleFlight
 from llmcache.constants import (
     HEADER_CACHE,
     HEADER_CACHE_KEY,
@@ -18,23 +17,24 @@ from llmcache.constants import (
     HEADER_CACHE_TIER,
     Metric,
 )
-from llmcache.dialects import Dialect, dialect_for
+from llmcache.dialects.base import Dialect
+from llmcache.dialects.registry import dialect_for
+from llmcache.dialects.sse import SseEvent, iter_sse_events
+from llmcache.engine.coalesce import Flight, SingleFlight
+from llmcache.engine.generations import Generations
+from llmcache.engine.shared_stream import SharedStream
 from llmcache.errors import BackendFailure, UpstreamUnavailable
-from llmcache.exchange import JSON, SSE, BodyStream, ClientRequest, GatewayResponse
-from llmcache.generations import Generations
+from llmcache.exchange import JSON, SSE, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
 from llmcache.observability import record
 from llmcache.policy import Controls
 from llmcache.savings import record_hit_savings
 from llmcache.settings import Settings
-from llmcache.shared_stream import SharedStream
 from llmcache.stores.base import CacheEntry, Hit
 from llmcache.stores.tiered import TieredStore
-from llmcache.streaming import SseEvent, iter_sse_events
-from llmcache.upstream_types import UpstreamResponse
 
 if TYPE_CHECKING:
-    from llmcache.leases import Leases
-    from llmcache.semantic_link import SemanticQuery
+    from llmcache.engine.leases import Leases
+    from llmcache.engine.semantic import SemanticQuery
     from llmcache.upstream import Upstream
 
 __all__ = ["ClientRequest", "Engine", "GatewayResponse", "require_json_object"]
@@ -75,7 +75,7 @@ class Engine:
             policy.parse_controls(request.headers, request.body.get("cache")), self.settings.scope
         )
         if self.semantic is not None:
-            from llmcache.semantic_embed import current_credential
+            from llmcache.upstream import current_credential
 
             current_credential.set(request.credential)  # passthrough: the caller pays for its own embedding
         dialect = dialect_for(request.route)
@@ -298,7 +298,7 @@ class Engine:
         """What the semantic index compares and its partition, once per request; None when not applicable."""
         if self.semantic is None or controls.custom_key is not None:
             return None
-        from llmcache.semantic_link import semantic_query
+        from llmcache.engine.semantic import semantic_query
 
         return semantic_query(
             request.route,
