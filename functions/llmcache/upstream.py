@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import httpx
 
@@ -45,6 +46,10 @@ JSON = "application/json"
 SSE = "text/event-stream"
 
 
+class Signer(Protocol):
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]: ...
+
+
 class Upstream:
     def __init__(
         self,
@@ -56,13 +61,18 @@ class Upstream:
         transport: httpx.BaseTransport | None = None,
         forwarded_headers: tuple[str, ...] = FORWARDED_HEADERS,
         key_header: str | None = None,
+        returned_headers: tuple[str, ...] = RETURNED_HEADERS,
+        signer: Signer | None = None,
     ) -> None:
         """`key_header`: a provider's own credential header (Anthropic's `x-api-key`): the managed key is sent
-        in it, and a client's key is passed on in the header the client used (that one or a bearer token)."""
+        in it, and a client's key is passed on in the header the client used (that one or a bearer token).
+        `signer`: signs each request as it will be sent (Bedrock's SigV4: `sigv4.SigV4Signer`)."""
         self.base_url = base_url.rstrip("/")
         self.managed_key = managed_key
         self.forwarded_headers = forwarded_headers
         self.key_header = key_header
+        self.returned_headers = returned_headers
+        self.signer = signer
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.client = httpx.Client(
@@ -89,11 +99,13 @@ class Upstream:
                 headers[name] = value
         return headers
 
-    @staticmethod
-    def _kept_headers(response: httpx.Response) -> dict[str, str]:
+    def _kept_headers(self, response: httpx.Response) -> dict[str, str]:
         # A missing content-type stays missing: UpstreamResponse.content_type reads it as JSON for a plain
         # answer, while a stream without one is taken as the SSE it was asked for.
-        return {k: response.headers[k] for k in (*RETURNED_HEADERS, "content-type") if k in response.headers}
+        return {k: response.headers[k] for k in (*self.returned_headers, "content-type") if k in response.headers}
+
+    def _signed(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        return self.signer.sign(method, url, headers, body) if self.signer is not None else headers
 
     def _timeout(self, deadline: float | None) -> httpx.Timeout | None:
         """The client's timeouts, cut to what is left of the request's deadline (None: the client's own)."""
@@ -135,9 +147,11 @@ class Upstream:
         the deadline passing between two chunks.
         """
         headers = self._headers(client_headers, credential)
-        headers["accept"] = accept
+        if "accept" not in self.forwarded_headers or "accept" not in client_headers:
+            headers["accept"] = accept  # else the client's own (Bedrock's InvokeModel: the answer's media type)
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         url = f"{self.base_url}/{route}"
+        headers = self._signed("POST", url, headers, body)
         with _provider_errors(), self.client.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
             yield UpstreamResponse(r.status_code, self._kept_headers(r), b""), _guarded(r.iter_bytes(), deadline)
 
@@ -162,8 +176,9 @@ class Upstream:
             if name not in NOT_RELAYED_REQUEST and not name.startswith(NOT_RELAYED_PREFIXES)
         }
         relayed.update(self._credential_headers(client_headers, credential))
-        headers = dict(_wire_header(name, value) for name, value in relayed.items())
         url = f"{self.base_url}/{path}" + (f"?{query}" if query else "")
+        relayed = self._signed(method, url, relayed, body)
+        headers = dict(_wire_header(name, value) for name, value in relayed.items())
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         with _provider_errors(), self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r:
             kept = {k: v for k, v in r.headers.items() if k.lower() not in NOT_RELAYED_RESPONSE}

@@ -154,7 +154,7 @@ def build_engine(settings: Settings) -> Any:
             upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout),
             read_secret=_secret_reader,
         )
-    providers = {"anthropic": _anthropic_upstream(settings)}
+    providers = {"anthropic": _anthropic_upstream(settings), "bedrock": _bedrock_upstream(settings)}
     return Engine(
         settings, store, generations, upstream, semantic, leases=_leases(settings, store), providers=providers
     )
@@ -177,6 +177,23 @@ def _anthropic_upstream(settings: Settings) -> Any:
         managed_key=managed_key,
         forwarded_headers=(*ANSWER_HEADERS, "accept-language"),
         key_header="x-api-key",
+    )
+
+
+def _bedrock_upstream(settings: Settings) -> Any:
+    """Amazon Bedrock Runtime: each call signed with the function's own credentials (SigV4, `BEDROCK_AUTH=iam`),
+    or carrying the client's Bedrock API key (`passthrough`); InvokeModel's answer-selecting headers passed on."""
+    from llmcache.dialects.bedrock_invoke import ANSWER_HEADERS, FORWARDED_ONLY_HEADERS, RETURNED_HEADERS
+    from llmcache.sigv4 import SigV4Signer
+    from llmcache.upstream import Upstream
+
+    return Upstream(
+        settings.bedrock_base_url,
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        forwarded_headers=(*ANSWER_HEADERS, *FORWARDED_ONLY_HEADERS),
+        returned_headers=RETURNED_HEADERS,
+        signer=SigV4Signer(settings.aws_region) if settings.bedrock_auth == "iam" else None,
     )
 
 

@@ -15,9 +15,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
+from llmcache.api import bedrock
 from llmcache.api.passthrough import dialect_of_path, pass_on
 from llmcache.constants import Metric
 from llmcache.dialects.base import Dialect
+from llmcache.dialects.bedrock import bedrock_error
 from llmcache.dialects.registry import dialect_for, routes
 from llmcache.engine.core import ClientRequest, GatewayResponse, require_json_object
 from llmcache.errors import (
@@ -36,7 +38,7 @@ JSON = "application/json"
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
 # Client routes (one per dialect) and the body fields each requires; served with and without the /v1 prefix
 # (some SDKs are configured without it).
-CLIENT_ROUTES = {route: dialect_for(route).required for route in routes()}
+CLIENT_ROUTES = {route: dialect_for(route).required for route in routes() if not dialect_for(route).own_paths}
 KNOWN_PATHS: dict[str, set[str]] = {
     **{f"/v1/{r}": {"POST"} for r in CLIENT_ROUTES},
     **{f"/{r}": {"POST"} for r in CLIENT_ROUTES},
@@ -213,6 +215,19 @@ def passed_on() -> Response[str]:
     return _to_response(result)
 
 
+# Amazon Bedrock Runtime's API, under its own paths (`/model/{modelId}/converse`, ...): see api/bedrock.py.
+@app.route("/model/(.+)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@app.route("/guardrail/(.+)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@app.route("/async-invoke(.*)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def bedrock_runtime(*_: str) -> Response[str]:
+    event = app.current_event
+    pairs = event.multi_value_query_string_parameters or {k: [v] for k, v in event.query_string_parameters.items()}
+    result = bedrock.answer(
+        event.http_method, event.path, urlencode(pairs, doseq=True), _raw_body(), _headers(), _api_key_id()
+    )
+    return _to_response(result)
+
+
 @app.get("/health")
 def health() -> Response[str]:
     return _json(200, {"status": "ok"})
@@ -268,8 +283,15 @@ def _count(error: GatewayError) -> None:
 
 
 def _error(error: GatewayError) -> Response[str]:
-    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, else OpenAI's."""
-    return _json(error.status, dialect_of_path(app.current_event.path).error_body(error))
+    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, Bedrock's (with
+    the `x-amzn-ErrorType` header botocore reads the code from) on its paths, else OpenAI's."""
+    path = app.current_event.path
+    if bedrock.is_bedrock_path(path):
+        body, headers = bedrock_error(error.status, error.message)
+        response = _json(error.status, body)
+        response.headers.update(headers)
+        return response
+    return _json(error.status, dialect_of_path(path).error_body(error))
 
 
 @app.exception_handler(GatewayError)

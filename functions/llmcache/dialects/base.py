@@ -14,10 +14,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmcache import keys, policy
+from llmcache.dialects.sse import iter_sse_events
 from llmcache.dialects.wire import bearer_token
+from llmcache.exchange import SSE
 from llmcache.savings import TokenCounts, token_counts
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from llmcache.dialects.sse import SseEvent
     from llmcache.engine.core import Engine
     from llmcache.errors import GatewayError
@@ -32,7 +36,7 @@ class Assembler(Protocol):
     def finished(self) -> bool:
         """The stream's final event was seen (what follows it is never part of the answer)."""
 
-    def feed(self, data: str) -> None: ...
+    def feed(self, data: Any) -> None: ...
 
     def result(self) -> dict[str, Any] | None:
         """The answer to store, or None: the stream did not finish (or was not understood)."""
@@ -68,6 +72,24 @@ class Dialect:
 
     def validate(self, body: dict[str, Any]) -> None:
         """Raise BadRequest for a body this API cannot answer (beyond the required fields)."""
+
+    # Served at its own paths (Bedrock's `/model/{modelId}/...`, routed by api/bedrock.py), not `/v1/<route>`.
+    own_paths = False
+
+    # ----- stream framing: server-sent events unless a dialect says otherwise (Bedrock: AWS event-stream) -------
+    stream_content_type = SSE  # the media type of this API's stream (and of a replayed one)
+
+    def events(self, chunks: Iterable[bytes]) -> Iterator[Any]:
+        """The provider's stream bytes as this API's events, each as soon as it is whole."""
+        return iter_sse_events(chunks)
+
+    def feed(self, assembler: Assembler, event: Any) -> None:
+        """Folds one event into the answer (an SSE assembler reads the event's data)."""
+        assembler.feed(event.data)
+
+    def upstream_path(self, body: dict[str, Any]) -> str:
+        """The provider's path for this request, under its base URL (Bedrock's names the model and operation)."""
+        return self.route
 
     def assembler(self) -> Assembler:
         raise NotImplementedError(f"/{self.route} is not streamed")

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from llmcache.dialects import eventstream
+from llmcache.dialects.base import Dialect
 from llmcache.dialects.wire import bearer_token, valid_token
-from llmcache.errors import BadRequest, Unauthorized
+from llmcache.errors import BadRequest, GatewayError, Unauthorized, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 REQUEST_ID_HEADER = "x-amzn-RequestId"
@@ -159,3 +163,46 @@ def stream_exception(status: int, message: str, *, invoke: bool) -> bytes:
 def stop_reason_storable(reason: Any) -> bool:
     """Only the reasons of a finished answer; an unknown (new) reason is not kept until it is understood."""
     return isinstance(reason, str) and reason in STORABLE_STOP_REASONS
+
+
+# ----- what the two Bedrock dialects share ---------------------------------------------------------------------
+class BedrockDialect(Dialect):
+    """Bedrock Runtime's transport: the request's model id in the path, AWS event-stream frames for a stream,
+    `{"message": ...}` errors. The body the engine sees holds the path's model id as `model` (what the key and
+    the price table read); the body sent upstream is the client's, byte for byte."""
+
+    provider = "bedrock"
+    own_paths = True
+    required = ()
+    answer_headers: tuple[str, ...] = ()
+    stream_content_type = eventstream.CONTENT_TYPE
+    invoke = False  # which stream's exception events this API has (InvokeModel's has modelTimeoutException)
+
+    def credential(self, headers: dict[str, str]) -> str | None:
+        token, _ = bedrock_credential(headers)
+        return token
+
+    def operation(self, stream: bool) -> str:
+        raise NotImplementedError
+
+    def upstream_path(self, body: dict[str, Any]) -> str:
+        return model_path(str(body["model"]), self.operation(body.get("stream") is True)).lstrip("/")
+
+    def events(self, chunks: Iterable[bytes]) -> Iterator[eventstream.Message]:
+        try:
+            yield from eventstream.iter_messages(chunks)
+        except eventstream.FrameError as exc:
+            raise UpstreamUnavailable(f"the provider's event stream was malformed: {exc}") from None
+
+    def feed(self, assembler: Any, event: Any) -> None:
+        assembler.feed(event)
+
+    def relay(self, event: Any, body: dict[str, Any]) -> bytes | None:
+        raw: bytes = event.raw  # the provider's frame, CRCs and padding included
+        return raw
+
+    def error_body(self, error: GatewayError) -> dict[str, Any]:
+        return bedrock_error(error.status, error.message)[0]
+
+    def error_event(self, error: GatewayError) -> bytes:
+        return stream_exception(error.status, error.message, invoke=self.invoke)

@@ -12,11 +12,12 @@ from typing import Any
 
 from llmcache import keys
 from llmcache.dialects import eventstream
-from llmcache.dialects.bedrock import stop_reason_storable
+from llmcache.dialects.bedrock import BedrockDialect, stop_reason_storable
 from llmcache.dialects.wire import int_field, pieces
+from llmcache.errors import BadRequest
+from llmcache.savings import TokenCounts
 
 REPLAY_PIECE_CHARS = 64
-MODEL_ID = "modelId"  # the path's model id, put in the body the key sees (never in the body sent upstream)
 
 # In the key, with the reason (docs/apis.md renders this table; the unit tests check it). Unknown (new) fields
 # are in the key too: a field wrongly left in costs a miss, one wrongly left out serves a wrong answer.
@@ -37,7 +38,7 @@ KEYED_FIELDS: dict[str, str] = {
 }
 IGNORED_FIELDS: dict[str, str] = {
     "requestMetadata": "tags that filter invocation logs, never seen by the model",
-    "cache": "this gateway's own controls, never sent to the provider",
+    "stream": "transport only: `/converse` and `/converse-stream` share one entry",
 }
 CACHE_POINT_REASON = (
     "`cachePoint` blocks (in `system`, in message content, in `toolConfig.tools`) mark where Bedrock's prompt "
@@ -52,7 +53,7 @@ STREAM_MODE_REASON = (
 
 # ----- key ---------------------------------------------------------------------------------------------------
 def canonical(body: dict[str, Any]) -> dict[str, Any]:
-    """The request as the key sees it: `modelId` and the fields that can change the answer, cache points out."""
+    """The request as the key sees it: the model and the fields that can change the answer, cache points out."""
     kept = {k: v for k, v in body.items() if k not in IGNORED_FIELDS}
     for name in ("system", "messages"):
         if isinstance(kept.get(name), list):
@@ -286,3 +287,32 @@ def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str
         events.extend(delta({"text": piece}) for piece in pieces(str(block.get("text", "")), REPLAY_PIECE_CHARS))
     events.append(("contentBlockStop", {"contentBlockIndex": index}))
     return events
+
+
+class Converse(BedrockDialect):
+    route = "bedrock/converse"
+
+    def operation(self, stream: bool) -> str:
+        return "converse-stream" if stream else "converse"
+
+    def validate(self, body: dict[str, Any]) -> None:
+        if "messages" in body and not isinstance(body["messages"], list):
+            raise BadRequest("`messages` must be a list of messages", param="messages")
+
+    def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
+        return canonical(body)
+
+    def semantic_split(self, canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        return semantic_split(canonical)
+
+    def storable(self, status: int, answer: Any) -> bool:
+        return 200 <= status < 300 and is_complete(answer)
+
+    def usage(self, answer: dict[str, Any]) -> TokenCounts:
+        return TokenCounts(*usage_counts(answer))
+
+    def assembler(self) -> ConverseAssembler:
+        return ConverseAssembler()
+
+    def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
+        return replay(answer)

@@ -16,9 +16,10 @@ from typing import Any
 
 from llmcache import keys
 from llmcache.dialects import eventstream
+from llmcache.dialects.bedrock import BedrockDialect
 from llmcache.dialects.wire import int_field
+from llmcache.savings import TokenCounts
 
-MODEL_ID = "modelId"
 INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"  # Bedrock adds it to a stream's last chunk
 
 # Request headers in the key: they select what the model answers and how it is returned.
@@ -35,6 +36,18 @@ ANSWER_HEADERS = (
 )
 # Passed on to Bedrock but out of the key: tags that filter invocation logs, never seen by the model.
 FORWARDED_ONLY_HEADERS = ("x-amzn-bedrock-request-metadata",)
+# Bedrock's answer headers passed back on a miss: its request id, token counts, the stream's media type, ...
+RETURNED_HEADERS = (
+    "x-amzn-requestid",
+    "x-amzn-errortype",  # on an error: botocore reads the error code from it
+    "x-amzn-bedrock-input-token-count",
+    "x-amzn-bedrock-output-token-count",
+    "x-amzn-bedrock-invocation-latency",
+    "x-amzn-bedrock-content-type",
+    "x-amzn-bedrock-performanceconfig-latency",
+    "x-amzn-bedrock-service-tier",
+    "retry-after",
+)
 
 # Stop reasons of the model families' own formats (Anthropic, Nova, Llama, Mistral, Titan, Cohere, OpenAI-shaped).
 FINISHED_REASONS = frozenset(
@@ -43,8 +56,11 @@ FINISHED_REASONS = frozenset(
 
 
 def canonical(body: dict[str, Any]) -> dict[str, Any]:
-    """The model's body, canonical, with the path's `modelId`: every field is the model's, so every one counts."""
+    """`{"model": <the path's model id>, "body": <the model's JSON>, "stream": bool}`, canonical: every field of
+    the model's body is the model's own, so every one counts; a streamed and a plain call keep separate entries
+    (a stream is stored as its chunks, a plain answer as the model's JSON)."""
     normalized: dict[str, Any] = keys.normalize_numbers(body)
+    normalized["stream"] = body.get("stream") is True
     return normalized
 
 
@@ -160,3 +176,31 @@ def is_complete_stream(answer: Any) -> bool:
 def replay(answer: dict[str, Any]) -> bytes:
     """Stored chunks as InvokeModelWithResponseStream's `chunk` events, byte for byte as they came."""
     return b"".join(eventstream.event_frame("chunk", {"bytes": chunk}) for chunk in answer["chunks"])
+
+
+class Invoke(BedrockDialect):
+    route = "bedrock/invoke"
+    answer_headers = ANSWER_HEADERS
+    invoke = True
+
+    def operation(self, stream: bool) -> str:
+        return "invoke-with-response-stream" if stream else "invoke"
+
+    def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
+        return canonical(body)
+
+    def storable(self, status: int, answer: Any) -> bool:
+        if not 200 <= status < 300:
+            return False
+        if isinstance(answer, dict) and "chunks" in answer:
+            return is_complete_stream(answer)
+        return is_finished(answer)
+
+    def usage(self, answer: dict[str, Any]) -> TokenCounts:
+        return TokenCounts(*usage_counts(answer))
+
+    def assembler(self) -> ChunkRecorder:
+        return ChunkRecorder()
+
+    def replay(self, answer: dict[str, Any], body: dict[str, Any]) -> bytes:
+        return replay(answer)

@@ -21,6 +21,7 @@ import json
 import struct
 import uuid
 from binascii import crc32
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,7 @@ class Int64:
 class Message:
     headers: dict[str, HeaderValue]
     payload: bytes
+    raw: bytes = field(default=b"", repr=False)  # the whole frame as it came (relayed byte for byte)
 
     @property
     def message_type(self) -> str:
@@ -181,6 +183,14 @@ class Decoder:
         return messages
 
 
+def iter_messages(chunks: Iterable[bytes]) -> Iterator[Message]:
+    """Each message of a byte stream as soon as it is whole. A stream that ends inside a message just ends
+    (the partial message is never yielded: whoever reads the stream sees it did not finish)."""
+    decoder = Decoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+
+
 def decode_all(data: bytes) -> list[Message]:
     """Every message of a complete byte stream; FrameError when it holds a partial message at its end."""
     decoder = Decoder()
@@ -208,7 +218,7 @@ def _decode_frame(frame: bytes, headers_length: int) -> Message:
         raise FrameError("event-stream message checksum mismatch")
     headers_end = PRELUDE_BYTES + headers_length
     headers = _decode_headers(frame[PRELUDE_BYTES:headers_end])
-    return Message(headers, frame[headers_end:-CRC_BYTES])
+    return Message(headers, frame[headers_end:-CRC_BYTES], frame)
 
 
 def _decode_headers(data: bytes) -> dict[str, HeaderValue]:

@@ -19,7 +19,6 @@ from llmcache.constants import (
 )
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.registry import dialect_for
-from llmcache.dialects.sse import SseEvent, iter_sse_events
 from llmcache.engine.coalesce import Flight, SingleFlight
 from llmcache.engine.generations import Generations
 from llmcache.engine.shared_stream import SharedStream
@@ -270,7 +269,7 @@ class Engine:
     ) -> GatewayResponse:
         entry, raw = hit.entry, hit.raw
         if request.body.get("stream") is True:
-            body, content_type = dialect.replay(json.loads(raw), request.body), SSE
+            body, content_type = dialect.replay(json.loads(raw), request.body), dialect.stream_content_type
         else:
             body, content_type = raw, entry.content_type
         response = GatewayResponse(
@@ -375,7 +374,7 @@ class Engine:
 
     def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
         upstream = self.upstream_for(request.route).post(
-            request.route,
+            dialect_for(request.route).upstream_path(request.body),
             self.forward_body(request.body, request.raw),
             request.headers,
             request.credential,
@@ -409,7 +408,11 @@ class Engine:
         try:
             head, chunks = resources.enter_context(
                 self.upstream_for(request.route).stream(
-                    request.route, body, request.headers, request.credential, deadline=request.deadline
+                    dialect.upstream_path(request.body),
+                    body,
+                    request.headers,
+                    request.credential,
+                    deadline=request.deadline,
                 )
             )
             if head.status >= 400 or head.headers.get("content-type", SSE).startswith(JSON):
@@ -422,19 +425,21 @@ class Engine:
                 if answer is not None:
                     keep(answer, _compact_json(answer))
                 return response
-            events = iter_sse_events(chunks)
+            events = dialect.events(chunks)
             first = next(events, None)
         except BaseException:
             resources.close()
             raise
         headers = {k: v for k, v in head.headers.items() if k != "content-type"}
         pieces = self._relay(first, events, request, dialect, head.status, started, keep)
-        return GatewayResponse(head.status, b"", SSE, headers, BodyStream(pieces, resources, dialect.error_event))
+        return GatewayResponse(
+            head.status, b"", dialect.stream_content_type, headers, BodyStream(pieces, resources, dialect.error_event)
+        )
 
     def _relay(
         self,
-        first: SseEvent | None,
-        events: Iterator[SseEvent],
+        first: Any,
+        events: Iterator[Any],
         request: ClientRequest,
         dialect: Dialect,
         status: int,
@@ -447,7 +452,7 @@ class Engine:
         settled = False
         event = first
         while event is not None:
-            assembler.feed(event.data)
+            dialect.feed(assembler, event)
             if assembler.finished and not settled:
                 # Stored before the final event is passed on: a client that saw the end finds the entry.
                 settled = True

@@ -8,7 +8,7 @@ roots: `/guardrail/`, `/async-invoke`). Standard library only, plus botocore to 
   InvokeModelWithResponseStream sends `chunk` events whose `bytes` are the model's own JSON, base64-encoded,
   the last one with `amazon-bedrock-invocationMetrics`.
 - InvokeModel speaks each model family's own body: Anthropic (`anthropic.*`, Messages API shape), Amazon Nova
-  (`amazon.nova*`), Titan embeddings (`amazon.titan-embed*`). Converse answers for any model id.
+  (`amazon.nova*`). Converse answers for any model id.
 - Errors are Bedrock's: `{"message": ...}` with the `x-amzn-ErrorType` header.
 - Credentials: a SigV4 signature (its scope must name the service `bedrock`; checked against the secret when
   the access key is one the fake knows, `KNOWN_SECRETS`) or a Bedrock API key (`Authorization: Bearer`).
@@ -165,24 +165,22 @@ class ConverseAnswer:
 
 
 def _family(model_id: str) -> str:
-    """`anthropic`, `nova`, `titan-embed` or `` (a model whose InvokeModel body the fake does not speak)."""
+    """`anthropic`, `nova` or `` (a model whose InvokeModel body the fake does not speak)."""
     base = model_id.rsplit("/", 1)[-1]
     base = re.sub(r"^(us|eu|apac|global|jp|au|ca|us-gov)\.", "", base)
     if base.startswith("anthropic."):
         return "anthropic"
     if base.startswith("amazon.nova"):
         return "nova"
-    if base.startswith("amazon.titan-embed"):
-        return "titan-embed"
     return ""
 
 
 def _invoke_answer(
     model_id: str, body: dict[str, Any], stop_reason: str | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:
-    """(the plain answer, its streamed chunks without the metrics, input tokens, output tokens)."""
-    family = _family(model_id)
-    if family == "anthropic":
+    """(the plain answer, its streamed chunks without the metrics, input tokens, output tokens): Anthropic's
+    Messages shape, else Nova's (Converse's message, its own usage names, its stream events as chunks)."""
+    if _family(model_id) == "anthropic":
         base = model_id.rsplit("/", 1)[-1].split("anthropic.", 1)[-1]
         answer = fake_apis.MessagesAnswer({**body, "model": re.sub(r"-v\d+(:\d+)?$", "", base)})
         plain = answer.plain()
@@ -191,27 +189,16 @@ def _invoke_answer(
         chunks = [payload for _, payload in answer.events() if payload.get("type") != "ping"]
         usage = plain["usage"]
         return plain, chunks, usage["input_tokens"], usage["output_tokens"]
-    if family == "nova":
-        converse = ConverseAnswer(body, stop_reason)
-        usage = converse.usage() | {"cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 0}
-        plain = {
-            "output": {"message": {"role": "assistant", "content": converse.content}},
-            "stopReason": converse.stop_reason,
-            "usage": usage,
-        }
-        chunks = [{kind: payload} for kind, payload in converse.events() if kind != "metadata"]
-        chunks.append({"metadata": {"usage": usage, "metrics": {}, "trace": {}}})
-        return plain, chunks, usage["inputTokens"], usage["outputTokens"]
-    text = str(body.get("inputText", ""))
-    tokens = fake_apis._tokens(text)
-    plain = {"embedding": _embedding(text, int(body.get("dimensions") or 1024)), "inputTextTokenCount": tokens}
-    return plain, [plain], tokens, 0
-
-
-def _embedding(text: str, dimensions: int) -> list[float]:
-    from llmcache.local.fake_provider import embedding_vector
-
-    return embedding_vector(text, max(1, min(dimensions, 1024)))
+    converse = ConverseAnswer(body, stop_reason)
+    usage = converse.usage() | {"cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 0}
+    plain = {
+        "output": {"message": {"role": "assistant", "content": converse.content}},
+        "stopReason": converse.stop_reason,
+        "usage": usage,
+    }
+    chunks = [{kind: payload} for kind, payload in converse.events() if kind != "metadata"]
+    chunks.append({"metadata": {"usage": usage, "metrics": {}, "trace": {}}})
+    return plain, chunks, usage["inputTokens"], usage["outputTokens"]
 
 
 # ----------------------------------------------------------------------------------------------- wire
@@ -230,8 +217,6 @@ def _error(handler: _FakeHandler, status: int, message: str, name: str | None = 
 
 def _frames(handler: _FakeHandler, frames: list[bytes], fault: str | None, extra: dict[str, str] | None = None) -> None:
     """An event stream: one frame per HTTP chunk, with the faults of a stream applied."""
-    from llmcache.local.fake_provider import _Drop, _millis
-
     handler.send_response(200)
     handler.send_header("Content-Type", eventstream.CONTENT_TYPE)
     handler.send_header("Transfer-Encoding", "chunked")
@@ -240,10 +225,10 @@ def _frames(handler: _FakeHandler, frames: list[bytes], fault: str | None, extra
         handler.send_header(name, value)
     handler.end_headers()
     half = max(1, len(frames) // 2)
-    pause = _millis(fault) / 1000 if fault and fault.startswith("slowstream-") else handler.server.token_delay
+    pause = _seconds(fault) if fault and fault.startswith("slowstream-") else handler.server.token_delay
     for count, frame in enumerate(frames):
         if fault == "broken-stream" and count >= half:
-            raise _Drop
+            return handler._drop()  # the connection closes mid-answer, without the chunked body's end
         if fault and fault.startswith("exception-") and count == half:
             handler._chunk(
                 eventstream.exception_frame(
@@ -257,6 +242,11 @@ def _frames(handler: _FakeHandler, frames: list[bytes], fault: str | None, extra
     with handler.server.state.lock:
         handler.server.state.stream_ends.append(time.time())
     handler._chunk(b"")
+
+
+def _seconds(fault: str) -> float:
+    tail = fault.rsplit("-", 1)[-1]
+    return int(tail) / 1000 if tail.isdigit() else 1.0
 
 
 def _event(kind: str, payload: dict[str, Any], count: int) -> bytes:
@@ -315,8 +305,6 @@ def _signature(handler: _FakeHandler, method: str, raw: bytes, scope: re.Match[s
 # ----------------------------------------------------------------------------------------------- routes
 def route(handler: _FakeHandler, method: str, path: str) -> None:
     """Answer a request to Bedrock's API (`path` without the query)."""
-    from llmcache.local.fake_provider import _fault_of
-
     body, raw = handler._read_json() if method == "POST" else (None, b"")
     auth, refusal = _auth(handler, method, raw)
     headers = {**dict(handler.headers.items()), AUTH_RECORD_HEADER: json.dumps(auth)}
@@ -334,7 +322,7 @@ def route(handler: _FakeHandler, method: str, path: str) -> None:
     model_id, operation = unquote(match["model"]), match["operation"]
     if not isinstance(body, dict):
         return _error(handler, 400, "Malformed input request, please reformat your input and try again.")
-    fault = handler.server.state.next_forced() or _fault_of(model_id)
+    fault = handler.server.state.next_forced() or (model_id[5:] if model_id.startswith("fake-") else None)
     if fault and fault.startswith("error-"):
         status = int(fault[6:]) if fault[6:].isdigit() else 500
         return _error(handler, status, f"Error {status} injected by the fake provider.")

@@ -57,7 +57,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmcache.local import fake_apis
+from llmcache.local import fake_apis, fake_bedrock
 
 OFFLINE_NOTICE = "offline provider: answers are canned, not from a model"
 ANSWER_PREFIX = fake_apis.ANSWER_PREFIX
@@ -634,6 +634,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
 
     def _route(self, method: str) -> None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        if fake_bedrock.serves(path):  # Amazon Bedrock Runtime: its own wire format and credentials
+            return fake_bedrock.route(self, method, path)
         state = self.server.state
         if path == "/_fake/stats" and method == "GET":
             return self._send_json(200, state.snapshot())

@@ -46,6 +46,7 @@ class LocalPlan:
     start_offline_provider: bool = False
     upstream_mode: str = "passthrough"  # passthrough | managed | offline
     anthropic_offline: bool = False  # /v1/messages answered by the offline provider too
+    bedrock_offline: bool = False  # Bedrock Runtime's /model/... answered by the offline provider too
     generated_admin_key: str | None = None
     max_request_bytes: int = 0
 
@@ -83,6 +84,8 @@ def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True) -
     anthropic_set = (Env.ANTHROPIC_BASE_URL, Env.ANTHROPIC_API_KEY, Env.ANTHROPIC_API_KEY_SECRET_ARN)
     if not any(env.get(name, "").strip() for name in anthropic_set):
         plan.anthropic_offline = plan.start_offline_provider = True
+    if not env.get(Env.BEDROCK_BASE_URL, "").strip():
+        plan.bedrock_offline = plan.start_offline_provider = True
     no_admin = not env.get(Env.ADMIN_API_KEY, "").strip() and not env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip()
     if generate_admin_key and no_admin:
         plan.generated_admin_key = "sk-admin-local-" + secrets.token_urlsafe(24)
@@ -114,6 +117,13 @@ def _anthropic_upstream(settings: Settings, plan: LocalPlan) -> str:
     return f"{settings.anthropic_base_url} ({how})"
 
 
+def _bedrock_upstream(settings: Settings, plan: LocalPlan) -> str:
+    """Where Bedrock Runtime's /model/... goes, for the banner."""
+    where = "offline provider" if plan.bedrock_offline else settings.bedrock_base_url
+    how = "signed with this machine's AWS credentials" if settings.bedrock_auth == "iam" else "each client's key"
+    return f"{where} ({how})" if not plan.bedrock_offline else f"{where} ({settings.bedrock_base_url})"
+
+
 def banner(
     url: str,
     settings: Settings,
@@ -141,6 +151,7 @@ def banner(
         f"  URL:        {url}    (OpenAI base URL: {url}/v1)",
         f"  upstream:   {upstream}",
         f"  anthropic:  {_anthropic_upstream(settings, plan)}    (Anthropic base URL: {url})",
+        f"  bedrock:    {_bedrock_upstream(settings, plan)}    (boto3 bedrock-runtime endpoint_url: {url})",
         f"  tiers:      {tiers}",
     ]
     if plan.generated_admin_key:
@@ -205,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 plan.env_updates[Env.UPSTREAM_BASE_URL] = provider.base_url
             if plan.anthropic_offline:
                 plan.env_updates[Env.ANTHROPIC_BASE_URL] = provider.url
+            if plan.bedrock_offline:
+                plan.env_updates[Env.BEDROCK_BASE_URL] = provider.url
             print(f"llmcache: {OFFLINE_NOTICE}", flush=True)
         os.environ.update(plan.env_updates)
         try:

@@ -14,27 +14,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
 from llmcache.local import fake_bedrock
-from llmcache.local.fake_provider import FakeProvider, _FakeHandler, start_fake_provider
+from llmcache.local.fake_provider import FakeProvider, start_fake_provider
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 NOVA = "us.amazon.nova-lite-v1:0"
 QUESTION = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
 
 
-class _WithBedrock(_FakeHandler):
-    """The offline provider with its Bedrock routes (as the local run serves them)."""
-
-    def _route(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
-        if fake_bedrock.serves(path):
-            return fake_bedrock.route(self, method, path)
-        return super()._route(method)
-
-
 @pytest.fixture(scope="module")
 def provider() -> Iterator[FakeProvider]:
     with start_fake_provider() as running:
-        running.server.RequestHandlerClass = _WithBedrock
         yield running
 
 

@@ -1,0 +1,151 @@
+"""Amazon Bedrock Runtime's paths: the four cached operations handed to the engine, the rest passed on.
+
+`POST /model/{modelId}/converse`, `/converse-stream` (one entry for both), `/invoke` and
+`/invoke-with-response-stream` are cached. Every other path of the Bedrock Runtime API (`count-tokens`,
+`/guardrail/.../apply`, `/async-invoke`) is passed on uncached with `X-Cache: BYPASS`: under `BEDROCK_AUTH=iam`
+it is signed with the gateway's own role, so only the stateless calls in `IAM_ALLOWED` go (the managed-mode
+rule: no caller acts on the operator's account objects); under `passthrough` the client's own key goes up.
+
+Who the client is: deployed, the API Gateway key (`x-api-key`) chose the tenant. Without one (`make run`), a
+SigV4-signed client's tenant is the access key id of its credential scope (the gateway holds no client's secret
+key, so it cannot check the signature: this names a local caller, it proves nothing), and a bearer token's
+tenant is derived from the token as for the other APIs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+from llmcache import keys, wiring
+from llmcache.constants import HEADER_CACHE, Metric
+from llmcache.dialects import bedrock
+from llmcache.dialects.registry import dialect_for
+from llmcache.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from llmcache.exchange import BodyStream, ClientRequest, GatewayResponse
+from llmcache.observability import log_answered, record
+
+if TYPE_CHECKING:
+    from llmcache.engine.core import Engine
+
+ROOTS = ("/model/", "/guardrail/", "/async-invoke")
+CONVERSE_OPERATIONS = ("converse", "converse-stream")
+STREAM_OPERATIONS = ("converse-stream", "invoke-with-response-stream")
+# Passed on with the gateway's own role (BEDROCK_AUTH=iam): stateless calls only. Async invocations write to
+# the operator's S3 and list the operator's jobs: a caller gets those only with its own key (passthrough).
+IAM_ALLOWED = (
+    re.compile(r"^/model/[^/]+/count-tokens$"),
+    re.compile(r"^/guardrail/[A-Za-z0-9:._%+-]+/version/[A-Za-z0-9._%+-]+/apply$"),
+)
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9:._%+~-]+)+/?$")
+
+
+def is_bedrock_path(path: str) -> bool:
+    return path.startswith(ROOTS) or path == "/async-invoke"
+
+
+def answer(
+    method: str, path: str, query: str, raw: bytes, headers: dict[str, str], api_key_id: str | None
+) -> GatewayResponse:
+    """The answer to a request on Bedrock's paths (`headers` lower-cased, `raw` the body as sent)."""
+    parsed = bedrock.parse_model_path(path)
+    credential, tenant = _client(headers, api_key_id)
+    deadline = time.monotonic() + wiring.settings().request_deadline
+    if method != "POST" or parsed is None or parsed.operation not in bedrock.CACHED_OPERATIONS:
+        if parsed is not None:  # the model id is checked: send it encoded as botocore does
+            path = bedrock.model_path(parsed.model_id, parsed.operation)
+        return pass_on(wiring.engine(), method, path, query, raw, headers, credential, deadline)
+    stream = parsed.operation in STREAM_OPERATIONS
+    request_body = keys.parse_request_json(raw)
+    if parsed.operation in CONVERSE_OPERATIONS:
+        dialect = dialect_for("bedrock/converse")
+        # The key's view: the client's fields (its body `cache`, if any, is Bedrock's business, not a control:
+        # Bedrock's API has no such field and boto3 cannot send one), the path's model id, the operation.
+        body = {k: v for k, v in request_body.items() if k != "cache"}
+        body.update(model=parsed.model_id, **({"stream": True} if stream else {}))
+    else:
+        dialect = dialect_for("bedrock/invoke")
+        body = {"model": parsed.model_id, "body": request_body, "stream": stream}
+    dialect.validate(body)
+    request = ClientRequest(dialect.route, body, raw, headers, credential, tenant, deadline)
+    result = wiring.engine().handle(request)
+    if stream and parsed.operation != "converse-stream" and result.headers.get(HEADER_CACHE) == "HIT":
+        # What Bedrock says of the chunks' media type (the `accept` the request asked for, in the key).
+        result.headers["x-amzn-bedrock-content-type"] = headers.get("x-amzn-bedrock-accept", "application/json")
+    log_answered(
+        route=f"bedrock/{parsed.operation}",
+        status=result.status,
+        cache=result.headers.get(HEADER_CACHE),
+        tier=result.headers.get("X-Cache-Tier"),
+        tenant=tenant,
+        model=parsed.model_id,
+        sample_rate=wiring.settings().log_hit_sample_rate,
+    )
+    return result
+
+
+def _client(headers: dict[str, str], api_key_id: str | None) -> tuple[str | None, str]:
+    """(the credential sent upstream: the client's Bedrock API key under passthrough, else none), the tenant."""
+    if api_key_id is not None:  # deployed: `x-api-key` is API Gateway's own, never a provider key
+        headers = {name: value for name, value in headers.items() if name != "x-api-key"}
+    token, access_key = bedrock.bedrock_credential(headers)
+    if wiring.settings().bedrock_auth == "passthrough":
+        if token is None:
+            raise Unauthorized(
+                "BEDROCK_AUTH=passthrough forwards your Bedrock API key: send it as `Authorization: Bearer <key>` "
+                "(boto3 does with AWS_BEARER_TOKEN_BEDROCK set; over https only)",
+                code="missing_api_key",
+            )
+        return token, keys.tenant_id(token, api_key_id, passthrough=True)
+    if api_key_id is not None:
+        return None, keys.tenant_id(None, api_key_id)
+    if access_key is not None:
+        return None, keys.tenant_id(f"aws-access-key:{access_key}")
+    if token is not None:
+        return None, keys.tenant_id(token)
+    raise Unauthorized("no credential: sign the request (boto3 does) or send `Authorization: Bearer <key>`")
+
+
+def pass_on(
+    engine: Engine,
+    method: str,
+    path: str,
+    query: str,
+    body: bytes,
+    headers: dict[str, str],
+    credential: str | None,
+    deadline: float | None,
+) -> GatewayResponse:
+    """Another Bedrock Runtime call, passed on uncached and signed (iam) or with the client's key (passthrough)."""
+    if not _SAFE_PATH.match(path) or any(segment in ("", ".", "..") for segment in path.split("/")[1:]):
+        raise BadRequest("the path is not one of the Bedrock Runtime API's")
+    if not is_bedrock_path(path):
+        raise NotFound(f"unknown route {path}")
+    if wiring.settings().bedrock_auth == "iam" and not any(rule.match(path) for rule in IAM_ALLOWED):
+        raise Forbidden(
+            f"{method} {path} is not passed on with the gateway's own AWS role (BEDROCK_AUTH=iam): only stateless "
+            "calls are (count-tokens, apply guardrail); use BEDROCK_AUTH=passthrough to make it with your own key"
+        )
+    upstream = engine.providers["bedrock"]
+    record(Metric.CACHE_BYPASS)
+    started = time.perf_counter()
+    resources = ExitStack()
+    try:
+        head, chunks = resources.enter_context(
+            upstream.relay(method, path.lstrip("/"), query, body, headers, credential, deadline=deadline)
+        )
+    except BaseException:
+        resources.close()
+        raise
+    record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
+    if head.status >= 500:
+        record(Metric.UPSTREAM_ERROR)
+    relayed = {name: value for name, value in head.headers.items() if name != "content-type"}
+    relayed[HEADER_CACHE] = "BYPASS"
+    return GatewayResponse(head.status, b"", head.content_type, relayed, BodyStream(chunks, resources, _cut))
+
+
+def _cut(_: object) -> bytes:
+    return b""  # a passed-on body of any format broke after its status was sent: nothing can be appended
