@@ -31,9 +31,13 @@ ENCODED = MODEL.replace(":", "%3A")
 
 
 class _HandlerDoor(BaseHTTPRequestHandler):
-    """HTTP in, an API Gateway REST proxy event to `lambda_handler`, its proxy response out (buffered)."""
+    """HTTP in, an API Gateway REST proxy event to `lambda_handler`, its proxy response out (buffered).
+
+    With `api_keys`, it also does what a deployment's API Gateway does with its API keys: a request without
+    a known `x-api-key` gets API Gateway's 403, one with a key carries that key's id in the request context."""
 
     protocol_version = "HTTP/1.1"
+    api_keys: dict[str, str] = {}
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -44,14 +48,22 @@ class _HandlerDoor(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         event = request_to_event(self.command, self.path, list(self.headers.items()), body)
+        if self.api_keys:
+            key_id = self.api_keys.get(self.headers.get("x-api-key", ""))
+            if key_id is None:
+                return self._send(403, [("Content-Type", "application/json")], b'{"message":"Forbidden"}')
+            event["requestContext"]["identity"]["apiKeyId"] = key_id
         response = result_to_response(lambda_handler(event, LocalLambdaContext()))
-        self.send_response(response.status)
-        for name, value in response.headers:
+        self._send(response.status, response.headers, response.body)
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
             if name.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(response.body)
+        self.wfile.write(body)
 
     do_GET = do_POST = do_DELETE = _serve
 
@@ -376,3 +388,49 @@ def test_given_passthrough_when_a_client_only_signs_then_it_is_told_to_send_its_
 
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
     assert "Authorization: Bearer" in raised.value.response["Error"]["Message"]
+
+
+class _ApiGatewayDoor(_HandlerDoor):
+    api_keys = {"key-of-team-a": "apikeyid-a", "key-of-team-b": "apikeyid-b"}
+
+
+@pytest.fixture
+def deployed(configure: Any, provider: FakeProvider) -> Iterator[str]:
+    configure(CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiGatewayDoor)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _unsigned(url: str, api_key: str) -> Any:
+    """The client of docs/apis.md for a deployment: no AWS credentials, API Gateway's key added by a hook."""
+    from botocore import UNSIGNED
+
+    bedrock = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+    )
+    bedrock.meta.events.register(
+        "before-call.bedrock-runtime.*", lambda params, **_: params["headers"].update({"x-api-key": api_key})
+    )
+    return bedrock
+
+
+def test_given_a_deployment_with_api_keys_when_the_documented_hook_adds_the_key_then_it_picks_the_tenant(
+    deployed: str, provider: FakeProvider
+) -> None:
+    messages = _question()
+
+    first = _unsigned(deployed, "key-of-team-a").converse(modelId=MODEL, messages=messages)
+    again = _unsigned(deployed, "key-of-team-a").converse(modelId=MODEL, messages=messages)
+    other = _unsigned(deployed, "key-of-team-b").converse(modelId=MODEL, messages=messages)
+
+    assert (_cache(first), _cache(again), _cache(other)) == ("MISS", "HIT", "MISS")
+    calls = provider.requests(f"POST /model/{ENCODED}/converse")
+    assert [json.loads(c["headers"][fake_bedrock.AUTH_RECORD_HEADER])["verified"] for c in calls] == [True, True]
+    assert all("key-of-team" not in json.dumps(c["headers"]) for c in calls)  # API Gateway's key stays here
