@@ -7,23 +7,22 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import httpx
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
+from tests.integration.harness import serving
 
 from llmcache import asgi
 from llmcache.local import fake_bedrock
 from llmcache.local.fake_provider import FakeProvider
-from llmcache.local.run import _listen, uvicorn_config
 from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -68,29 +67,24 @@ class _HandlerDoor(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = _serve
 
 
-@pytest.fixture(params=["asgi", "handler"])
-def gateway(request: pytest.FixtureRequest, configure: Any, provider: FakeProvider) -> Iterator[str]:
-    configure(CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url, BEDROCK_AUTH=getattr(request, "auth", "iam"))
-    if request.param == "handler":
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _HandlerDoor)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
+@contextmanager
+def _door(handler: type[_HandlerDoor]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
         server.shutdown()
         server.server_close()
-        return
-    listener = _listen("127.0.0.1", 0)
-    running = uvicorn.Server(uvicorn_config(asgi.app, access_log=False))
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert running.started
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    running.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+
+
+@pytest.fixture(params=["asgi", "handler"])
+def gateway(request: pytest.FixtureRequest, configure: Any, provider: FakeProvider) -> Iterator[str]:
+    """The gateway (BEDROCK_AUTH=iam) behind each entry point: uvicorn as `make run` runs it, and the handler."""
+    configure(CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url)
+    with serving(asgi.app) if request.param == "asgi" else _door(_HandlerDoor) as url:
+        yield url
 
 
 def _client(url: str, access_key: str = "AKIATENANTA") -> Any:
@@ -345,16 +339,8 @@ def test_given_an_async_invoke_under_iam_when_called_then_it_is_refused_with_the
 @pytest.fixture
 def passthrough_gateway(configure: Any, provider: FakeProvider) -> Iterator[str]:
     configure(CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url, BEDROCK_AUTH="passthrough")
-    listener = _listen("127.0.0.1", 0)
-    running = uvicorn.Server(uvicorn_config(asgi.app, access_log=False))
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    running.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    with serving(asgi.app) as url:
+        yield url
 
 
 def test_given_passthrough_when_a_client_sends_its_bedrock_api_key_then_that_key_goes_up_and_picks_the_tenant(
@@ -397,12 +383,8 @@ class _ApiGatewayDoor(_HandlerDoor):
 @pytest.fixture
 def deployed(configure: Any, provider: FakeProvider) -> Iterator[str]:
     configure(CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiGatewayDoor)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with _door(_ApiGatewayDoor) as url:
+        yield url
 
 
 def _unsigned(url: str, api_key: str) -> Any:

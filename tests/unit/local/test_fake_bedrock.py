@@ -27,17 +27,21 @@ def provider() -> Iterator[FakeProvider]:
         yield running
 
 
-@pytest.fixture
-def bedrock(provider: FakeProvider) -> Any:
-    provider.reset()
+def _client(provider: FakeProvider, secret: str = "testing") -> Any:
     return boto3.client(
         "bedrock-runtime",
         endpoint_url=provider.url,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key=secret,
         config=Config(retries={"total_max_attempts": 1}),
     )
+
+
+@pytest.fixture
+def bedrock(provider: FakeProvider) -> Any:
+    provider.reset()
+    return _client(provider)
 
 
 def _auth_of(provider: FakeProvider) -> dict[str, Any]:
@@ -161,14 +165,7 @@ def test_given_a_bearer_api_key_when_called_then_it_is_recorded_as_bearer(provid
 
 
 def test_given_a_signature_for_another_service_when_called_then_bedrock_refuses_it(provider: FakeProvider) -> None:
-    client = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=provider.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="wrong-secret",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    client = _client(provider, secret="wrong-secret")
 
     with pytest.raises(ClientError) as raised:
         client.converse(modelId=MODEL, messages=QUESTION)
