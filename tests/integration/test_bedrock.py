@@ -416,3 +416,34 @@ def test_given_a_deployment_with_api_keys_when_the_documented_hook_adds_the_key_
     calls = provider.requests(f"POST /model/{ENCODED}/converse")
     assert [json.loads(c["headers"][fake_bedrock.AUTH_RECORD_HEADER])["verified"] for c in calls] == [True, True]
     assert all("key-of-team" not in json.dumps(c["headers"]) for c in calls)  # API Gateway's key stays here
+
+
+def test_given_passthrough_when_a_client_sends_an_anthropic_key_then_it_never_reaches_bedrock(
+    passthrough_gateway: str, provider: FakeProvider
+) -> None:
+    response = httpx.post(
+        f"{passthrough_gateway}/model/{ENCODED}/converse",
+        json={"messages": _question()},
+        headers={"Authorization": "Bearer sk-ant-api03-secret"},
+    )
+
+    assert response.status_code == 401 and response.headers["x-amzn-errortype"] == "UnrecognizedClientException"
+    assert provider.requests(f"POST /model/{ENCODED}/converse") == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/guardrail/..%2F..%2Fmodel/version/1/apply",
+        "/guardrail/g1/version/1%3Fx%3D1/apply",
+        "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aasync-invoke%2F..%2F..",
+        "/model/m/..%2F..%2Fasync-invoke",
+    ],
+)
+def test_given_a_bedrock_path_that_would_climb_or_smuggle_when_passed_on_then_it_is_refused_unsent(
+    passthrough_gateway: str, provider: FakeProvider, path: str
+) -> None:
+    response = httpx.post(f"{passthrough_gateway}{path}", json={}, headers={"Authorization": "Bearer ABSKkey-1234"})
+
+    assert response.status_code in (400, 404) and set(response.json()) == {"message"}
+    assert provider.stats()["total"] == 0

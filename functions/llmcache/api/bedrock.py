@@ -18,18 +18,21 @@ import re
 import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from llmcache import keys, wiring
+from llmcache.api.providers import ANTHROPIC_KEY_PREFIXES, OPENAI_KEY_PREFIXES
 from llmcache.constants import HEADER_CACHE, Metric
 from llmcache.dialects import bedrock
 from llmcache.dialects.registry import dialect_for
-from llmcache.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from llmcache.errors import Forbidden, NotFound, Unauthorized
 from llmcache.exchange import BodyStream, ClientRequest, GatewayResponse
 from llmcache.observability import log_answered, record
 
 if TYPE_CHECKING:
     from llmcache.engine.core import Engine
 
+OTHER_PROVIDERS_KEYS = (*OPENAI_KEY_PREFIXES, *ANTHROPIC_KEY_PREFIXES)
 ROOTS = ("/model/", "/guardrail/", "/async-invoke")
 CONVERSE_OPERATIONS = ("converse", "converse-stream")
 STREAM_OPERATIONS = ("converse-stream", "invoke-with-response-stream")
@@ -37,9 +40,11 @@ STREAM_OPERATIONS = ("converse-stream", "invoke-with-response-stream")
 # the operator's S3 and list the operator's jobs: a caller gets those only with its own key (passthrough).
 IAM_ALLOWED = (
     re.compile(r"^/model/[^/]+/count-tokens$"),
-    re.compile(r"^/guardrail/[A-Za-z0-9:._%+-]+/version/[A-Za-z0-9._%+-]+/apply$"),
+    re.compile(r"^/guardrail/[^/]+/version/[^/]+/apply$"),
 )
-_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9:._%+~-]+)+/?$")
+# Bedrock Runtime's other paths, each identifier in them (decoded) checked as the model id is: a name, or an ARN.
+_GUARDRAIL_PATH = re.compile(r"^/guardrail/(?P<id>.+)/version/(?P<version>[^/]+)/apply$")
+_ASYNC_PATH = re.compile(r"^/async-invoke(?:/(?P<arn>.+))?$")
 
 
 def is_bedrock_path(path: str) -> bool:
@@ -54,9 +59,8 @@ def answer(
     credential, tenant = _client(headers, api_key_id)
     deadline = time.monotonic() + wiring.settings().request_deadline
     if method != "POST" or parsed is None or parsed.operation not in bedrock.CACHED_OPERATIONS:
-        if parsed is not None:  # the model id is checked: send it encoded as botocore does
-            path = bedrock.model_path(parsed.model_id, parsed.operation)
-        return pass_on(wiring.engine(), method, path, query, raw, headers, credential, deadline)
+        upstream_path = _checked_path(path, parsed)
+        return pass_on(wiring.engine(), method, upstream_path, query, raw, headers, credential, deadline)
     stream = parsed.operation in STREAM_OPERATIONS
     request_body = keys.parse_request_json(raw)
     if parsed.operation in CONVERSE_OPERATIONS:
@@ -86,6 +90,22 @@ def answer(
     return result
 
 
+def _checked_path(path: str, parsed: bedrock.ModelPath | None) -> str:
+    """The path to send upstream: each identifier decoded, checked (a Bedrock name or ARN: no `..`, `?`, control
+    characters or stray slashes) and encoded again as botocore encodes it. Anything else is not Bedrock's."""
+    if parsed is not None:
+        return bedrock.model_path(parsed.model_id, parsed.operation)
+    guardrail = _GUARDRAIL_PATH.match(path)
+    if guardrail is not None:
+        name, version = bedrock.checked_id(guardrail["id"]), bedrock.checked_id(guardrail["version"])
+        return f"/guardrail/{quote(name, safe='')}/version/{quote(version, safe='')}/apply"
+    invocation = _ASYNC_PATH.match(path)
+    if invocation is not None:
+        arn = invocation["arn"]
+        return "/async-invoke" + (f"/{quote(bedrock.checked_id(arn), safe='')}" if arn else "")
+    raise NotFound(f"unknown route {path[:200]}; Bedrock Runtime's are /model/..., /guardrail/... and /async-invoke")
+
+
 def _client(headers: dict[str, str], api_key_id: str | None) -> tuple[str | None, str]:
     """(the credential sent upstream: the client's Bedrock API key under passthrough, else none), the tenant."""
     if api_key_id is not None:  # deployed: `x-api-key` is API Gateway's own, never a provider key
@@ -97,6 +117,12 @@ def _client(headers: dict[str, str], api_key_id: str | None) -> tuple[str | None
                 "BEDROCK_AUTH=passthrough forwards your Bedrock API key: send it as `Authorization: Bearer <key>` "
                 "(boto3 does with AWS_BEARER_TOKEN_BEDROCK set; over https only)",
                 code="missing_api_key",
+            )
+        if token.startswith(OTHER_PROVIDERS_KEYS):
+            raise Unauthorized(
+                "this credential looks like an OpenAI or Anthropic key, and this request goes to Amazon Bedrock: "
+                "the gateway never sends a key to a provider it was not made for",
+                code="credential_provider_mismatch",
             )
         return token, keys.tenant_id(token, api_key_id, passthrough=True)
     if api_key_id is not None:
@@ -118,11 +144,8 @@ def pass_on(
     credential: str | None,
     deadline: float | None,
 ) -> GatewayResponse:
-    """Another Bedrock Runtime call, passed on uncached and signed (iam) or with the client's key (passthrough)."""
-    if not _SAFE_PATH.match(path) or any(segment in ("", ".", "..") for segment in path.split("/")[1:]):
-        raise BadRequest("the path is not one of the Bedrock Runtime API's")
-    if not is_bedrock_path(path):
-        raise NotFound(f"unknown route {path}")
+    """Another Bedrock Runtime call (its `path` checked and re-encoded: `_checked_path`), passed on uncached and
+    signed (iam) or with the client's key (passthrough)."""
     if wiring.settings().bedrock_auth == "iam" and not any(rule.match(path) for rule in IAM_ALLOWED):
         raise Forbidden(
             f"{method} {path} is not passed on with the gateway's own AWS role (BEDROCK_AUTH=iam): only stateless "

@@ -85,11 +85,17 @@ def parse_model_path(path: str) -> ModelPath | None:
     match = _MODEL_PATH.match(path)
     if match is None:
         return None
-    model_id = unquote(match["model"], errors="strict")
-    well_formed = _MODEL_ID.match(model_id) or _MODEL_ARN.match(model_id)
-    if len(model_id) > MAX_MODEL_ID_CHARS or not well_formed or ".." in model_id:
-        raise BadRequest("the model id in the path is not a Bedrock model id, inference profile or ARN")
-    return ModelPath(model_id, match["operation"], path)
+    return ModelPath(checked_id(match["model"], "model id"), match["operation"], path)
+
+
+def checked_id(segment: str, what: str = "identifier") -> str:
+    """A path's identifier (a model id, a guardrail id or version, an ARN), decoded; BadRequest when it decodes to
+    anything else (a slash outside an ARN, `..`, a control character, a `?`): it would change the path signed."""
+    decoded = unquote(segment, errors="strict")
+    well_formed = _MODEL_ID.match(decoded) or _MODEL_ARN.match(decoded)
+    if len(decoded) > MAX_MODEL_ID_CHARS or not well_formed or ".." in decoded:
+        raise BadRequest(f"the {what} in the path is not a Bedrock name or ARN")
+    return decoded
 
 
 def model_path(model_id: str, operation: str) -> str:
