@@ -328,3 +328,17 @@ def test_given_role_credentials_when_signing_then_the_call_carries_a_bedrock_sig
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/bedrock/aws4_request" in headers["Authorization"]
     assert headers["X-Amz-Security-Token"] == "session-token" and headers["content-type"] == "application/json"
+
+
+def test_given_two_converse_questions_when_queried_semantically_then_only_the_last_user_text_differs() -> None:
+    from llmcache.engine.semantic import semantic_query
+
+    def query(text: str, model: str = "m", stream: bool = False) -> Any:
+        body = {"model": model, "messages": [{"role": "user", "content": [{"text": text}]}], "stream": stream}
+        return semantic_query("bedrock/converse", body, "tenant", "default", "g1", 1000)
+
+    first, reworded, other_model = query("What is the capital of France?"), query("France's capital?"), query("x", "n")
+
+    assert first.text == "What is the capital of France?" and reworded.text == "France's capital?"
+    assert first.partition == reworded.partition == query("France's capital?", stream=True).partition
+    assert other_model.partition != first.partition
