@@ -24,6 +24,7 @@ def make_run(gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
     return gateway(
         {
             "UPSTREAM_BASE_URL": None,
+            "BEDROCK_BASE_URL": None,
             "AWS_ENDPOINT_URL": None,
             "ADMIN_API_KEY": None,
             "CACHE_TABLE": None,

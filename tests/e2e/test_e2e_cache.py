@@ -146,6 +146,7 @@ def make_run_gateway(gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
     return gateway(
         {
             "UPSTREAM_BASE_URL": None,
+            "BEDROCK_BASE_URL": None,
             "AWS_ENDPOINT_URL": None,
             "ADMIN_API_KEY": None,
             "CACHE_TABLE": None,
