@@ -8,10 +8,28 @@ the first signed call, not at start (it is not on the cold-start path of the oth
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 SERVICE = "bedrock"
+# Bedrock's hosts and the SigV4 service each signs for: the Runtime (`/model/...`, and its OpenAI-shaped
+# `/openai/v1`) and Mantle (OpenAI-shaped `/v1`, `/openai/v1`; Anthropic-shaped `/anthropic/v1`).
+_BEDROCK_HOSTS = (
+    (re.compile(r"^bedrock-runtime(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$"), "bedrock"),
+    (re.compile(r"^bedrock-mantle\.(?P<region>[a-z0-9-]+)\.api\.aws$"), "bedrock-mantle"),
+)
+
+
+def bedrock_endpoint(url: str) -> tuple[str, str] | None:
+    """(SigV4 service, region) when `url` is one of Amazon Bedrock's endpoints, else None."""
+    host = (urlsplit(url).hostname or "").lower()
+    for pattern, service in _BEDROCK_HOSTS:
+        match = pattern.match(host)
+        if match is not None:
+            return service, match["region"]
+    return None
 
 
 class MissingAwsCredentials(RuntimeError):

@@ -83,6 +83,8 @@ class Upstream:
         )
 
     def _credential_headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
+        if self.signer is not None:
+            return {}  # the gateway's own signature is the credential: a client's key never goes up
         key = self.managed_key() if self.managed_key else credential
         if not key:
             return {}

@@ -143,6 +143,7 @@ def build_engine(settings: Settings) -> Any:
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
         managed_key=managed_key,
+        signer=None if managed_key else bedrock_signer(settings, settings.upstream_base_url),
     )
     semantic = None
     if settings.semantic_mode == "on":
@@ -177,7 +178,17 @@ def _anthropic_upstream(settings: Settings) -> Any:
         managed_key=managed_key,
         forwarded_headers=(*ANSWER_HEADERS, "accept-language"),
         key_header="x-api-key",
+        signer=None if managed_key else bedrock_signer(settings, settings.anthropic_base_url),
     )
+
+
+def bedrock_signer(settings: Settings, url: str) -> Any:
+    """A SigV4 signer with the function's own credentials when `url` is one of Amazon Bedrock's OpenAI- or
+    Anthropic-shaped endpoints and BEDROCK_AUTH=iam; None otherwise (the client's key goes up, as elsewhere)."""
+    from llmcache.sigv4 import SigV4Signer, bedrock_endpoint
+
+    endpoint = bedrock_endpoint(url) if settings.bedrock_auth == "iam" else None
+    return SigV4Signer(endpoint[1], service=endpoint[0]) if endpoint else None
 
 
 def _bedrock_upstream(settings: Settings) -> Any:

@@ -447,3 +447,52 @@ def test_given_a_bedrock_path_that_would_climb_or_smuggle_when_passed_on_then_it
 
     assert response.status_code in (400, 404) and set(response.json()) == {"message"}
     assert provider.stats()["total"] == 0
+
+
+# ----- Bedrock's OpenAI- and Anthropic-shaped endpoints as the other dialects' upstreams --------------------------
+@pytest.mark.parametrize(
+    ("route", "body", "headers"),
+    [
+        (
+            "/v1/chat/completions",
+            {"model": "openai.gpt-oss-120b-1:0", "messages": [{"role": "user", "content": "Hi"}]},
+            {},
+        ),
+        (
+            "/v1/messages",
+            {"model": "anthropic.claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]},
+            {"anthropic-version": "2023-06-01"},
+        ),
+    ],
+)
+def test_given_bedrocks_openai_or_anthropic_endpoint_as_upstream_under_iam_when_asked_then_the_gateway_signs_it(
+    configure: Any,
+    provider: FakeProvider,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    route: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    # The offline provider stands in for bedrock-runtime.us-east-1.amazonaws.com/openai/v1 and bedrock-mantle's
+    # /anthropic: what the gateway does for those hosts (sigv4.bedrock_endpoint), it does for the provider.
+    monkeypatch.setattr("llmcache.sigv4.bedrock_endpoint", lambda url: ("bedrock", "us-east-1"))
+    configure(CACHE_TIERS="memory", UPSTREAM_BASE_URL=provider.base_url, ANTHROPIC_BASE_URL=provider.url)
+
+    first = client.call("POST", route, body, headers=headers)
+    again = client.call("POST", route, body, headers=headers)
+
+    assert (first.status, first.cache, again.cache) == (200, "MISS", "HIT")
+    [call] = provider.requests(f"POST {route}")
+    auth = json.loads(call["headers"][fake_bedrock.AUTH_RECORD_HEADER])
+    assert (auth["service"], auth["verified"]) == ("bedrock", True)
+    assert "x-api-key" not in call["headers"]  # the client's key stays here: the signature is the credential
+
+
+def test_given_bedrock_hosts_when_recognised_then_each_is_signed_for_its_own_service() -> None:
+    from llmcache.sigv4 import bedrock_endpoint
+
+    assert bedrock_endpoint("https://bedrock-runtime.eu-west-1.amazonaws.com/openai/v1") == ("bedrock", "eu-west-1")
+    assert bedrock_endpoint("https://bedrock-mantle.us-east-2.api.aws/anthropic") == ("bedrock-mantle", "us-east-2")
+    assert bedrock_endpoint("https://api.openai.com/v1") is None
+    assert bedrock_endpoint("https://bedrock-runtime.eu-west-1.amazonaws.com.evil.example/v1") is None

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 BEDROCK_ROOTS = ("/model/", "/guardrail/", "/async-invoke")
 AUTH_RECORD_HEADER = "x-fake-bedrock-auth"
+SIGV4_PREFIX = "AWS4-HMAC-SHA256 "
 # Access keys whose secret the fake knows, so it checks their signatures: the local run's and the tests'.
 KNOWN_SECRETS = {"testing": "testing"}
 INVALID_KEY_PREFIX = "sk-invalid"
@@ -265,9 +266,17 @@ def _auth(handler: _FakeHandler, method: str, raw: bytes) -> tuple[dict[str, Any
                 "key": "***" + token[-4:],
             }, "Invalid API Key format: Must start with pre-defined prefix"
         return {"scheme": "bearer", "key": "***" + token[-4:]}, None
-    match = _SIGV4.match(value)
-    if match is None:
+    if not value.startswith(SIGV4_PREFIX):
         return {"scheme": "none"}, "Missing Authentication Token"
+    return sigv4_check(handler, method, raw, "bedrock")
+
+
+def sigv4_check(handler: _FakeHandler, method: str, raw: bytes, service: str) -> tuple[dict[str, Any], str | None]:
+    """A SigV4-signed request as AWS checks it: its scope must name `service` (`bedrock`, `bedrock-mantle`), and
+    its signature must be right when the fake knows the access key's secret. (What is recorded, the refusal.)"""
+    match = _SIGV4.match(handler.headers.get("Authorization", ""))
+    if match is None:
+        return {"scheme": "sigv4"}, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'."
     record: dict[str, Any] = {
         "scheme": "sigv4",
         "service": match["service"],
@@ -275,8 +284,8 @@ def _auth(handler: _FakeHandler, method: str, raw: bytes) -> tuple[dict[str, Any
         "access_key": match["key"],
         "verified": None,
     }
-    if match["service"] != "bedrock":
-        return record, f"Credential should be scoped to correct service: 'bedrock'. (got {match['service']!r})"
+    if match["service"] != service:
+        return record, f"Credential should be scoped to correct service: '{service}'. (got {match['service']!r})"
     secret = KNOWN_SECRETS.get(match["key"])
     if secret is not None:
         record["verified"] = _signature(handler, method, raw, match, secret) == match["signature"]
