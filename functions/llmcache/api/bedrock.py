@@ -65,9 +65,10 @@ def answer(
     request_body = keys.parse_request_json(raw)
     if parsed.operation in CONVERSE_OPERATIONS:
         dialect = dialect_for("bedrock/converse")
-        # The key's view: the client's fields (its body `cache`, if any, is Bedrock's business, not a control:
-        # Bedrock's API has no such field and boto3 cannot send one), the path's model id, the operation.
-        body = {k: v for k, v in request_body.items() if k != "cache"}
+        # The key's view: the client's fields (a body `cache` or `stream`, if any, is Bedrock's business, not
+        # the gateway's: Bedrock's API has no such field and boto3 cannot send one), the path's model id, and
+        # the operation (which alone says whether the answer streams).
+        body = {k: v for k, v in request_body.items() if k not in ("cache", "stream")}
         body.update(model=parsed.model_id, **({"stream": True} if stream else {}))
     else:
         dialect = dialect_for("bedrock/invoke")

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
-REQUEST_ID_HEADER = "x-amzn-RequestId"
 # The four cached operations; every other path under /model/ (count-tokens, ...) and the rest of the Bedrock
 # Runtime API (guardrails, async invoke) is passed on.
 CACHED_OPERATIONS = ("converse", "converse-stream", "invoke", "invoke-with-response-stream")
@@ -74,7 +73,6 @@ _ERROR_TYPES = {
 class ModelPath:
     model_id: str  # decoded: `anthropic.claude-3-5-haiku-20241022-v1:0`, an inference profile or an ARN
     operation: str  # converse | converse-stream | invoke | invoke-with-response-stream | count-tokens | ...
-    raw: str  # the path as the client sent it (the model id still percent-encoded): what is signed upstream
 
 
 def parse_model_path(path: str) -> ModelPath | None:
@@ -85,7 +83,7 @@ def parse_model_path(path: str) -> ModelPath | None:
     match = _MODEL_PATH.match(path)
     if match is None:
         return None
-    return ModelPath(checked_id(match["model"], "model id"), match["operation"], path)
+    return ModelPath(checked_id(match["model"], "model id"), match["operation"])
 
 
 def checked_id(segment: str, what: str = "identifier") -> str:
@@ -183,10 +181,6 @@ class BedrockDialect(Dialect):
     answer_headers: tuple[str, ...] = ()
     stream_content_type = eventstream.CONTENT_TYPE
     invoke = False  # which stream's exception events this API has (InvokeModel's has modelTimeoutException)
-
-    def credential(self, headers: dict[str, str]) -> str | None:
-        token, _ = bedrock_credential(headers)
-        return token
 
     def operation(self, stream: bool) -> str:
         raise NotImplementedError
