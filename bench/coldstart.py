@@ -44,7 +44,7 @@ LLMCACHE_CHILD = (
     + _CHILD_AFTER_IMPORT
     + r"""
 if body_path:
-    from llmcache.proxy_events import LocalLambdaContext, request_to_event  # the Lambda runtime's part
+    from llmcache.api.proxy_events import LocalLambdaContext, request_to_event  # the Lambda runtime's part
     body = open(body_path, "rb").read()
     event = request_to_event("POST", "/v1/chat/completions",
                              [("Authorization", "Bearer sk-bench"), ("Content-Type", "application/json")], body)
@@ -295,7 +295,7 @@ import llmcache.handler
 profiler.stop()
 text = "=== import llmcache.handler ===\n" + profiler.output_text(unicode=False, color=False)
 if len(sys.argv) > 1:
-    from llmcache.proxy_events import LocalLambdaContext, request_to_event
+    from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
     event = request_to_event("POST", "/v1/chat/completions",
                              [("Authorization", "Bearer sk-bench"), ("Content-Type", "application/json")],
                              open(sys.argv[1], "rb").read())

@@ -131,8 +131,8 @@ class Gateway:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         from llmcache import wiring
+        from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
         from llmcache.handler import lambda_handler
-        from llmcache.proxy_events import LocalLambdaContext, request_to_event
         from llmcache.settings import Settings
 
         self.wiring = wiring
@@ -208,6 +208,7 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
     import redis
 
     from llmcache import keys
+    from llmcache.dialects.openai import canonical_request
 
     gateway = Gateway(config["provider_url"])
     out: dict[str, Any] = {}
@@ -300,7 +301,7 @@ def run_llmcache(config: dict[str, Any]) -> dict[str, Any]:
                 namespace="default",
                 generation="0.0",
                 route="chat/completions",
-                body=parsed,
+                canonical=canonical_request(parsed),
                 custom_key=None,
             )
 

@@ -153,7 +153,7 @@ _HANDLER_CHILD = """
 import json, sys, time
 import llmcache.handler
 imported = time.time()
-from llmcache.proxy_events import LocalLambdaContext, request_to_event
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
 body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "cold %d"}]}).encode()
 event = request_to_event("POST", "/v1/chat/completions",
                          [("Authorization", "Bearer sk-bench"), ("Content-Type", "application/json")], body)

@@ -1,10 +1,12 @@
-"""ASGI entry point, `llmcache.asgi:app`: the same routes, engine and errors as the Lambda handler, with a
-streamed miss written to the client event by event as the provider sends it.
+"""ASGI door, `llmcache.asgi:app`: the same routes, engine and errors as the Lambda door, with a streamed
+answer written to the client event by event as the provider sends it.
 
 Served by uvicorn under `make run`, and on Lambda behind the AWS Lambda Web Adapter (response streaming).
-Each request becomes the API Gateway REST proxy event the handler gets, so both entry points go through one
-resolver (`llmcache.api.routes`): every header, control, error and metric is the same. The engine is synchronous
-(httpx, boto3), so it runs in a worker thread; the event loop only moves bytes.
+Each request becomes the API Gateway REST proxy event the Lambda door gets and goes through the same seam
+(`api.fast_path.dispatch`), inside the same invocation context (log keys, traced, one metrics line with the
+same ColdStart): every header, control, error and metric is the same. The `GatewayResponse` it gets back is
+written as bytes, or its stream relayed. The engine is synchronous (httpx, boto3), so it runs in a worker
+thread; the event loop only moves bytes.
 
 Behind the adapter, the API Gateway request context (with the API key id that selects the tenant) arrives in
 the `x-amzn-request-context` header, which the adapter sets itself, replacing any a client sent. Anywhere
@@ -16,20 +18,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from llmcache import wiring
-from llmcache.api import fast_path
-from llmcache.api import routes as api
-from llmcache.observability import invocation, logger
-from llmcache.proxy_events import LocalLambdaContext, error_envelope, request_to_event, result_to_response
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from llmcache.api.fast_path import dispatch, relay
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
+from llmcache.api.routes import error_response
+from llmcache.errors import GatewayError, PayloadTooLarge, RequestTimeout
+from llmcache.exchange import GatewayResponse
+from llmcache.observability import invocation, logger, traced
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,12 +50,8 @@ def behind_lambda_web_adapter() -> bool:
     return bool(os.environ.get("AWS_LWA_INVOKE_MODE") and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
-@dataclass
-class _Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    live: Iterator[bytes] | None  # a streamed body, written as it comes
+# The same wrapper the Lambda door's handler runs in (X-Ray, when tracing is on).
+_serve = traced(dispatch)
 
 
 class _BodyTooLarge(Exception):
@@ -75,26 +71,30 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             raw = await _read_body(receive, _body_limit())
     except _BodyTooLarge:
         limit_mb = _body_limit() // (1024 * 1024)
-        message = f"Request body is too large: the gateway accepts at most {limit_mb} MB."
-        await _send_whole(send, 413, error_envelope(message, "invalid_request_error", "request_too_large"))
+        await _refuse(
+            send, scope, PayloadTooLarge(f"Request body is too large: the gateway accepts at most {limit_mb} MB.")
+        )
         return
     except TimeoutError:
-        message = f"The request body did not arrive within {BODY_SECONDS:g} seconds."
-        await _send_whole(send, 408, error_envelope(message, "invalid_request_error", "request_timeout"))
+        await _refuse(send, scope, RequestTimeout(f"The request body did not arrive within {BODY_SECONDS:g} seconds."))
         return
     event = _event(scope, raw)
-    answer = await anyio.to_thread.run_sync(_resolve, event)
-    headers = _wire(answer.headers)
-    if answer.live is None:  # a whole answer says its length: clients and proxies need not read it chunked
-        headers.append((b"content-length", str(len(answer.body)).encode()))
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    if answer.live is None:
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else answer.body})
+    context = LocalLambdaContext(
+        aws_request_id=event["requestContext"]["requestId"],
+        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "llmcache-local",
+    )
+    response = await anyio.to_thread.run_sync(_answer, event, context)
+    headers = _wire(response)
+    if response.stream is None:  # a whole answer says its length: clients and proxies need not read it chunked
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    if response.stream is None:
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
         return
-    await _relay(answer.live, receive, send)
+    await _relay(relay(response), context, receive, send)
 
 
-async def _relay(pieces: Iterator[bytes], receive: Receive, send: Send) -> None:
+async def _relay(pieces: Iterator[bytes], context: LocalLambdaContext, receive: Receive, send: Send) -> None:
     """Write each piece as the engine yields it. A client that goes away ends the relay: the provider call is
     closed and nothing is stored (closing the iterator does both)."""
     gone = anyio.Event()
@@ -117,44 +117,34 @@ async def _relay(pieces: Iterator[bytes], receive: Receive, send: Send) -> None:
             tasks.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_close, pieces)
+            await anyio.to_thread.run_sync(_close, pieces, context)
 
 
-def _close(pieces: Iterator[bytes]) -> None:
+def _close(pieces: Iterator[bytes], context: LocalLambdaContext) -> None:
     close = getattr(pieces, "close", None)
     if close is not None:
         close()
-    _end()
+    _end(context)
 
 
-def _resolve(event: dict[str, Any]) -> _Answer:
-    """The answer to one request (in a worker thread), as the Lambda handler would give it; a streamed body is
-    left to the caller, who ends the invocation (log keys, the metrics line) once it is written."""
-    streams: list[Any] = []
-    token = api.live_streams.set(streams)
-    context = LocalLambdaContext(
-        aws_request_id=event["requestContext"]["requestId"],
-        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "llmcache-local",
-    )
+def _answer(event: dict[str, Any], context: LocalLambdaContext) -> GatewayResponse:
+    """The answer to one request (in a worker thread), begun as the Lambda door begins an invocation; a
+    streamed body is left to the caller, who ends the invocation once it is written."""
     invocation.begin(event, context)
     try:
-        result = fast_path.answer(event, cast("LambdaContext", context))
+        response = _serve(event, context)
     except BaseException:
-        _end()
+        _end(context)
         raise
-    finally:
-        api.live_streams.reset(token)
-    response = result_to_response(result)
-    if not streams:
-        _end()
-        return _Answer(response.status, response.headers, response.body, None)
-    return _Answer(response.status, response.headers, b"", api.relay_live(streams[0]))
+    if response.stream is None:
+        _end(context)
+    return response
 
 
-def _end() -> None:
-    """What the Lambda handler's wrapper does at the end of each invocation: one EMF metrics line."""
+def _end(context: LocalLambdaContext) -> None:
+    """What the Lambda door's wrapper does at the end of each invocation: one EMF metrics line."""
     try:
-        invocation.end(None)
+        invocation.end(context)
     except Exception as exc:  # never fail an answer over its metrics
         logger.warning("metrics flush failed", extra={"error_type": type(exc).__name__})
 
@@ -210,17 +200,26 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(parts)
 
 
-async def _send_whole(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(send: Send, scope: Scope, error: GatewayError) -> None:
+    """A request refused unread (413, 408), in the envelope of its path's API; the connection is closed."""
+    response = error_response(error, scope.get("path") or "")
+    headers = [
+        (b"content-type", response.content_type.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 # Headers that describe the connection, not the answer: the server sets its own.
 _HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding", "upgrade"}
 
 
-def _wire(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+def _wire(response: GatewayResponse) -> list[tuple[bytes, bytes]]:
+    headers = list(response.headers.items())
+    if response.content_type:
+        headers.append(("content-type", response.content_type))
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers if k.lower() not in _HOP_BY_HOP]
 
 

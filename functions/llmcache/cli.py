@@ -263,9 +263,9 @@ def _warm_one(gateway: Gateway, request: WarmRequest, tally: WarmTally, prices: 
         answer = response.json()
     except ValueError:
         answer = {}
-    from llmcache.savings import token_counts
+    from llmcache.dialects.registry import dialect_for
 
-    usage = token_counts(answer if isinstance(answer, dict) else {})
+    usage = dialect_for(request.route).usage(answer if isinstance(answer, dict) else {})
     model = str(answer.get("model") or request.body.get("model") or "") if isinstance(answer, dict) else ""
     with tally.lock:
         if outcome == "HIT":

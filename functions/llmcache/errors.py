@@ -56,6 +56,11 @@ class PayloadTooLarge(GatewayError):
 UPSTREAM_ERROR_TYPE = "upstream_error"
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    code = "request_timeout"
+
+
 class UpstreamUnavailable(GatewayError):
     status = 502
     type = UPSTREAM_ERROR_TYPE

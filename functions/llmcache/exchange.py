@@ -1,7 +1,8 @@
-"""What passes between the transports (Lambda handler, ASGI app), the API layer and the engine.
+"""What passes between the doors (Lambda handler, ASGI app), the API layer, the engine and the provider.
 
-A response body is either bytes (answered at once) or a `BodyStream`: the events of a streamed miss as the
-provider sends them. The buffered Lambda handler joins a stream; the ASGI app writes each piece as it comes.
+The API hands each door a `GatewayResponse`, whose body is either bytes (answered at once) or a `BodyStream`:
+the events of a streamed miss (or a passed-on body) as the provider sends them. The Lambda door joins a
+stream into its proxy answer; the ASGI door writes each piece as it comes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llmcache.dialects.base import Dialect
     from llmcache.errors import GatewayError
 
 JSON = "application/json"
@@ -20,13 +22,24 @@ SSE = "text/event-stream"
 
 @dataclass(frozen=True)
 class ClientRequest:
-    route: str  # chat/completions | completions | embeddings (a dialect's route)
+    """A client's request to a cached route, parsed once by the API layer: its dialect, its body (a JSON
+    object) and raw bytes, whether it asks for a stream, and who sent it."""
+
+    dialect: Dialect[Any]
     body: dict[str, Any]
     raw: bytes
     headers: dict[str, str]  # lower-case names
     credential: str | None
     tenant: str
     deadline: float | None = None  # time.monotonic() by which the provider must have answered
+    stream: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stream", self.body.get("stream") is True)
+
+    @property
+    def route(self) -> str:
+        return self.dialect.route
 
 
 class BodyStream:

@@ -1,74 +1,18 @@
-"""Canonical request -> cache key.
+"""Hashing: a canonical request -> its cache key, and the caller's credential -> its tenant id.
 
 The key is SHA-256 over the tenant (unless the scope is shared), the namespace, its flush
 generation, the route and the canonical JSON of the request. Canonical JSON sorts object keys,
-drops insignificant whitespace, writes 0.0 as 0, and writes a message whose content is a single
-text part the same as plain string content. Fields that cannot change the answer are left out.
+drops insignificant whitespace and writes 0.0 as 0; what else is equal (fields that cannot change the
+answer, equal spellings of one message) is each API's own knowledge, in its dialect's `canonical`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
-from llmcache.errors import BadRequest
-
 KEY_VERSION = "v1"
-# Client headers passed on to the provider that select what answers: the account context (organization,
-# project: model access, data controls) and beta behaviour. Requests that differ in them never share a key.
-ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")
-# Fields that do not change the answer (transport, attribution and our own controls).
-IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cache"})
-
-
-def parse_request_json(raw: bytes) -> dict[str, Any]:
-    """The request body as the key sees it: a JSON object, read one way only.
-
-    A key that appears twice in one object is refused: Python keeps the last one while other parsers (the
-    provider's among them) may keep the first, so the key would name one question and the provider answer
-    another. NaN, Infinity and numbers too large for a float are refused too: JSON cannot carry them back.
-    """
-    try:
-        body = json.loads(
-            raw, object_pairs_hook=_unique_keys, parse_constant=_reject_constant, parse_float=_finite_float
-        )
-    except _DuplicateKey as duplicate:
-        raise BadRequest(
-            f"the request body names the key {str(duplicate)[:60]!r} more than once in one object; send it once"
-        ) from None
-    except (ValueError, RecursionError):
-        raise BadRequest("the request body is not valid JSON; send an OpenAI-style JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):  # rare: only then is the duplicate looked for
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise _DuplicateKey(name)
-            seen.add(name)
-    return obj
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):  # 1e999 parses as infinity, which JSON cannot carry back
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def normalize_numbers(value: Any) -> Any:
@@ -89,33 +33,6 @@ def normalize_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [normalize_numbers(v) for v in value]
     return value
-
-
-def _normalize_content(message: Any) -> Any:
-    """`"hi"` and `[{"type": "text", "text": "hi"}]` are the same message for the provider."""
-    if not isinstance(message, dict):
-        return message
-    content = message.get("content")
-    if (
-        isinstance(content, list)
-        and len(content) == 1
-        and isinstance(content[0], dict)
-        and content[0].keys() == {"type", "text"}
-        and content[0]["type"] == "text"
-        and isinstance(content[0]["text"], str)
-    ):
-        return {**message, "content": content[0]["text"]}
-    return message
-
-
-def canonical_request(body: dict[str, Any]) -> dict[str, Any]:
-    """The request with ignored fields dropped and equivalent spellings made equal."""
-    kept = {k: v for k, v in body.items() if k not in IGNORED_FIELDS}
-    messages = kept.get("messages")
-    if isinstance(messages, list):
-        kept["messages"] = [_normalize_content(m) for m in messages]
-    normalized: dict[str, Any] = normalize_numbers(kept)
-    return normalized
 
 
 # One encoder for every key: json.dumps with options builds a new one on each call.
@@ -168,7 +85,7 @@ def cache_key(
     return digest(*parts, context) if context else digest(*parts)
 
 
-def header_context(headers: dict[str, str], names: tuple[str, ...] = ANSWER_HEADERS) -> str:
+def header_context(headers: dict[str, str], names: tuple[str, ...]) -> str:
     """The answer-selecting headers (`names`, an API's own) the request carries, canonically; "" when none
     (keys then stay as they were)."""
     present = {name: headers[name] for name in names if name in headers}
@@ -181,16 +98,14 @@ def request_key(
     namespace: str,
     generation: str,
     route: str,
-    body: dict[str, Any],
+    canonical: dict[str, Any] | None,
     custom_key: str | None,
     context: str = "",
-    canonicalize: Callable[[dict[str, Any]], dict[str, Any]] = canonical_request,
 ) -> str:
-    """Key for a whole request: its canonical JSON, or the caller's custom key in its place, plus the
-    `header_context` when there is one, as a part of its own (every part is length-prefixed by `digest`,
-    so no custom key can spell another request's header context). `canonicalize` is the API's own (a
-    dialect's `canonical`); chat and completions by default."""
-    material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonicalize(body))
+    """Key for a whole request: its canonical form (the API's own: a dialect's `canonical`), or the caller's
+    custom key in its place, plus the `header_context` when there is one, as a part of its own (every part is
+    length-prefixed by `digest`, so no custom key can spell another request's header context)."""
+    material = f"custom:{custom_key}" if custom_key is not None else canonical_json(canonical)
     return cache_key(
         tenant=tenant,
         namespace=namespace,

@@ -108,10 +108,6 @@ class EmfMetrics:
         stream = out if out is not None else sys.stdout
         stream.write(template % (int(time.time() * 1000), *values))
 
-    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        """Powertools' name for `flush`, for callers written against `Metrics` (an entry point's end)."""
-        self.flush()
-
     def _template(self, names: tuple[str, ...]) -> str:
         """The line for this set of metrics with %-slots for the timestamp and each metric's values: the
         directive, dimensions and names are serialized once per combination."""

@@ -1,4 +1,4 @@
-"""What may be cached, the caller's cache controls, and TTL rules."""
+"""The caller's cache controls (headers and the body `cache` object), and the TTL and threshold rules."""
 
 from __future__ import annotations
 
@@ -175,38 +175,3 @@ def effective_semantic_threshold(controls: Controls, deployment_threshold: float
     if controls.semantic_threshold is None:
         return deployment_threshold
     return max(controls.semantic_threshold, deployment_threshold)
-
-
-def is_storable_answer(route: str, status: int, answer: Any) -> bool:
-    """Only complete 2xx answers: never an error, never an answer without choices (or data)."""
-    if not 200 <= status < 300 or not isinstance(answer, dict) or "error" in answer:
-        return False
-    if route == "embeddings":
-        data = answer.get("data")
-        return isinstance(data, list) and len(data) > 0
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices:
-        return False
-    return all(_is_servable_choice(route, c) for c in choices)
-
-
-def _is_servable_choice(route: str, choice: Any) -> bool:
-    """A finished choice in OpenAI's shape: a stored answer is later replayed as a stream, which needs it.
-
-    A choice cut off mid-generation by an error has no finish_reason; one without an integer index, or
-    whose message is not an object, could not be replayed."""
-    if not isinstance(choice, dict) or not choice.get("finish_reason"):
-        return False
-    index = choice.get("index")
-    if isinstance(index, bool) or not isinstance(index, int):
-        return False
-    if route == "completions":
-        return isinstance(choice.get("text"), str)
-    message = choice.get("message")
-    if not isinstance(message, dict) or not isinstance(message.get("content"), (str, type(None))):
-        return False
-    tool_calls = message.get("tool_calls")
-    function_call = message.get("function_call")
-    return (tool_calls is None or (isinstance(tool_calls, list) and all(isinstance(t, dict) for t in tool_calls))) and (
-        function_call is None or isinstance(function_call, dict)
-    )

@@ -4,9 +4,10 @@ The price table ships with the package (`prices.json`: USD per million tokens fo
 and output, with its date and source); a deployment overrides or extends it with `PRICES_FILE` (a file
 in the same format) and `PRICES` (the same JSON inline), both read and checked once at start.
 
-At store time the answer's usage is split into input, cached input and output tokens and kept in the
-entry; on a hit the cost is one dict lookup and three multiplications. A model missing from the table
-counts its tokens and no dollars, and says so once per container, not on every request.
+At store time the answer's usage is split (by its dialect, which knows its API's usage shape) into input,
+cached input and output tokens and kept in the entry; on a hit the cost is one dict lookup and three
+multiplications. A model missing from the table counts its tokens and no dollars, and says so once per
+container, not on every request.
 """
 
 from __future__ import annotations
@@ -162,33 +163,6 @@ def table_for(settings: Any) -> PriceTable:
         if _tables is None or _tables[0] is not settings:
             _tables = (settings, PriceTable.shipped(getattr(settings, "price_overrides", None)))
         return _tables[1]
-
-
-def token_counts(answer: Mapping[str, Any]) -> TokenCounts:
-    """Split an answer's `usage` into what is billed differently, for every API's usage shape.
-
-    OpenAI chat/completions: `prompt_tokens` (cached ones included, in `prompt_tokens_details`) and
-    `completion_tokens`; Responses: `input_tokens` (`input_tokens_details.cached_tokens`), `output_tokens`;
-    Anthropic Messages: `input_tokens` excludes `cache_read_input_tokens` and `cache_creation_input_tokens`."""
-    usage = answer.get("usage")
-    if not isinstance(usage, dict):
-        return TokenCounts()
-    prompt = _count(usage, "prompt_tokens")
-    output = _count(usage, "completion_tokens") or _count(usage, "output_tokens")
-    if prompt or "prompt_tokens" in usage:
-        input_tokens, cached = prompt, _count(usage.get("prompt_tokens_details"), "cached_tokens")
-    elif "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
-        cached = _count(usage, "cache_read_input_tokens")
-        input_tokens = _count(usage, "input_tokens") + cached + _count(usage, "cache_creation_input_tokens")
-    else:
-        input_tokens, cached = _count(usage, "input_tokens"), _count(usage.get("input_tokens_details"), "cached_tokens")
-    total = _count(usage, "total_tokens") or input_tokens + output
-    return TokenCounts(total=total, input=input_tokens, cached_input=min(cached, input_tokens), output=output)
-
-
-def _count(usage: Any, name: str) -> int:
-    value = usage.get(name) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def record_hit_savings(settings: Any, *entries: Any) -> None:

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from llmcache.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from llmcache.exchange import UpstreamResponse
-from llmcache.keys import ANSWER_HEADERS
 
 # Client headers worth passing on; everything else (Host, our cache controls) stays here.
-FORWARDED_HEADERS = (*ANSWER_HEADERS, "accept-language")  # the first ones are part of the cache key
+# (wiring adds each provider's answer-selecting headers, its dialect's `answer_headers`: part of the cache key)
+FORWARDED_HEADERS = ("accept-language",)
 # Provider headers worth passing back on a miss (OpenAI's, then Anthropic's request id).
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after", "request-id")
 # Never passed on by the relay of uncached routes: hop-by-hop headers (RFC 9110 7.6.1), what httpx sets itself,
@@ -66,7 +69,7 @@ class Upstream:
     ) -> None:
         """`key_header`: a provider's own credential header (Anthropic's `x-api-key`): the managed key is sent
         in it, and a client's key is passed on in the header the client used (that one or a bearer token).
-        `signer`: signs each request as it will be sent (Bedrock's SigV4: `sigv4.SigV4Signer`)."""
+        `signer`: signs each request as it will be sent (Bedrock's SigV4: `SigV4Signer` below)."""
         self.base_url = base_url.rstrip("/")
         self.managed_key = managed_key
         self.forwarded_headers = forwarded_headers
@@ -247,3 +250,65 @@ def upstream_embedder(upstream: Upstream, timeout: float) -> Callable[[list[str]
         return [list(map(float, d["embedding"])) for d in data]
 
     return embed
+
+
+# ----- SigV4: the gateway's own signature on its calls to Amazon Bedrock ----------------------------------------
+# BEDROCK_AUTH=iam: botocore's signer, the function's region and credentials from the default chain (on Lambda:
+# its role). SigV4 signs the host, the path and the body, so a client's signature (made for the gateway's host)
+# can never be passed on: the gateway signs its own request, and no provider key exists anywhere. botocore is
+# imported on the first signed call, not at start (it is not on the cold-start path of the other APIs).
+SERVICE = "bedrock"
+# Bedrock's hosts and the SigV4 service each signs for: the Runtime (`/model/...`, and its OpenAI-shaped
+# `/openai/v1`) and Mantle (OpenAI-shaped `/v1`, `/openai/v1`; Anthropic-shaped `/anthropic/v1`).
+_BEDROCK_HOSTS = (
+    (re.compile(r"^bedrock-runtime(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$"), "bedrock"),
+    (re.compile(r"^bedrock-mantle\.(?P<region>[a-z0-9-]+)\.api\.aws$"), "bedrock-mantle"),
+)
+
+
+def bedrock_endpoint(url: str) -> tuple[str, str] | None:
+    """(SigV4 service, region) when `url` is one of Amazon Bedrock's endpoints, else None."""
+    host = (urlsplit(url).hostname or "").lower()
+    for pattern, service in _BEDROCK_HOSTS:
+        match = pattern.match(host)
+        if match is not None:
+            return service, match["region"]
+    return None
+
+
+class MissingAwsCredentials(RuntimeError):
+    """The default credential chain found nothing to sign with."""
+
+
+class SigV4Signer:
+    def __init__(self, region: str, *, service: str = SERVICE, credentials: Any = None) -> None:
+        """`credentials`: botocore credentials (tests); None reads the default chain once, then refreshes it as
+        botocore does (a role's temporary credentials are renewed before they expire)."""
+        self.region = region
+        self.service = service
+        self._credentials = credentials
+        self._lock = threading.Lock()
+
+    def _current(self) -> Any:
+        if self._credentials is None:
+            with self._lock:
+                if self._credentials is None:
+                    import botocore.session
+
+                    self._credentials = botocore.session.get_session().get_credentials()
+        if self._credentials is None:
+            raise MissingAwsCredentials(
+                "no AWS credentials to sign the Bedrock call with (BEDROCK_AUTH=iam): give the function a role, "
+                "or set AWS credentials, or use BEDROCK_AUTH=passthrough"
+            )
+        return self._credentials.get_frozen_credentials()
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """`headers` with the SigV4 ones added (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` for a
+        role's credentials). `url` must be sent exactly as given: its path is what was signed."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+        SigV4Auth(self._current(), self.service, self.region).add_auth(request)
+        return dict(request.headers.items())

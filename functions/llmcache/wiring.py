@@ -7,15 +7,26 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llmcache.errors import ServiceUnavailable
 from llmcache.settings import Settings
 
+if TYPE_CHECKING:
+    from llmcache.engine.admin import Admin
+    from llmcache.engine.core import Engine
+    from llmcache.engine.leases import Leases, LeaseStore
+    from llmcache.stores.cloudwatch import MetricsReader
+    from llmcache.stores.dynamodb import DynamoDbStore
+    from llmcache.stores.memory import MemoryStore
+    from llmcache.stores.redis import RedisStore
+    from llmcache.stores.tiered import TieredStore
+    from llmcache.upstream import SigV4Signer, Upstream
+
 _settings = Settings.from_env()
 _lock = threading.Lock()
-_engine: Any = None
-_admin: Any = None
+_engine: Engine | None = None
+_admin: Admin | None = None
 
 
 def settings() -> Settings:
@@ -27,7 +38,8 @@ def configure(new_settings: Settings | None = None) -> None:
     global _settings, _engine, _admin
     with _lock:
         if _engine is not None:
-            for upstream in (_engine.upstream, *_engine.providers.values()):
+            services = _engine.services
+            for upstream in (services.upstream, *services.providers.values()):
                 upstream.close()
         _settings = new_settings if new_settings is not None else Settings.from_env()
         from llmcache.observability import use_environment
@@ -37,29 +49,34 @@ def configure(new_settings: Settings | None = None) -> None:
         _admin = None
 
 
-def engine() -> Any:
+def engine() -> Engine:
     global _engine
-    if _engine is None:
+    built = _engine
+    if built is None:
         with _lock:
             if _engine is None:
                 _engine = build_engine(_settings)
-    return _engine
+            built = _engine
+    return built
 
 
-def admin() -> Any:
+def admin() -> Admin:
     global _admin
-    if _admin is None:
+    built = _admin
+    if built is None:
         from llmcache.engine.admin import Admin
 
         built_engine = engine()
         with _lock:
             if _admin is None:
                 _admin = Admin(
-                    built_engine,
+                    built_engine.services,
                     _secret_reader(_settings.admin_api_key, _settings.admin_api_key_secret_arn, "admin key"),
+                    semantic=built_engine.semantic,
                     metrics_reader=_metrics_reader(_settings),
                 )
-    return _admin
+            built = _admin
+    return built
 
 
 def _secret_reader(value: str | None, secret_arn: str | None, what: str) -> Callable[[], str | None]:
@@ -87,7 +104,7 @@ def _secret_reader(value: str | None, secret_arn: str | None, what: str) -> Call
     return read
 
 
-def _metrics_reader(settings: Settings) -> Any:
+def _metrics_reader(settings: Settings) -> MetricsReader | None:
     """Deployed (many containers), stats come from CloudWatch; under `make run`, from this process."""
     source = settings.stats_source
     if source == "cloudwatch" or (source == "auto" and os.environ.get("AWS_LAMBDA_FUNCTION_NAME")):
@@ -97,14 +114,16 @@ def _metrics_reader(settings: Settings) -> Any:
     return None
 
 
-def build_engine(settings: Settings) -> Any:
+def build_engine(settings: Settings) -> Engine:
+    from llmcache.dialects.openai import ANSWER_HEADERS
     from llmcache.engine.core import Engine
     from llmcache.engine.generations import Generations
+    from llmcache.engine.services import Services
     from llmcache.observability import report_backend_failure
     from llmcache.stores.tiered import TieredStore
     from llmcache.upstream import Upstream
 
-    tiers: list[Any] = []
+    tiers: list[MemoryStore | RedisStore | DynamoDbStore] = []
     for name in settings.tiers:
         if name == "memory":
             from llmcache.stores.memory import MemoryStore
@@ -143,6 +162,7 @@ def build_engine(settings: Settings) -> Any:
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
         managed_key=managed_key,
+        forwarded_headers=(*ANSWER_HEADERS, "accept-language"),
         signer=None if managed_key else bedrock_signer(settings, settings.upstream_base_url),
     )
     semantic = None
@@ -156,12 +176,11 @@ def build_engine(settings: Settings) -> Any:
             read_secret=_secret_reader,
         )
     providers = {"anthropic": _anthropic_upstream(settings), "bedrock": _bedrock_upstream(settings)}
-    return Engine(
-        settings, store, generations, upstream, semantic, leases=_leases(settings, store), providers=providers
-    )
+    services = Services(settings, store, generations, upstream, providers=providers)
+    return Engine(services, semantic, leases=_leases(settings, store))
 
 
-def _anthropic_upstream(settings: Settings) -> Any:
+def _anthropic_upstream(settings: Settings) -> Upstream:
     """Anthropic's API for /v1/messages and what is under it: its own key header and answer-selecting headers."""
     from llmcache.dialects.messages import ANSWER_HEADERS
     from llmcache.upstream import Upstream
@@ -182,21 +201,20 @@ def _anthropic_upstream(settings: Settings) -> Any:
     )
 
 
-def bedrock_signer(settings: Settings, url: str) -> Any:
+def bedrock_signer(settings: Settings, url: str) -> SigV4Signer | None:
     """A SigV4 signer with the function's own credentials when `url` is one of Amazon Bedrock's OpenAI- or
     Anthropic-shaped endpoints and BEDROCK_AUTH=iam; None otherwise (the client's key goes up, as elsewhere)."""
-    from llmcache.sigv4 import SigV4Signer, bedrock_endpoint
+    from llmcache.upstream import SigV4Signer, bedrock_endpoint
 
     endpoint = bedrock_endpoint(url) if settings.bedrock_auth == "iam" else None
     return SigV4Signer(endpoint[1], service=endpoint[0]) if endpoint else None
 
 
-def _bedrock_upstream(settings: Settings) -> Any:
+def _bedrock_upstream(settings: Settings) -> Upstream:
     """Amazon Bedrock Runtime: each call signed with the function's own credentials (SigV4, `BEDROCK_AUTH=iam`),
     or carrying the client's Bedrock API key (`passthrough`); InvokeModel's answer-selecting headers passed on."""
     from llmcache.dialects.bedrock_invoke import ANSWER_HEADERS, FORWARDED_ONLY_HEADERS, RETURNED_HEADERS
-    from llmcache.sigv4 import SigV4Signer
-    from llmcache.upstream import Upstream
+    from llmcache.upstream import SigV4Signer, Upstream
 
     return Upstream(
         settings.bedrock_base_url,
@@ -208,21 +226,23 @@ def _bedrock_upstream(settings: Settings) -> Any:
     )
 
 
-def _leases(settings: Settings, store: Any) -> Any:
+def _leases(settings: Settings, store: TieredStore) -> Leases | None:
     """Cross-container coalescing through the fastest shared tier; none when memory is the only tier."""
     from llmcache.engine.leases import Leases
     from llmcache.observability import report_backend_failure
 
-    lease_store: Any = None
+    lease_store: LeaseStore | None = None
     for tier in store.tiers:
         if tier.name == "redis":
-            from llmcache.stores.redis import RedisLeases
+            from llmcache.stores.redis import RedisLeases, RedisStore
 
+            assert isinstance(tier, RedisStore)
             lease_store = RedisLeases(tier)
             break
         if tier.name == "dynamodb":
-            from llmcache.stores.dynamodb import DynamoDbLeases
+            from llmcache.stores.dynamodb import DynamoDbLeases, DynamoDbStore
 
+            assert isinstance(tier, DynamoDbStore)
             lease_store = DynamoDbLeases(tier)
             break
     if lease_store is None or settings.coalesce_lease_seconds <= 0:

@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import ADMIN_KEY
 from tests.servers import GatewayProcess, free_port, wait_until
 
-from llmcache.savings import PriceTable, token_counts
+from llmcache.dialects.registry import dialect_for
+from llmcache.savings import PriceTable
 
 CLIENT_KEY = "sk-cli-tenant"
 LLMCACHE = Path(sys.executable).parent / "llmcache"
@@ -76,7 +77,8 @@ def test_given_a_file_with_a_bad_line_when_warmed_then_good_lines_hit_stats_show
     hits = [_send(cli_gw, route, {k: v for k, v in body.items() if k != "route"}) for route, body in requests]
     assert [h.headers["x-cache"] for h in hits] == ["HIT"] * 4
     prices = PriceTable.shipped()
-    expected = sum(prices.cost(h.json()["model"], token_counts(h.json())) for h in hits)
+    usages = [dialect_for(route).usage(h.json()) for (route, _), h in zip(requests, hits, strict=True)]
+    expected = sum(prices.cost(h.json()["model"], usage) for h, usage in zip(hits, usages, strict=True))
     assert expected > 0
 
     as_json = run_cli("stats", "--json", "--window", "1h", url=cli_gw.url)

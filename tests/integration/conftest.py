@@ -107,7 +107,7 @@ def engine_clock():
         # An hour ahead of the wall clock: expiries that stores hand to a server's own clock (Redis and Valkey
         # PEXPIREAT) then lie an hour away, so none of them can fire while a slow machine runs the test.
         clock = ManualClock(time.time() + 3600)
-        wiring.engine().clock = clock
+        wiring.engine().services.clock = clock
         return clock
 
     return install

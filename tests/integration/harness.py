@@ -15,7 +15,7 @@ import httpx
 from botocore.exceptions import ClientError
 from pynamodb.connection.base import Connection
 
-from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 
 @dataclass
@@ -149,13 +149,13 @@ def broken_stream_error(client: HandlerClient, answer: Answer, status: int) -> d
     """The error a client gets when the provider's stream broke after its first event. A buffered answer is the
     plain error (status `status`); a live one had already sent its 200, so the stream ends in an error event
     in OpenAI's envelope (which the openai SDKs raise on), never in `[DONE]`."""
-    from llmcache.dialects.sse import iter_sse_data
+    from llmcache.dialects.sse import iter_sse_events
 
     if not client.live:
         assert answer.status == status, answer.body
         return answer.json()["error"]
     assert answer.status == 200, answer.body
-    events = list(iter_sse_data([answer.body]))
+    events = [event.data for event in iter_sse_events([answer.body])]
     assert events and "[DONE]" not in events, answer.body[-300:]
     error = json.loads(events[-1])["error"]
     assert error["code"] == {502: "upstream_unavailable", 504: "upstream_timeout"}[status]

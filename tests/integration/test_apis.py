@@ -269,8 +269,8 @@ def test_given_a_deployment_with_api_gateway_keys_when_messages_are_asked_then_x
 ):
     # API Gateway's API keys travel in `x-api-key` too: there it picked the tenant, and the Anthropic key comes
     # as a bearer token (what the anthropic SDK sends for `api_key`). The gateway's key never goes upstream.
+    from llmcache.api.proxy_events import LocalLambdaContext, request_to_event, result_to_response
     from llmcache.handler import lambda_handler
-    from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
     configure(CACHE_TIERS="memory")
     headers = [

@@ -4,6 +4,7 @@ context behind the Lambda Web Adapter."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from tests.integration.harness import AsgiClient, serving
 
 from llmcache import asgi
 from llmcache.dialects.openai import StreamAssembler
-from llmcache.dialects.sse import iter_sse_data
+from llmcache.dialects.sse import iter_sse_events
 
 
 @pytest.fixture
@@ -92,8 +93,8 @@ def test_given_a_herd_of_identical_streamed_misses_when_served_then_the_provider
 
 def _content(sse: bytes) -> str:
     assembler = StreamAssembler()
-    for data in iter_sse_data([sse]):
-        assembler.feed(data)
+    for event in iter_sse_events([sse]):
+        assembler.feed(event)
     answer = assembler.result()
     assert answer is not None
     return answer["choices"][0]["message"]["content"]
@@ -123,3 +124,27 @@ def test_given_the_lambda_web_adapter_when_it_passes_the_request_context_then_th
     assert _ask(client, "key-one", "sk-first") == "MISS"
     assert _ask(client, "key-one", "sk-second") == "HIT"  # same API key id, same tenant
     assert _ask(client, "key-two", "sk-first") == "MISS"  # another API key id, another tenant
+
+
+@pytest.mark.parametrize(
+    ("path", "error_of"),
+    [
+        ("/v1/chat/completions", lambda body: (body["error"]["type"], body["error"]["code"])),
+        ("/v1/messages", lambda body: (body["type"], body["error"]["type"])),
+    ],
+)
+def test_given_a_declared_body_over_10_mb_when_the_asgi_door_refuses_it_then_413_in_the_routes_envelope(
+    server: str, path: str, error_of
+) -> None:
+    with _connect(server) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {11 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        reply = _read_all(sock)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    expected = (
+        ("invalid_request_error", "request_too_large") if path != "/v1/messages" else ("error", "request_too_large")
+    )
+    assert error_of(json.loads(body)) == expected

@@ -19,11 +19,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 from tests.integration.harness import serving
+from tests.servers import wait_until
 
-from llmcache import asgi
+from llmcache import asgi, wiring
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 from llmcache.local import fake_bedrock
 from llmcache.local.fake_provider import FakeProvider
-from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 ENCODED = MODEL.replace(":", "%3A")
@@ -288,6 +289,9 @@ def test_given_an_invoke_stream_cut_by_an_exception_when_relayed_then_it_is_not_
 
     with pytest.raises(EventStreamError):
         list(bedrock.invoke_model_with_response_stream(modelId=MODEL, body=body)["body"])
+    # The client saw the exception event before the gateway closed that stream: a retry at once could still join
+    # the broken stream's flight (coalescing's business, not this test's), so the retry waits for it to land.
+    wait_until(lambda: not wiring.engine().flights._flights, what="the broken stream's flight to land")
     again = bedrock.invoke_model_with_response_stream(modelId=MODEL, body=body)
 
     assert _cache(again) == "MISS" and list(again["body"])
@@ -475,8 +479,8 @@ def test_given_bedrocks_openai_or_anthropic_endpoint_as_upstream_under_iam_when_
     headers: dict[str, str],
 ) -> None:
     # The offline provider stands in for bedrock-runtime.us-east-1.amazonaws.com/openai/v1 and bedrock-mantle's
-    # /anthropic: what the gateway does for those hosts (sigv4.bedrock_endpoint), it does for the provider.
-    monkeypatch.setattr("llmcache.sigv4.bedrock_endpoint", lambda url: ("bedrock", "us-east-1"))
+    # /anthropic: what the gateway does for those hosts (upstream.bedrock_endpoint), it does for the provider.
+    monkeypatch.setattr("llmcache.upstream.bedrock_endpoint", lambda url: ("bedrock", "us-east-1"))
     configure(CACHE_TIERS="memory", UPSTREAM_BASE_URL=provider.base_url, ANTHROPIC_BASE_URL=provider.url)
 
     first = client.call("POST", route, body, headers=headers)
@@ -490,7 +494,7 @@ def test_given_bedrocks_openai_or_anthropic_endpoint_as_upstream_under_iam_when_
 
 
 def test_given_bedrock_hosts_when_recognised_then_each_is_signed_for_its_own_service() -> None:
-    from llmcache.sigv4 import bedrock_endpoint
+    from llmcache.upstream import bedrock_endpoint
 
     assert bedrock_endpoint("https://bedrock-runtime.eu-west-1.amazonaws.com/openai/v1") == ("bedrock", "eu-west-1")
     assert bedrock_endpoint("https://bedrock-mantle.us-east-2.api.aws/anthropic") == ("bedrock-mantle", "us-east-2")

@@ -106,14 +106,15 @@ def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_
     """Two handler instances share the table (or Redis); the second waits on the first one's lease."""
     import respx
 
-    from llmcache.engine.core import ClientRequest
+    from llmcache.dialects.registry import dialect_for
+    from llmcache.exchange import ClientRequest
     from llmcache.keys import tenant_id
 
     settings = configure(CACHE_TIERS=tiers, REDIS_URL=redis_url)
     engines = _two_containers(settings)
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "herd"}]}
     raw = __import__("json").dumps(body).encode()
-    request = ClientRequest("chat/completions", body, raw, {}, "sk-herd", tenant_id("sk-herd"))
+    request = ClientRequest(dialect_for("chat/completions"), body, raw, {}, "sk-herd", tenant_id("sk-herd"))
     results = []
     in_flight: list[str] = []  # every caller's way into a flight, and the other container's wait on the lease
     for engine in engines:
@@ -149,14 +150,15 @@ def test_given_two_containers_when_a_herd_misses_the_same_key_then_the_provider_
 
 
 def test_given_a_leader_whose_call_fails_when_others_wait_then_they_make_their_own_call(configure, provider):
-    from llmcache.engine.core import ClientRequest
+    from llmcache.dialects.registry import dialect_for
+    from llmcache.exchange import ClientRequest
     from llmcache.keys import tenant_id
 
     settings = configure(CACHE_TIERS="memory,dynamodb")
     first, second = _two_containers(settings)
     body = {"model": "fake-error-500", "messages": [{"role": "user", "content": "failing herd"}]}
     raw = __import__("json").dumps(body).encode()
-    request = ClientRequest("chat/completions", body, raw, {}, "sk-herd", tenant_id("sk-herd"))
+    request = ClientRequest(dialect_for("chat/completions"), body, raw, {}, "sk-herd", tenant_id("sk-herd"))
     answers = [first.handle(request), second.handle(request)]
     assert [a.status for a in answers] == [500, 500]
     assert provider.count() == 2

@@ -9,14 +9,15 @@ import respx
 from tests.integration.harness import broken_stream_error, chat_answer
 
 from llmcache.dialects.openai import StreamAssembler
-from llmcache.dialects.sse import iter_sse_data
+from llmcache.dialects.sse import iter_sse_events
 
 
 def _content_of_stream(body: bytes) -> tuple[str, dict | None, bool]:
     assembler = StreamAssembler()
     usage = None
-    for data in iter_sse_data([body]):
-        assembler.feed(data)
+    for event in iter_sse_events([body]):
+        assembler.feed(event)
+        data = event.data
         if data != "[DONE]":
             chunk = json.loads(data)
             usage = chunk.get("usage") or usage

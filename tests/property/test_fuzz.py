@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmcache import keys, wiring
-from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.dialects.openai import canonical_request
 from llmcache.settings import Settings
 
 UPSTREAM = "http://fuzz-upstream.invalid/v1"
@@ -39,12 +40,19 @@ names = st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_si
 def test_given_different_tenants_or_namespaces_when_keyed_then_keys_never_collide(
     tenant_a, tenant_b, namespace_a, namespace_b, body
 ):
-    a = keys.request_key(
-        tenant=tenant_a, namespace=namespace_a, generation="0.0", route="chat/completions", body=body, custom_key=None
-    )
-    b = keys.request_key(
-        tenant=tenant_b, namespace=namespace_b, generation="0.0", route="chat/completions", body=body, custom_key=None
-    )
+    canonical = canonical_request(body)
+
+    def key(tenant: str, namespace: str) -> str:
+        return keys.request_key(
+            tenant=tenant,
+            namespace=namespace,
+            generation="0.0",
+            route="chat/completions",
+            canonical=canonical,
+            custom_key=None,
+        )
+
+    a, b = key(tenant_a, namespace_a), key(tenant_b, namespace_b)
     assert (a == b) == (tenant_a == tenant_b and namespace_a == namespace_b)
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from llmcache import keys
+from llmcache.dialects.openai import canonical_request
 
 BASE = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
@@ -17,7 +18,12 @@ def key_of(
     if isinstance(body, (bytes, str)):
         body = json.loads(body)
     return keys.request_key(
-        tenant=tenant, namespace=namespace, generation=generation, route=route, body=body, custom_key=custom_key
+        tenant=tenant,
+        namespace=namespace,
+        generation=generation,
+        route=route,
+        canonical=canonical_request(body),
+        custom_key=custom_key,
     )
 
 

@@ -55,38 +55,3 @@ def test_given_a_ttl_above_the_maximum_when_applied_then_it_is_capped():
 def test_given_a_lower_request_threshold_when_applied_then_the_deployment_threshold_stands():
     assert policy.effective_semantic_threshold(policy.Controls(semantic_threshold=0.5), 0.9) == 0.9
     assert policy.effective_semantic_threshold(policy.Controls(semantic_threshold=0.95), 0.9) == 0.95
-
-
-def _chat(finish_reason: str | None) -> dict:
-    return {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": finish_reason}
-
-
-_TOOL_MESSAGE = {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function"}]}
-
-
-@pytest.mark.parametrize(
-    ("route", "status", "answer", "storable"),
-    [
-        ("chat/completions", 200, {"choices": [_chat("stop")]}, True),
-        ("chat/completions", 200, {"choices": [_chat("length")]}, True),
-        ("chat/completions", 200, {"choices": [{**_chat("tool_calls"), "message": _TOOL_MESSAGE}]}, True),
-        ("chat/completions", 200, {"choices": []}, False),
-        ("chat/completions", 200, {"choices": [_chat(None)]}, False),
-        ("chat/completions", 500, {"choices": [_chat("stop")]}, False),
-        ("chat/completions", 200, {"error": {"message": "x"}, "choices": [_chat("stop")]}, False),
-        # not replayable as a stream later: no integer index, or a message that is not an object
-        ("chat/completions", 200, {"choices": [{"finish_reason": "stop", "message": {"content": "hi"}}]}, False),
-        ("chat/completions", 200, {"choices": [{**_chat("stop"), "index": "0"}]}, False),
-        ("chat/completions", 200, {"choices": [{**_chat("stop"), "index": True}]}, False),
-        ("chat/completions", 200, {"choices": [{**_chat("stop"), "message": "hi"}]}, False),
-        ("chat/completions", 200, {"choices": [{**_chat("stop"), "message": {"content": ["x"]}}]}, False),
-        ("chat/completions", 200, {"choices": [{**_chat("stop"), "message": {"tool_calls": ["x"]}}]}, False),
-        ("completions", 200, {"choices": [{"index": 0, "text": "hi", "finish_reason": "stop"}]}, True),
-        ("completions", 200, {"choices": [{"index": 0, "text": None, "finish_reason": "stop"}]}, False),
-        ("chat/completions", 200, [1, 2], False),
-        ("embeddings", 200, {"data": [{"embedding": [0.1]}]}, True),
-        ("embeddings", 200, {"data": []}, False),
-    ],
-)
-def test_given_an_answer_when_judged_then_only_complete_successes_are_storable(route, status, answer, storable):
-    assert policy.is_storable_answer(route, status, answer) is storable

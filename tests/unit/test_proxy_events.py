@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 
 def test_given_a_post_with_query_and_repeated_headers_when_translated_then_the_event_has_the_rest_v1_shape() -> None:

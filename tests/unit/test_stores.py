@@ -6,9 +6,7 @@ import threading
 import time
 
 import pytest
-from tests.servers import wait_until
 
-from llmcache.engine.coalesce import SingleFlight
 from llmcache.engine.generations import Generations
 from llmcache.errors import BackendFailure
 from llmcache.stores.base import CacheEntry, Hit
@@ -205,43 +203,6 @@ def test_given_an_unreadable_generation_source_when_nothing_is_known_then_none()
     assert failures
 
 
-def test_given_concurrent_identical_calls_when_coalesced_then_one_call_serves_all():
-    flight: SingleFlight[int] = SingleFlight()
-    calls = []
-    entered: list[int] = []
-
-    def slow_call() -> int:
-        calls.append(1)
-        # the leader holds the flight until every caller has arrived, however slowly the threads start
-        wait_until(lambda: len(entered) == 8, timeout=60, interval=0.01, what="all eight callers")
-        return 42
-
-    def caller() -> None:
-        entered.append(1)
-        results.append(flight.run("k", slow_call, 60))
-
-    results: list[tuple[int, bool]] = []
-    threads = [threading.Thread(target=caller) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(calls) == 1
-    assert [r[0] for r in results] == [42] * 8
-    assert sum(1 for r in results if r[1]) == 7
-
-
-def test_given_a_leader_that_takes_too_long_when_waiting_then_the_follower_makes_its_own_call():
-    flight: SingleFlight[str] = SingleFlight()
-    gate = threading.Event()
-    leader = threading.Thread(target=lambda: flight.run("k", lambda: gate.wait(2) and "leader", 5))
-    leader.start()
-    time.sleep(0.1)
-    assert flight.run("k", lambda: "own", 0.1) == ("own", False)
-    gate.set()
-    leader.join()
-
-
 def test_given_a_request_deadline_sooner_than_the_lease_when_waiting_then_the_wait_ends_at_the_deadline():
     from llmcache.engine.leases import Leases
 
@@ -296,33 +257,6 @@ def test_given_a_source_that_lost_its_counters_when_read_then_the_generation_nev
     assert gens.current("t", "ns") == "2.2"
     clock[0] = 1.5
     assert gens.current("t", "ns") == "2.2"  # not "0.0": that would bring back entries flushed since
-
-
-def test_given_a_leader_with_an_outcome_not_to_share_when_waiting_then_the_follower_calls_itself():
-    flight: SingleFlight[int] = SingleFlight()
-    gate = threading.Event()
-    calls: list[str] = []
-
-    def leader_call() -> int:
-        calls.append("leader")
-        gate.wait(2)
-        return 401
-
-    def follower_call() -> int:
-        calls.append("follower")
-        return 200
-
-    results: list[tuple[int, bool]] = []
-    leader = threading.Thread(target=lambda: results.append(flight.run("k", leader_call, 5, lambda r: r < 400)))
-    leader.start()
-    time.sleep(0.05)
-    follower = threading.Thread(target=lambda: results.append(flight.run("k", follower_call, 5, lambda r: r < 400)))
-    follower.start()
-    time.sleep(0.05)
-    gate.set()
-    leader.join(2)
-    follower.join(2)
-    assert sorted(results) == [(200, False), (401, False)] and sorted(calls) == ["follower", "leader"]
 
 
 def test_given_the_lease_tier_failing_when_leases_are_asked_then_its_breaker_stops_the_calls():

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import re
 import time
-from contextlib import ExitStack
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from llmcache import keys, wiring
+from llmcache.api import passthrough
+from llmcache.api.body import parse_json_object
 from llmcache.api.providers import ANTHROPIC_KEY_PREFIXES, OPENAI_KEY_PREFIXES
-from llmcache.constants import HEADER_CACHE, Metric
+from llmcache.constants import HEADER_CACHE
 from llmcache.dialects import bedrock
 from llmcache.dialects.registry import dialect_for
 from llmcache.errors import Forbidden, NotFound, Unauthorized
-from llmcache.exchange import BodyStream, ClientRequest, GatewayResponse
-from llmcache.observability import log_answered, record
+from llmcache.exchange import ClientRequest, GatewayResponse
+from llmcache.observability import log_answered
 
 if TYPE_CHECKING:
     from llmcache.engine.core import Engine
@@ -62,7 +63,7 @@ def answer(
         upstream_path = _checked_path(path, parsed)
         return pass_on(wiring.engine(), method, upstream_path, query, raw, headers, credential, deadline)
     stream = parsed.operation in STREAM_OPERATIONS
-    request_body = keys.parse_request_json(raw)
+    request_body = parse_json_object(raw)
     if parsed.operation in CONVERSE_OPERATIONS:
         dialect = dialect_for("bedrock/converse")
         # The key's view: the client's fields (a body `cache` or `stream`, if any, is Bedrock's business, not
@@ -74,7 +75,7 @@ def answer(
         dialect = dialect_for("bedrock/invoke")
         body = {"model": parsed.model_id, "body": request_body, "stream": stream}
     dialect.validate(body)
-    request = ClientRequest(dialect.route, body, raw, headers, credential, tenant, deadline)
+    request = ClientRequest(dialect, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)
     if stream and parsed.operation != "converse-stream" and result.headers.get(HEADER_CACHE) == "HIT":
         # What Bedrock says of the chunks' media type (the `accept` the request asked for, in the key).
@@ -152,24 +153,5 @@ def pass_on(
             f"{method} {path} is not passed on with the gateway's own AWS role (BEDROCK_AUTH=iam): only stateless "
             "calls are (count-tokens, apply guardrail); use BEDROCK_AUTH=passthrough to make it with your own key"
         )
-    upstream = engine.providers["bedrock"]
-    record(Metric.CACHE_BYPASS)
-    started = time.perf_counter()
-    resources = ExitStack()
-    try:
-        head, chunks = resources.enter_context(
-            upstream.relay(method, path.lstrip("/"), query, body, headers, credential, deadline=deadline)
-        )
-    except BaseException:
-        resources.close()
-        raise
-    record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
-    if head.status >= 500:
-        record(Metric.UPSTREAM_ERROR)
-    relayed = {name: value for name, value in head.headers.items() if name != "content-type"}
-    relayed[HEADER_CACHE] = "BYPASS"
-    return GatewayResponse(head.status, b"", head.content_type, relayed, BodyStream(chunks, resources, _cut))
-
-
-def _cut(_: object) -> bytes:
-    return b""  # a passed-on body of any format broke after its status was sent: nothing can be appended
+    upstream = engine.services.upstream_for(dialect_for("bedrock/converse"))
+    return passthrough.pass_on(upstream, method, path.lstrip("/"), query, body, headers, credential, deadline)

@@ -21,8 +21,8 @@ from llmcache.exchange import BodyStream, GatewayResponse
 from llmcache.observability import record
 
 if TYPE_CHECKING:
-    from llmcache.engine.core import Engine
     from llmcache.errors import GatewayError
+    from llmcache.upstream import Upstream
 
 V1 = "/v1/"
 ANTHROPIC_PATH = "/v1/messages"
@@ -39,7 +39,7 @@ def dialect_of_path(path: str) -> Dialect:
 
 
 def pass_on(
-    engine: Engine,
+    upstream: Upstream,
     method: str,
     path: str,
     query: str,
@@ -48,8 +48,8 @@ def pass_on(
     credential: str | None,
     deadline: float | None,
 ) -> GatewayResponse:
-    """The provider's answer to the request as sent; its body is relayed piece by piece as it arrives."""
-    upstream = engine.providers.get("anthropic", engine.upstream) if is_anthropic(path) else engine.upstream
+    """The provider's answer to the request as sent (to `upstream`, the provider of `dialect_of_path(path)`);
+    its body is relayed piece by piece as it arrives."""
     record(Metric.CACHE_BYPASS)
     started = time.perf_counter()
     resources = ExitStack()

@@ -1,4 +1,9 @@
-"""Routes, request parsing and the one place where domain errors become HTTP answers."""
+"""Routes, request parsing and the one place where domain errors become HTTP answers.
+
+Client POSTs (`client_call`) and the pass-on of other /v1/ paths (`passed_on`) are called directly by
+`api.fast_path.dispatch`, the seam between the doors and the API; health and the management routes are the
+Powertools resolver's (`app`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,8 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Iterator
-from contextvars import ContextVar
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,12 +20,12 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
 from llmcache.api import bedrock
+from llmcache.api.body import parse_json_object
 from llmcache.api.passthrough import dialect_of_path, pass_on
 from llmcache.constants import Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.bedrock import bedrock_error
 from llmcache.dialects.registry import dialect_for, routes
-from llmcache.engine.core import ClientRequest, GatewayResponse, require_json_object
 from llmcache.errors import (
     UPSTREAM_ERROR_TYPE,
     BadRequest,
@@ -32,7 +36,13 @@ from llmcache.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from llmcache.exchange import ClientRequest, GatewayResponse
 from llmcache.observability import log_answered, logger, record
+
+if TYPE_CHECKING:
+    from llmcache.engine.admin import Admin
+
+Event = Mapping[str, Any]  # an API Gateway REST proxy event (a dict, or Powertools' wrapper of one)
 
 JSON = "application/json"
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
@@ -49,14 +59,23 @@ KNOWN_PATHS: dict[str, set[str]] = {
 
 app = APIGatewayRestResolver()
 
-# Set by a transport that writes a streamed body as it comes (the ASGI app): the route leaves its stream
-# here instead of joining it. Unset (the Lambda handler), a stream is joined into one buffered answer.
-live_streams: ContextVar[list[GatewayResponse] | None] = ContextVar("live_streams", default=None)
+
+def error_response(error: GatewayError, path: str) -> GatewayResponse:
+    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, Bedrock's on its
+    paths (with the `x-amzn-ErrorType` header botocore reads the code from), else OpenAI's. Also what a door
+    refuses before the API reads the request (413, 408)."""
+    if bedrock.is_bedrock_path(path):
+        body, headers = bedrock_error(error.status, error.message)
+        return GatewayResponse(error.status, _compact(body), JSON, headers)
+    return GatewayResponse(error.status, _compact(dialect_of_path(path).error_body(error)))
+
+
+def _compact(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 # ----- helpers ---------------------------------------------------------------------------------
-def _raw_body() -> bytes:
-    event = app.current_event
+def _raw_body(event: Event) -> bytes:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         try:
@@ -73,8 +92,8 @@ def _raw_body() -> bytes:
     return raw
 
 
-def _headers() -> dict[str, str]:
-    headers = app.current_event.get("headers") or {}
+def _headers(event: Event) -> dict[str, str]:
+    headers = event.get("headers") or {}
     lowered = {str(k).lower(): str(v) for k, v in headers.items() if v is not None}
     for name, value in lowered.items():
         if len(value) > MAX_HEADER_CHARS:
@@ -84,52 +103,11 @@ def _headers() -> dict[str, str]:
     return lowered
 
 
-def _api_key_id() -> str | None:
-    context = app.current_event.get("requestContext") or {}
+def _api_key_id(event: Event) -> str | None:
+    context = event.get("requestContext") or {}
     identity = context.get("identity") if isinstance(context, dict) else None
     key_id = identity.get("apiKeyId") if isinstance(identity, dict) else None
     return key_id if isinstance(key_id, str) and key_id else None
-
-
-def _to_response(result: GatewayResponse) -> Response[str]:
-    # API Gateway REST carries text; stored answers are UTF-8 JSON or SSE, sent without re-serializing.
-    body = result.body
-    if result.stream is not None:
-        sink = live_streams.get()
-        if sink is not None:
-            sink.append(result)  # the transport writes it as it comes, through `relay_live`
-        else:
-            try:  # buffered: a stream that breaks, even half-way, is the 502/504 the error handler maps
-                body = b"".join(result.stream)
-            finally:
-                result.stream.close()
-    return Response(
-        status_code=result.status, content_type=result.content_type, body=_text(body), headers=result.headers
-    )
-
-
-def _text(body: bytes) -> Any:
-    """UTF-8 text as text; anything else (a passed-on file or audio) as bytes, which Powertools sends base64."""
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body
-
-
-def relay_live(result: GatewayResponse) -> Iterator[bytes]:
-    """A streamed answer's pieces for a live transport. Its status is already sent when the provider fails
-    mid-stream, so the client gets the error as its API's last event (counted and logged as a 502/504 is)."""
-    stream = result.stream
-    if stream is None:
-        yield result.body
-        return
-    try:
-        yield from stream
-    except GatewayError as error:
-        _count(error)
-        yield stream.error_event(error)
-    finally:
-        stream.close()
 
 
 def _json(status: int, payload: Any) -> Response[str]:
@@ -137,9 +115,9 @@ def _json(status: int, payload: Any) -> Response[str]:
 
 
 # ----- client routes ---------------------------------------------------------------------------
-def _client_credential(dialect: Dialect, headers: dict[str, str]) -> tuple[str | None, str | None]:
+def _client_credential(event: Event, dialect: Dialect[Any], headers: dict[str, str]) -> tuple[str | None, str | None]:
     """The caller's key (as its API sends it) and the API Gateway API key id; Unauthorized when neither."""
-    api_key_id = _api_key_id()
+    api_key_id = _api_key_id(event)
     if api_key_id is not None:
         # Deployed with API keys, `x-api-key` is API Gateway's (it chose the tenant), never a provider key:
         # an Anthropic key then comes as a bearer token, which is what the anthropic SDK sends for `api_key`.
@@ -155,12 +133,12 @@ def _client_credential(dialect: Dialect, headers: dict[str, str]) -> tuple[str |
     return credential, api_key_id
 
 
-def _client_call(route: str) -> Response[str]:
-    headers = _headers()
+def client_call(route: str, event: Event) -> GatewayResponse:
+    headers = _headers(event)
     dialect = dialect_for(route)
-    credential, api_key_id = _client_credential(dialect, headers)
-    raw = _raw_body()
-    body = require_json_object(raw)
+    credential, api_key_id = _client_credential(event, dialect, headers)
+    raw = _raw_body(event)
+    body = parse_json_object(raw)
     for field in dialect.required:
         if field not in body or body[field] is None:
             raise BadRequest(f"`{field}` is required for /v1/{route}", param=field)
@@ -172,7 +150,7 @@ def _client_call(route: str) -> Response[str]:
     managed = settings.managed_anthropic_key if dialect.provider == "anthropic" else settings.managed_upstream_key
     tenant = keys.tenant_id(credential, api_key_id, passthrough=not managed)
     deadline = time.monotonic() + settings.request_deadline
-    request = ClientRequest(route, body, raw, headers, credential, tenant, deadline)
+    request = ClientRequest(dialect, body, raw, headers, credential, tenant, deadline)
     result = wiring.engine().handle(request)
     log_answered(
         route=route,
@@ -183,49 +161,44 @@ def _client_call(route: str) -> Response[str]:
         model=body["model"],
         sample_rate=settings.log_hit_sample_rate,
     )
-    return _to_response(result)
+    return result
 
 
-def _client_route(route: str) -> None:
-    def answer() -> Response[str]:
-        return _client_call(route)
-
-    answer.__name__ = route.replace("/", "_")
-    app.post(f"/v1/{route}")(app.post(f"/{route}")(answer))
+# Each client route is served with and without the /v1 prefix (some SDKs are configured without it).
+CLIENT_PATHS = {f"{prefix}/{route}": route for route in CLIENT_ROUTES for prefix in ("/v1", "")}
+# Every other path under /v1/, with these methods: passed on uncached.
+PASSED_ON_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
-for _route in routes():
-    _client_route(_route)
-
-
-# Every other path under /v1/, any method: passed on uncached. A regex group makes it a "dynamic" route, which
-# Powertools tries after the static ones above.
-@app.route("/v1/(.+)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def passed_on() -> Response[str]:
-    event = app.current_event
-    headers = _headers()
-    credential, _ = _client_credential(dialect_of_path(event.path), headers)
-    raw = _raw_body()
+def passed_on(event: Event) -> GatewayResponse:
+    path, method = str(event.get("path")), str(event.get("httpMethod"))
+    headers = _headers(event)
+    dialect = dialect_of_path(path)
+    credential, _ = _client_credential(event, dialect, headers)
+    raw = _raw_body(event)
     # API Gateway's multi-value form keeps every value of a repeated name (and commas inside values).
-    pairs = event.multi_value_query_string_parameters or {k: [v] for k, v in event.query_string_parameters.items()}
+    single = event.get("queryStringParameters") or {}
+    pairs = event.get("multiValueQueryStringParameters") or {k: [v] for k, v in single.items()}
     query = urlencode(pairs, doseq=True)
     deadline = time.monotonic() + wiring.settings().request_deadline
-    result = pass_on(wiring.engine(), event.http_method, event.path, query, raw, headers, credential, deadline)
-    logger.info("passed on", extra={"path": event.path[:200], "status": result.status, "cache": "BYPASS"})
-    return _to_response(result)
+    upstream = wiring.engine().services.upstream_for(dialect)
+    result = pass_on(upstream, method, path, query, raw, headers, credential, deadline)
+    logger.info("passed on", extra={"path": path[:200], "status": result.status, "cache": "BYPASS"})
+    return result
 
 
-# Amazon Bedrock Runtime's API, under its own paths (`/model/{modelId}/converse`, ...): see api/bedrock.py.
-@app.route("/model/(.+)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@app.route("/guardrail/(.+)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@app.route("/async-invoke(.*)", method=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def bedrock_runtime(*_: str) -> Response[str]:
-    event = app.current_event
-    pairs = event.multi_value_query_string_parameters or {k: [v] for k, v in event.query_string_parameters.items()}
-    result = bedrock.answer(
-        event.http_method, event.path, urlencode(pairs, doseq=True), _raw_body(), _headers(), _api_key_id()
+def bedrock_runtime(event: Event) -> GatewayResponse:
+    """Amazon Bedrock Runtime's API, under its own paths (`/model/{modelId}/converse`, ...): api/bedrock.py."""
+    single = event.get("queryStringParameters") or {}
+    pairs = event.get("multiValueQueryStringParameters") or {k: [v] for k, v in single.items()}
+    return bedrock.answer(
+        str(event.get("httpMethod")),
+        str(event.get("path")),
+        urlencode(pairs, doseq=True),
+        _raw_body(event),
+        _headers(event),
+        _api_key_id(event),
     )
-    return _to_response(result)
 
 
 @app.get("/health")
@@ -234,15 +207,16 @@ def health() -> Response[str]:
 
 
 # ----- management routes -----------------------------------------------------------------------
-def _admin() -> Any:
+def _admin() -> Admin:
     admin = wiring.admin()
-    admin.authorize(dialect_for("chat/completions").credential(_headers()))  # the admin key as a bearer token
+    headers = _headers(app.current_event)
+    admin.authorize(dialect_for("chat/completions").credential(headers))  # the admin key as a bearer token
     return admin
 
 
 def _admin_body() -> dict[str, Any]:
-    raw = _raw_body()
-    return require_json_object(raw) if raw.strip() else {}
+    raw = _raw_body(app.current_event)
+    return parse_json_object(raw) if raw.strip() else {}
 
 
 @app.post("/cache/flush")
@@ -275,7 +249,7 @@ def entry(key: str) -> Response[str]:
 
 
 # ----- errors ----------------------------------------------------------------------------------
-def _count(error: GatewayError) -> None:
+def count_error(error: GatewayError) -> None:
     if error.status >= 500:
         logger.warning("upstream or backend failure", extra={"status": error.status, "code": error.code})
     if error.type == UPSTREAM_ERROR_TYPE:  # unreachable, timed out or unreadable: the provider-outage alarm
@@ -283,20 +257,18 @@ def _count(error: GatewayError) -> None:
 
 
 def _error(error: GatewayError) -> Response[str]:
-    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, Bedrock's (with
-    the `x-amzn-ErrorType` header botocore reads the code from) on its paths, else OpenAI's."""
-    path = app.current_event.path
-    if bedrock.is_bedrock_path(path):
-        body, headers = bedrock_error(error.status, error.message)
-        response = _json(error.status, body)
-        response.headers.update(headers)
-        return response
-    return _json(error.status, dialect_of_path(path).error_body(error))
+    """`error_response` for the resolver's routes."""
+    return _json(error.status, dialect_of_path(app.current_event.path).error_body(error))
+
+
+def log_unexpected(error: Exception) -> None:
+    # A bug, not an input: log the type and where, never the request. The client gets the envelope.
+    logger.exception("unexpected error", extra={"error_type": type(error).__name__})
 
 
 @app.exception_handler(GatewayError)
 def gateway_error(error: GatewayError) -> Response[str]:
-    _count(error)
+    count_error(error)
     return _error(error)
 
 
@@ -317,13 +289,16 @@ def not_found(_: NotFoundError) -> Response[str]:
 
 @app.exception_handler(RecursionError)
 def too_deep(_: RecursionError) -> Response[str]:
-    # Only a body nested hundreds of levels deep gets here (the key normalises it recursively). Checking the
-    # depth up front would walk every request on the hit path; Python's own limit is the guard instead.
-    return _error(BadRequest("the request body is nested too deeply to be processed"))
+    return _error(TOO_DEEP)
 
 
 @app.exception_handler(Exception)
 def unexpected(error: Exception) -> Response[str]:
-    # A bug, not an input: log the type and where, never the request. The client gets the envelope.
-    logger.exception("unexpected error", extra={"error_type": type(error).__name__})
-    return _error(InternalError("internal error in the cache gateway; it has been logged"))
+    log_unexpected(error)
+    return _error(INTERNAL)
+
+
+# Only a body nested hundreds of levels deep raises RecursionError (the key normalises it recursively). Checking
+# the depth up front would walk every request on the hit path; Python's own limit is the guard instead.
+TOO_DEEP = BadRequest("the request body is nested too deeply to be processed")
+INTERNAL = InternalError("internal error in the cache gateway; it has been logged")

@@ -170,7 +170,7 @@ def stop_reason_storable(reason: Any) -> bool:
 
 
 # ----- what the two Bedrock dialects share ---------------------------------------------------------------------
-class BedrockDialect(Dialect):
+class BedrockDialect(Dialect[eventstream.Message]):
     """Bedrock Runtime's transport: the request's model id in the path, AWS event-stream frames for a stream,
     `{"message": ...}` errors. The body the engine sees holds the path's model id as `model` (what the key and
     the price table read); the body sent upstream is the client's, byte for byte."""
@@ -194,12 +194,8 @@ class BedrockDialect(Dialect):
         except eventstream.FrameError as exc:
             raise UpstreamUnavailable(f"the provider's event stream was malformed: {exc}") from None
 
-    def feed(self, assembler: Any, event: Any) -> None:
-        assembler.feed(event)
-
-    def relay(self, event: Any, body: dict[str, Any]) -> bytes | None:
-        raw: bytes = event.raw  # the provider's frame, CRCs and padding included
-        return raw
+    def relay(self, event: eventstream.Message, body: dict[str, Any]) -> bytes | None:
+        return event.raw  # the provider's frame, CRCs and padding included
 
     def error_body(self, error: GatewayError) -> dict[str, Any]:
         return bedrock_error(error.status, error.message)[0]

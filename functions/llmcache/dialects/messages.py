@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from llmcache import keys
+from llmcache.dialects.openai import positive
+from llmcache.dialects.sse import SseEvent
 from llmcache.dialects.typed import TypedEventDialect
 from llmcache.dialects.wire import (
     bearer_token,
@@ -22,6 +24,7 @@ from llmcache.dialects.wire import (
     valid_token,
 )
 from llmcache.errors import BadRequest, GatewayError, Unauthorized
+from llmcache.savings import TokenCounts
 
 REPLAY_PIECE_CHARS = 64
 ANSWER_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -32,11 +35,6 @@ IGNORED_FIELDS: dict[str, str] = {
     "metadata": "`user_id` for Anthropic's abuse monitoring, never seen by the model",
     "cache": "this gateway's own controls, never sent to the provider",
 }
-# Left out wherever it marks a block (system, messages, tools) and at the top level.
-CACHE_CONTROL_REASON = (
-    "`cache_control` markers choose what Anthropic's prompt cache keeps: they change cost, latency and the "
-    "cache_* usage counts, not the answer (a hit replays the usage of the call that filled the entry)"
-)
 KEYED_FIELDS: dict[str, str] = {
     "model": "the model that answers",
     "messages": "the conversation, with images, documents, tool uses and results",
@@ -109,10 +107,17 @@ class Messages(TypedEventDialect):
     def replay_events(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
         return replay_events(answer)
 
-    def usage_tokens(self, answer: dict[str, Any]) -> int:
+    def usage(self, answer: dict[str, Any]) -> TokenCounts:
+        """Anthropic's `input_tokens` leaves out `cache_read_input_tokens` and `cache_creation_input_tokens`:
+        every input token is their sum (the cache reads billed as cached input)."""
         usage = answer.get("usage")
-        names = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
-        return sum(int_field(usage, name) for name in names)
+        if not isinstance(usage, dict):
+            return TokenCounts()
+        cached = positive(usage, "cache_read_input_tokens")
+        input_tokens = positive(usage, "input_tokens") + cached + positive(usage, "cache_creation_input_tokens")
+        output = positive(usage, "output_tokens")
+        total = positive(usage, "total_tokens") or input_tokens + output
+        return TokenCounts(total=total, input=input_tokens, cached_input=cached, output=output)
 
     # ----- errors -------------------------------------------------------------------------------------------
     def error_body(self, error: GatewayError) -> dict[str, Any]:
@@ -196,11 +201,11 @@ class MessagesAssembler:
         """`message_stop` came, or the stream failed: nothing after it belongs to the answer."""
         return self.done or self.broken
 
-    def feed(self, data: str) -> None:
+    def feed(self, event: SseEvent) -> None:
         if self.finished:
             return
         try:
-            payload = json.loads(data)
+            payload = json.loads(event.data)
             kind = str(payload["type"])
             if kind != "ping":
                 self._apply(kind, payload)

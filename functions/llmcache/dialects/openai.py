@@ -11,13 +11,21 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from llmcache.dialects.base import Assembler, Dialect
-from llmcache.dialects.wire import split_last_user_text
+from llmcache.dialects.base import SseDialect
+from llmcache.dialects.sse import SseEvent
+from llmcache.dialects.wire import int_field, single_text_part, split_last_user_text
 from llmcache.errors import BadRequest
+from llmcache.keys import normalize_numbers
+from llmcache.savings import TokenCounts
 
 if TYPE_CHECKING:
-    from llmcache.dialects.sse import SseEvent
     from llmcache.errors import GatewayError
+
+# Client headers passed on to the provider that select what answers: the account context (organization,
+# project: model access, data controls) and beta behaviour. Requests that differ in them never share a key.
+ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")
+# Fields that do not change the answer (transport, attribution and our own controls).
+IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cache"})
 
 DONE = "[DONE]"
 
@@ -75,9 +83,10 @@ class StreamAssembler:
     def finished(self) -> bool:
         return self.done
 
-    def feed(self, data: str) -> None:
+    def feed(self, event: SseEvent) -> None:
         if self.done or self.broken:
             return
+        data = event.data
         if data.strip() == DONE:
             self.done = True
             return
@@ -272,15 +281,94 @@ def _is_usage_only_chunk(data: str) -> bool:
     return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
 
 
-class ChatCompletions(Dialect):
+# ----- the request's canonical form, the answer's checks and usage ------------------------------------------------
+def canonical_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The request with ignored fields dropped and equivalent spellings made equal: `"hi"` and
+    `[{"type": "text", "text": "hi"}]` are the same message for the provider."""
+    kept = {k: v for k, v in body.items() if k not in IGNORED_FIELDS}
+    messages = kept.get("messages")
+    if isinstance(messages, list):
+        kept["messages"] = [_plain_content(m) for m in messages]
+    normalized: dict[str, Any] = normalize_numbers(kept)
+    return normalized
+
+
+def _plain_content(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    text = single_text_part(message.get("content"), "text")
+    return {**message, "content": text} if text is not None else message
+
+
+def is_storable_answer(route: str, status: int, answer: Any) -> bool:
+    """Only complete 2xx answers: never an error, never an answer without choices."""
+    if not 200 <= status < 300 or not isinstance(answer, dict) or "error" in answer:
+        return False
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return False
+    return all(_is_servable_choice(route, c) for c in choices)
+
+
+def _is_servable_choice(route: str, choice: Any) -> bool:
+    """A finished choice in OpenAI's shape: a stored answer is later replayed as a stream, which needs it.
+
+    A choice cut off mid-generation by an error has no finish_reason; one without an integer index, or
+    whose message is not an object, could not be replayed."""
+    if not isinstance(choice, dict) or not choice.get("finish_reason"):
+        return False
+    index = choice.get("index")
+    if isinstance(index, bool) or not isinstance(index, int):
+        return False
+    if route == "completions":
+        return isinstance(choice.get("text"), str)
+    message = choice.get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("content"), (str, type(None))):
+        return False
+    tool_calls = message.get("tool_calls")
+    function_call = message.get("function_call")
+    return (tool_calls is None or (isinstance(tool_calls, list) and all(isinstance(t, dict) for t in tool_calls))) and (
+        function_call is None or isinstance(function_call, dict)
+    )
+
+
+def usage_counts(answer: dict[str, Any], prefix: str = "prompt", output_name: str = "completion_tokens") -> TokenCounts:
+    """OpenAI's usage: `prompt_tokens` (the cached ones included, in `prompt_tokens_details`) and
+    `completion_tokens`; the Responses API spells them `input_*` and `output_tokens` (`prefix`, `output_name`)."""
+    usage = answer.get("usage")
+    if not isinstance(usage, dict):
+        return TokenCounts()
+    input_tokens, output = positive(usage, f"{prefix}_tokens"), positive(usage, output_name)
+    cached = positive(usage.get(f"{prefix}_tokens_details"), "cached_tokens")
+    total = positive(usage, "total_tokens") or input_tokens + output
+    return TokenCounts(total=total, input=input_tokens, cached_input=min(cached, input_tokens), output=output)
+
+
+def positive(usage: Any, name: str) -> int:
+    """A token count of a usage object, 0 unless it is a whole number above 0."""
+    return max(0, int_field(usage, name))
+
+
+# ----- the dialects ----------------------------------------------------------------------------------------------
+class ChatCompletions(SseDialect):
     route = "chat/completions"
     required = ("model", "messages")
+    answer_headers = ANSWER_HEADERS
+
+    def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
+        return canonical_request(body)
+
+    def storable(self, status: int, answer: Any) -> bool:
+        return is_storable_answer(self.route, status, answer)
+
+    def usage(self, answer: dict[str, Any]) -> TokenCounts:
+        return usage_counts(answer)
 
     def validate(self, body: dict[str, Any]) -> None:
         if not isinstance(body["messages"], list) or not body["messages"]:
             raise BadRequest("`messages` must be a non-empty list of messages", param="messages")
 
-    def assembler(self) -> Assembler:
+    def assembler(self) -> StreamAssembler:
         return StreamAssembler()
 
     def stream_overrides(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,12 @@ import json
 from typing import Any
 
 from llmcache import keys
+from llmcache.dialects.openai import ANSWER_HEADERS, usage_counts
+from llmcache.dialects.sse import SseEvent
 from llmcache.dialects.typed import TypedEventDialect
-from llmcache.dialects.wire import int_field, pieces, single_text_part, split_last_user_text, sse_bytes
+from llmcache.dialects.wire import pieces, single_text_part, split_last_user_text, sse_bytes
 from llmcache.errors import GatewayError
+from llmcache.savings import TokenCounts
 
 REPLAY_PIECE_CHARS = 64
 
@@ -56,6 +59,7 @@ KEYED_FIELDS: dict[str, str] = {
 
 class Responses(TypedEventDialect):
     route = "responses"
+    answer_headers = ANSWER_HEADERS
     required = ("model",)  # `input` may be absent when `prompt` or `previous_response_id` carries it
 
     def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -79,9 +83,9 @@ class Responses(TypedEventDialect):
     def replay_events(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
         return replay_events(answer)
 
-    def usage_tokens(self, answer: dict[str, Any]) -> int:
-        usage = answer.get("usage")
-        return int_field(usage, "total_tokens") or int_field(usage, "input_tokens") + int_field(usage, "output_tokens")
+    def usage(self, answer: dict[str, Any]) -> TokenCounts:
+        """`input_tokens` (the cached ones included, in `input_tokens_details`) and `output_tokens`."""
+        return usage_counts(answer, "input", "output_tokens")
 
     # ----- errors -------------------------------------------------------------------------------------------
     def error_event(self, error: GatewayError) -> bytes:
@@ -139,11 +143,11 @@ class ResponsesAssembler:
         """`response.completed` came, or the stream failed: nothing after it belongs to the answer."""
         return self._final is not None or self.broken
 
-    def feed(self, data: str) -> None:
+    def feed(self, event: SseEvent) -> None:
         if self.finished:
             return
         try:
-            payload = json.loads(data)
+            payload = json.loads(event.data)
         except (ValueError, RecursionError):
             self.broken = True
             return

@@ -64,8 +64,3 @@ def iter_sse_events(chunks: Iterable[bytes]) -> Iterator[SseEvent]:
             data.append(value)
         elif field == "event":
             name = value or None
-
-
-def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[str]:
-    """The `data` payload of each event (see `iter_sse_events`)."""
-    return (event.data for event in iter_sse_events(chunks))

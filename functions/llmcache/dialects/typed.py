@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcache.dialects.base import Dialect
+from llmcache.dialects.base import SseDialect
 from llmcache.dialects.wire import sse_bytes
 
 
-class TypedEventDialect(Dialect):
+class TypedEventDialect(SseDialect):
     def is_complete(self, answer: Any) -> bool:
         """A finished answer in the API's own shape: only that is stored (and can be replayed)."""
         raise NotImplementedError

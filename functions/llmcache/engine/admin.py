@@ -5,14 +5,18 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcache.constants import Metric
-from llmcache.engine.core import Engine
 from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from llmcache.observability import counters
 from llmcache.policy import is_namespace
 from llmcache.stores.base import Hit
+
+if TYPE_CHECKING:
+    from llmcache.engine.services import Services
+    from llmcache.semantic.types import SemanticMatcher
+    from llmcache.stores.cloudwatch import MetricsReader
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
 TENANT_PATTERN = re.compile(r"[0-9a-f]{32}|anonymous")
@@ -29,8 +33,15 @@ STATS_METRICS = [
 
 
 class Admin:
-    def __init__(self, engine: Engine, admin_key: Callable[[], str | None], metrics_reader: Any = None) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        services: Services,
+        admin_key: Callable[[], str | None],
+        semantic: SemanticMatcher | None = None,
+        metrics_reader: MetricsReader | None = None,
+    ) -> None:
+        self.services = services
+        self.semantic = semantic
         self.admin_key = admin_key
         self.metrics_reader = metrics_reader  # None: this process's own counters (make run)
 
@@ -52,14 +63,14 @@ class Admin:
         tenant = body.get("tenant")
         if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant)):
             raise BadRequest("`tenant` must be a tenant id (32 hex characters, as logged per request)", param="tenant")
-        if tenant is not None and self.engine.settings.scope == "shared":
+        if tenant is not None and self.services.settings.scope == "shared":
             # Entries are not per tenant in shared scope: a per-tenant counter would flush nothing.
             raise BadRequest(
                 "CACHE_SCOPE is shared, so entries are not kept per tenant: flush the namespace (omit `tenant`)",
                 param="tenant",
             )
         try:
-            generation = self.engine.generations.bump(namespace, tenant)
+            generation = self.services.generations.bump(namespace, tenant)
         except BackendFailure as failure:
             raise ServiceUnavailable(f"the flush could not be recorded ({failure.tier} failed); try again") from None
         return {"flushed": True, "namespace": namespace, "tenant": tenant or "*", "generation": generation}
@@ -70,7 +81,7 @@ class Admin:
         return key
 
     def entry(self, key: str) -> dict[str, Any]:
-        now = self.engine.clock()
+        now = self.services.clock()
         hit = self._locate(key, now)
         entry = hit.entry
         return {
@@ -89,25 +100,25 @@ class Admin:
         ttl = body.get("ttl")
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
             raise BadRequest("`ttl` must be a whole number of seconds, at least 1", param="ttl")
-        now = self.engine.clock()
+        now = self.services.clock()
         hit = self._locate(key, now)
-        entry = hit.entry.with_expiry(now + min(ttl, self.engine.settings.max_ttl))
-        self.engine.store.put(key, entry)
+        entry = hit.entry.with_expiry(now + min(ttl, self.services.settings.max_ttl))
+        self.services.store.put(key, entry)
         self._tell_semantic_index("reexpire", lambda index: index.reexpire(key, entry.expires_at))
         return self.entry(key)
 
     def _tell_semantic_index(self, operation: str, call: Callable[[Any], None]) -> None:
         """Keep the semantic index in step with the entry; its failure is counted, never the caller's."""
-        if self.engine.semantic is None:
+        if self.semantic is None:
             return
         try:
-            call(self.engine.semantic)
+            call(self.semantic)
         except Exception as exc:
-            self.engine.store.report_failure(BackendFailure("semantic", operation, exc))
+            self.services.store.report_failure(BackendFailure("semantic", operation, exc))
 
     def _locate(self, key: str, now: float) -> Hit:
         try:
-            hit = self.engine.store.locate(self._key(key), now)
+            hit = self.services.store.locate(self._key(key), now)
         except BackendFailure as failure:
             raise ServiceUnavailable(f"the entry could not be read ({failure.tier} failed); try again") from None
         if hit is None:
@@ -118,7 +129,7 @@ class Admin:
         key = self._key(key)
         failure: BackendFailure | None = None
         try:
-            removed = self.engine.store.delete(key)
+            removed = self.services.store.delete(key)
         except BackendFailure as exc:
             removed, failure = False, exc
         self._tell_semantic_index("forget", lambda index: index.forget(key))
@@ -139,7 +150,7 @@ class Admin:
         else:
             snapshot = counters.snapshot()
             totals = {name: snapshot.get(name, 0.0) for name in STATS_METRICS}
-            source, window = "process", int(self.engine.clock() - counters.started)
+            source, window = "process", int(self.services.clock() - counters.started)
         hits, misses = totals[Metric.CACHE_HIT], totals[Metric.CACHE_MISS]
         lookups = hits + misses
         return {

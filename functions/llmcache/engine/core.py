@@ -1,10 +1,14 @@
-"""lookup -> (coalesce) -> upstream -> store. Knows only the store, generations and upstream interfaces."""
+"""lookup -> (coalesce) -> upstream -> store, the same for every API (its dialect says what differs).
+
+`Engine.handle` looks the request up (exactly, then semantically) and serves a hit; a miss becomes a `_Miss`,
+the one object that asks the provider for this request (or finds the answer another caller got meanwhile)
+and stores what may be stored. Knows only the store, generations, upstream and dialect interfaces.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -17,29 +21,24 @@ from llmcache.constants import (
     HEADER_CACHE_TIER,
     Metric,
 )
-from llmcache.dialects.base import Dialect
-from llmcache.dialects.registry import dialect_for
 from llmcache.engine.coalesce import Flight, SingleFlight
-from llmcache.engine.generations import Generations
+from llmcache.engine.per_input import PerInput
+from llmcache.engine.services import Services, compact_json, seconds_left, upstream_done, young_enough
 from llmcache.engine.shared_stream import SharedStream
-from llmcache.errors import BackendFailure, UpstreamUnavailable
-from llmcache.exchange import JSON, SSE, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
+from llmcache.errors import BackendFailure
+from llmcache.exchange import JSON, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
 from llmcache.observability import record
-from llmcache.policy import Controls
 from llmcache.savings import record_hit_savings
-from llmcache.settings import Settings
 from llmcache.stores.base import CacheEntry, Hit
-from llmcache.stores.tiered import TieredStore
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from llmcache.dialects.base import Dialect
     from llmcache.engine.leases import Leases
     from llmcache.engine.semantic import SemanticQuery
-    from llmcache.upstream import Upstream
-
-__all__ = ["ClientRequest", "Engine", "GatewayResponse", "require_json_object"]
-
-# Stores an answer under its key (the caller decided it may be stored): the parsed answer and its bytes.
-Keep = Callable[[dict[str, Any], bytes], None]
+    from llmcache.policy import Controls
+    from llmcache.semantic.types import SemanticMatcher
 
 
 class _SemanticDown(Exception):
@@ -48,25 +47,20 @@ class _SemanticDown(Exception):
 
 class Engine:
     def __init__(
-        self,
-        settings: Settings,
-        store: TieredStore,
-        generations: Generations,
-        upstream: Upstream,
-        semantic: Any = None,
-        leases: Leases | None = None,
-        clock: Callable[[], float] = time.time,
-        providers: dict[str, Upstream] | None = None,
+        self, services: Services, semantic: SemanticMatcher | None = None, leases: Leases | None = None
     ) -> None:
-        self.settings = settings
-        self.store = store
-        self.generations = generations
-        self.upstream = upstream  # OpenAI-compatible (UPSTREAM_BASE_URL)
-        self.providers = providers or {}  # the other providers by dialect.provider: "anthropic"
+        self.services = services
+        self.settings = services.settings
+        self.store = services.store
+        self.generations = services.generations
         self.semantic = semantic
         self.leases = leases
-        self.clock = clock
         self.flights: SingleFlight[GatewayResponse] = SingleFlight()
+        self.per_input = PerInput(services)
+
+    def clock(self) -> float:
+        """The services' clock (tests replace it there, for every part of the engine at once)."""
+        return self.services.clock()
 
     # ----- entry point -------------------------------------------------------------------------
     def handle(self, request: ClientRequest) -> GatewayResponse:
@@ -77,61 +71,49 @@ class Engine:
             from llmcache.upstream import current_credential
 
             current_credential.set(request.credential)  # passthrough: the caller pays for its own embedding
-        dialect = dialect_for(request.route)
-        if dialect.own_path:
-            return dialect.answer(self, request, controls)
-        return self._answer(request, dialect, controls)
+        if request.dialect.per_input:
+            return self.per_input.answer(request, controls)
+        return self._answer(request, controls)
 
-    def upstream_for(self, route: str) -> Upstream:
-        """The provider that answers `route`: its dialect's, else the OpenAI-compatible upstream."""
-        return self.providers.get(dialect_for(route).provider, self.upstream)
-
-    def tenant_scope(self, request: ClientRequest) -> str:
-        return "" if self.settings.scope == "shared" else request.tenant
-
-    def generation_for(self, tenant_scope: str, namespace: str) -> str | None:
-        return self.generations.current(tenant_scope, namespace)
-
-    # ----- one answer per request: chat completions, completions, ... --------------------------
-    def _answer(self, request: ClientRequest, dialect: Dialect, controls: Controls) -> GatewayResponse:
-        body = request.body
-        stream = body.get("stream") is True
-        tenant_scope = self.tenant_scope(request)
+    # ----- one answer per request: chat completions, completions, responses, messages, ... ------
+    def _answer(self, request: ClientRequest, controls: Controls) -> GatewayResponse:
+        dialect, body = request.dialect, request.body
+        tenant_scope = self.services.tenant_scope(request)
         # Neither served nor stored: a request its API says must not be (a Responses background job), or one
         # whose flush generation is unknowable.
         bypass = dialect.bypass_reason(body) is not None
-        generation = None if bypass else self.generation_for(tenant_scope, controls.namespace)
+        generation = None if bypass else self.services.generation(tenant_scope, controls.namespace)
         if generation is None:
             record(Metric.CACHE_BYPASS)
-            response = self._call_upstream(request, dialect, key=None, controls=controls)
+            response = _Miss(self, request, controls, None, None, 0.0).call()
             response.headers[HEADER_CACHE] = "BYPASS"
             return response
-        # once: the key and the semantic partition share it
+        # once: the key and the semantic partition share them
         context = keys.header_context(request.headers, dialect.answer_headers)
+        canonical = dialect.canonical(body) if controls.custom_key is None else None
         key = keys.request_key(
             tenant=tenant_scope,
             namespace=controls.namespace,
             generation=generation,
-            route=request.route,
-            body=body,
+            route=dialect.route,
+            canonical=canonical,
             custom_key=controls.custom_key,
             context=context,
-            canonicalize=dialect.canonical,
         )
         started = time.perf_counter()
-        query = self._semantic_query(request, controls, tenant_scope, generation, context)
+        query = self._semantic_query(dialect, canonical, controls, tenant_scope, generation, context)
         if not controls.no_cache:
-            now = self.clock()
+            now = self.services.clock()
             hit = self.store.get(key, now)
-            if hit is not None and _young_enough(hit.entry, controls, now):
-                return self._serve_hit(hit, key, request, dialect, now, started)
+            if hit is not None and young_enough(hit.entry, controls, now):
+                return self._serve_hit(hit, key, request, now, started)
             try:
                 semantic = self._semantic_lookup(query, controls, now) if query is not None else None
             except _SemanticDown:
                 semantic, query = None, None  # it just failed: do not wait on it a second time to index
             if semantic is not None:
                 hit, similarity = semantic
-                response = self._serve_hit(hit, key, request, dialect, now, started)
+                response = self._serve_hit(hit, key, request, now, started)
                 response.headers[HEADER_CACHE_MATCH] = "semantic"
                 response.headers[HEADER_CACHE_SIMILARITY] = f"{similarity:.4f}"
                 return response
@@ -141,65 +123,19 @@ class Engine:
             record(Metric.CACHE_BYPASS)
             outcome = "BYPASS"
 
-        def call() -> GatewayResponse:
-            store = key if not controls.no_store else None
-            return self._call_upstream(request, dialect, key=store, controls=controls, semantic=query)
-
-        def answered_meanwhile(hit: Hit | None) -> GatewayResponse | None:
-            """Another caller's answer, stored since this request's lookup: served, not fetched again."""
-            if hit is None or not _young_enough(hit.entry, controls, self.clock()):
-                return None
-            response = self._serve_hit(hit, key, request, dialect, self.clock(), started, count=False)
-            # This request's lookup missed (and is counted so); its answer came from another caller's call.
-            # Labelled as an in-container follower is: MISS + Coalesced, so headers and metrics agree.
-            for name in ("Age", HEADER_CACHE_MATCH, HEADER_CACHE_TIER):
-                response.headers.pop(name, None)
-            response.headers[HEADER_CACHE] = "MISS"
-            response.headers["X-Cache-Coalesced"] = "true"
-            return response
-
-        def fetch() -> GatewayResponse:
-            if controls.no_cache or controls.no_store:
-                return call()
-            # The previous flight may have stored its answer between our lookup and our flight
-            # (checked in this container's memory only: it costs no round trip).
-            meanwhile = answered_meanwhile(self.store.get_local(key, self.clock()))
-            if meanwhile is not None:
-                return meanwhile
-            leases = self.leases
-            if leases is None:
-                return call()
-            token = leases.acquire(key)
-            if token is None:  # another container is asking the provider right now: wait for its answer
-                waited = answered_meanwhile(
-                    leases.wait_for(key, lambda: self.store.get(key, self.clock()), request.deadline)
-                )
-                return waited if waited is not None else call()
-            try:
-                response = call()
-            except BaseException:
-                leases.release(key, token)
-                raise
-            if response.stream is None:
-                leases.release(key, token)
-            else:  # held while the answer streams in: other containers wait for the stored answer
-                response.stream.on_close(lambda: leases.release(key, token))
-            return response
-
+        miss = _Miss(self, request, controls, key, query, started)
         # Identical concurrent misses share one upstream call. A refresh (no-cache) does not wait, and a
         # no-store request does not lead one: its answer is never stored, so waiters would get nothing kept.
-        wait = _seconds_left(request.deadline) if request.deadline else self.settings.upstream_read_timeout
+        wait = seconds_left(request.deadline) if request.deadline else self.settings.upstream_read_timeout
         flight_key = f"{key}:{dialect.variant(body)}"
         if controls.no_cache or controls.no_store:
-            response = fetch()
-        elif stream:
-            response = self._stream_flight(
-                flight_key, fetch, lambda: answered_meanwhile(self.store.get(key, self.clock())), wait
-            )
+            response = miss.fetch()
+        elif request.stream:
+            response = self._stream_flight(flight_key, miss, wait)
         else:
             # Only a success is shared: a provider error (e.g. a 401 for the leader's own key, which in shared
             # scope is another tenant's) belongs to the leader's caller alone.
-            response, shared = self.flights.run(flight_key, fetch, wait, shareable=lambda r: r.status < 400)
+            response, shared = self.flights.run(flight_key, miss.fetch, wait, shareable=lambda r: r.status < 400)
             if shared:
                 response = GatewayResponse(
                     response.status,
@@ -211,21 +147,15 @@ class Engine:
         response.headers[HEADER_CACHE_KEY] = key
         return response
 
-    def _stream_flight(
-        self,
-        flight_key: str,
-        fetch: Callable[[], GatewayResponse],
-        stored: Callable[[], GatewayResponse | None],
-        wait: float,
-    ) -> GatewayResponse:
+    def _stream_flight(self, flight_key: str, miss: _Miss, wait: float) -> GatewayResponse:
         """One provider call per herd of identical streamed misses, whose events every member gets as they come:
         the leader's stream is shared (SharedStream), followers read it from its first event. A follower that
         comes when the stream was given up (its readers all left) waits for the stored answer, or asks itself."""
         flight, leader = self.flights.join(flight_key)
         if not leader:
-            return self._follow(flight, fetch, stored, wait)
+            return self._follow(flight, miss, wait)
         try:
-            response = fetch()
+            response = miss.fetch()
         except BaseException as exc:
             self.flights.land(flight_key, flight, error=exc)
             raise
@@ -237,13 +167,7 @@ class Engine:
         self.flights.share(flight, (response, shared))
         return GatewayResponse(response.status, b"", response.content_type, response.headers, reader)
 
-    def _follow(
-        self,
-        flight: Flight[GatewayResponse],
-        fetch: Callable[[], GatewayResponse],
-        stored: Callable[[], GatewayResponse | None],
-        wait: float,
-    ) -> GatewayResponse:
+    def _follow(self, flight: Flight[GatewayResponse], miss: _Miss, wait: float) -> GatewayResponse:
         until = time.monotonic() + wait
         if flight.started.wait(wait) and flight.shared is not None:
             head, shared = flight.shared
@@ -252,23 +176,17 @@ class Engine:
                 headers = {**head.headers, "X-Cache-Coalesced": "true"}
                 return GatewayResponse(head.status, b"", head.content_type, headers, reader)
         if self.flights.wait(flight, max(0.0, until - time.monotonic())):
-            answered = stored()
+            answered = miss.stored()
             if answered is not None:
                 return answered
-        return fetch()
+        return miss.fetch()
 
     def _serve_hit(
-        self,
-        hit: Hit,
-        key: str,
-        request: ClientRequest,
-        dialect: Dialect,
-        now: float,
-        started: float,
-        count: bool = True,
+        self, hit: Hit, key: str, request: ClientRequest, now: float, started: float, count: bool = True
     ) -> GatewayResponse:
         entry, raw = hit.entry, hit.raw
-        if request.body.get("stream") is True:
+        if request.stream:
+            dialect = request.dialect
             body, content_type = dialect.replay(json.loads(raw), request.body), dialect.stream_content_type
         else:
             body, content_type = raw, entry.content_type
@@ -292,16 +210,22 @@ class Engine:
 
     # ----- semantic ----------------------------------------------------------------------------
     def _semantic_query(
-        self, request: ClientRequest, controls: Controls, tenant_scope: str, generation: str, context: str
+        self,
+        dialect: Dialect[Any],
+        canonical: dict[str, Any] | None,
+        controls: Controls,
+        tenant_scope: str,
+        generation: str,
+        context: str,
     ) -> SemanticQuery | None:
         """What the semantic index compares and its partition, once per request; None when not applicable."""
-        if self.semantic is None or controls.custom_key is not None:
+        if self.semantic is None or controls.custom_key is not None or canonical is None:
             return None
         from llmcache.engine.semantic import semantic_query
 
         return semantic_query(
-            request.route,
-            request.body,
+            dialect,
+            canonical,
             tenant_scope,
             controls.namespace,
             generation,
@@ -311,7 +235,7 @@ class Engine:
 
     def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
         """The semantic hit, or None; _SemanticDown (already counted) when the embedder or index failed."""
-        if not controls.semantic:  # the caller opted out of lookups (its answer is still indexed for others)
+        if not controls.semantic or self.semantic is None:  # the caller opted out (its answer is still indexed)
             return None
         threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
         try:
@@ -322,92 +246,118 @@ class Engine:
         if candidate is None:
             return None
         hit = self.store.get(candidate.key, now)
-        if hit is None or not _young_enough(hit.entry, controls, now):
+        if hit is None or not young_enough(hit.entry, controls, now):
             return None
         return hit, candidate.similarity
 
-    def _semantic_remember(self, query: SemanticQuery, key: str, entry: CacheEntry) -> None:
-        try:
-            self.semantic.remember(query.partition, query.text, key, entry.expires_at)
-        except Exception as exc:
-            self.store.report_failure(BackendFailure("semantic", "remember", exc))
 
-    # ----- upstream ----------------------------------------------------------------------------
-    def _call_upstream(
+class _Miss:
+    """One request the cache did not answer: asks the provider for it (or takes the answer another caller got
+    meanwhile), and stores a complete answer under `key` (None: never stored)."""
+
+    def __init__(
         self,
+        engine: Engine,
         request: ClientRequest,
-        dialect: Dialect,
-        *,
-        key: str | None,
         controls: Controls,
-        semantic: SemanticQuery | None = None,
-    ) -> GatewayResponse:
-        """The provider's answer; a complete success is stored under `key` (None: not stored)."""
-        started = time.perf_counter()
+        key: str | None,
+        query: SemanticQuery | None,
+        started: float,
+    ) -> None:
+        self.engine = engine
+        self.services = engine.services
+        self.request = request
+        self.dialect = request.dialect
+        self.controls = controls
+        self.key = key
+        self.query = query
+        self.started = started  # when the lookup began: a hit served meanwhile counts its latency from there
 
-        def keep(answer: dict[str, Any], raw: bytes) -> None:
-            # An answer over MAX_ANSWER_BYTES is passed on, never stored (a hit would replay it every time).
-            if key is not None and len(raw) <= self.settings.max_answer_bytes:
-                self._store(request, dialect, controls, key, answer, raw, semantic)
-
-        if request.body.get("stream") is True:
-            return self._open_stream(request, dialect, started, keep)
-        response, answer = self._post(request)
-        self._upstream_done(response.status, started)
-        if answer is not None:
-            keep(answer, response.body)  # a plain answer is kept as the provider's own bytes
+    # ----- coalescing --------------------------------------------------------------------------
+    def fetch(self) -> GatewayResponse:
+        """The provider's answer, unless an answer stored since the lookup (here, or by another container
+        holding the lease) can be served instead."""
+        if self.controls.no_cache or self.controls.no_store:
+            return self.call()
+        key, store, clock = self._key(), self.services.store, self.services.clock
+        # The previous flight may have stored its answer between our lookup and our flight
+        # (checked in this container's memory only: it costs no round trip).
+        meanwhile = self.answered_meanwhile(store.get_local(key, clock()))
+        if meanwhile is not None:
+            return meanwhile
+        leases = self.engine.leases
+        if leases is None:
+            return self.call()
+        token = leases.acquire(key)
+        if token is None:  # another container is asking the provider right now: wait for its answer
+            waited = self.answered_meanwhile(
+                leases.wait_for(key, lambda: store.get(key, clock()), self.request.deadline)
+            )
+            return waited if waited is not None else self.call()
+        try:
+            response = self.call()
+        except BaseException:
+            leases.release(key, token)
+            raise
+        if response.stream is None:
+            leases.release(key, token)
+        else:  # held while the answer streams in: other containers wait for the stored answer
+            response.stream.on_close(lambda: leases.release(key, token))
         return response
 
-    @staticmethod
-    def _upstream_done(status: int, started: float) -> None:
-        record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - started) * 1000)
-        if status >= 400:
-            record(Metric.UPSTREAM_ERROR)
+    def stored(self) -> GatewayResponse | None:
+        """The answer another caller stored since this request's lookup, served; None when there is none."""
+        return self.answered_meanwhile(self.services.store.get(self._key(), self.services.clock()))
 
-    def forward_body(self, body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
-        """The client's own bytes when nothing changes; else its JSON without our `cache` object."""
-        if "cache" not in body and not overrides:
-            return raw
-        forwarded = {k: v for k, v in body.items() if k != "cache"}
-        forwarded.update(overrides)
-        return _compact_json(forwarded)
+    def answered_meanwhile(self, hit: Hit | None) -> GatewayResponse | None:
+        """Another caller's answer, stored since this request's lookup: served, not fetched again."""
+        now = self.services.clock()
+        if hit is None or not young_enough(hit.entry, self.controls, now):
+            return None
+        response = self.engine._serve_hit(hit, self._key(), self.request, now, self.started, count=False)
+        # This request's lookup missed (and is counted so); its answer came from another caller's call.
+        # Labelled as an in-container follower is: MISS + Coalesced, so headers and metrics agree.
+        for name in ("Age", HEADER_CACHE_MATCH, HEADER_CACHE_TIER):
+            response.headers.pop(name, None)
+        response.headers[HEADER_CACHE] = "MISS"
+        response.headers["X-Cache-Coalesced"] = "true"
+        return response
 
-    def _post(self, request: ClientRequest) -> tuple[GatewayResponse, dict[str, Any] | None]:
-        upstream = self.upstream_for(request.route).post(
-            dialect_for(request.route).upstream_path(request.body),
-            self.forward_body(request.body, request.raw),
+    def _key(self) -> str:
+        assert self.key is not None, "only a keyed miss is coalesced"
+        return self.key
+
+    # ----- the provider ------------------------------------------------------------------------
+    def call(self) -> GatewayResponse:
+        """The provider's answer; a complete success is stored (unless no-store, or the request has no key)."""
+        started = time.perf_counter()
+        if self.request.stream:
+            return self._open_stream(started)
+        request = self.request
+        upstream = self.services.upstream_for(self.dialect).post(
+            self.dialect.upstream_path(request.body),
+            forward_body(request.body, request.raw),
             request.headers,
             request.credential,
             deadline=request.deadline,
         )
-        return self.passthrough(upstream, request.route)
+        response, answer = self.services.provider_answer(upstream, self.dialect)
+        upstream_done(response.status, started)
+        if answer is not None:
+            self.keep(answer, response.body)  # a plain answer is kept as the provider's own bytes
+        return response
 
-    def passthrough(self, upstream: UpstreamResponse, route: str) -> tuple[GatewayResponse, dict[str, Any] | None]:
-        """The provider's answer as-is, and its parsed JSON when it is a storable success."""
-        headers = {k: v for k, v in upstream.headers.items() if k != "content-type"}
-        response = GatewayResponse(upstream.status, upstream.body, upstream.content_type, headers)
-        if upstream.status >= 400:
-            return response, None  # the provider's own error, passed through, never stored
-        if len(upstream.body) > self.settings.max_answer_bytes:
-            return response, None  # passed on, never stored: a hit would inflate it again on every replay
-        try:
-            answer = json.loads(upstream.body)
-        except ValueError:
-            raise UpstreamUnavailable("the provider's answer was not valid JSON") from None
-        if not dialect_for(route).storable(upstream.status, answer):
-            return response, None
-        return response, answer
-
-    def _open_stream(self, request: ClientRequest, dialect: Dialect, started: float, keep: Keep) -> GatewayResponse:
+    def _open_stream(self, started: float) -> GatewayResponse:
         """A streamed miss: the status and headers once the provider's first event came, and a body that relays
         each event as it arrives while assembling the answer, kept when the stream completed.
 
         Before the first event nothing was sent: a failure is the plain 502/504 of a plain answer."""
-        body = self.forward_body(request.body, request.raw, **dialect.stream_overrides(request.body))
+        request, dialect = self.request, self.dialect
+        body = forward_body(request.body, request.raw, **dialect.stream_overrides(request.body))
         resources = ExitStack()
         try:
             head, chunks = resources.enter_context(
-                self.upstream_for(request.route).stream(
+                self.services.upstream_for(dialect).stream(
                     dialect.upstream_path(request.body),
                     body,
                     request.headers,
@@ -415,15 +365,18 @@ class Engine:
                     deadline=request.deadline,
                 )
             )
-            if head.status >= 400 or head.headers.get("content-type", SSE).startswith(JSON):
+            content_type = head.headers.get("content-type", dialect.stream_content_type)
+            if head.status >= 400 or content_type.startswith(JSON):
                 # An error, or a provider that ignored `stream` and answered in one piece: passed on as it
                 # came (and stored when it is a complete answer), never turned into an empty stream.
                 whole = b"".join(chunks)
                 resources.close()
-                response, answer = self.passthrough(UpstreamResponse(head.status, head.headers, whole), request.route)
-                self._upstream_done(response.status, started)
+                response, answer = self.services.provider_answer(
+                    UpstreamResponse(head.status, head.headers, whole), dialect
+                )
+                upstream_done(response.status, started)
                 if answer is not None:
-                    keep(answer, _compact_json(answer))
+                    self.keep(answer, compact_json(answer))
                 return response
             events = dialect.events(chunks)
             first = next(events, None)
@@ -431,84 +384,61 @@ class Engine:
             resources.close()
             raise
         headers = {k: v for k, v in head.headers.items() if k != "content-type"}
-        pieces = self._relay(first, events, request, dialect, head.status, started, keep)
-        return GatewayResponse(
-            head.status, b"", dialect.stream_content_type, headers, BodyStream(pieces, resources, dialect.error_event)
-        )
+        pieces = self._relay(first, events, head.status, started)
+        stream = BodyStream(pieces, resources, dialect.error_event)
+        return GatewayResponse(head.status, b"", dialect.stream_content_type, headers, stream)
 
-    def _relay(
-        self,
-        first: Any,
-        events: Iterator[Any],
-        request: ClientRequest,
-        dialect: Dialect,
-        status: int,
-        started: float,
-        keep: Keep,
-    ) -> Iterator[bytes]:
+    def _relay(self, first: Any, events: Iterator[Any], status: int, started: float) -> Iterator[bytes]:
         """Each provider event as this client's bytes, as it comes. A provider error mid-stream is raised here
-        (the transport decides how the client hears of it); a stream closed early stores nothing."""
+        (the door decides how the client hears of it); a stream closed early stores nothing."""
+        dialect, body = self.dialect, self.request.body
         assembler = dialect.assembler()
         settled = False
         event = first
         while event is not None:
-            dialect.feed(assembler, event)
+            assembler.feed(event)
             if assembler.finished and not settled:
                 # Stored before the final event is passed on: a client that saw the end finds the entry.
                 settled = True
-                self._settle(assembler.result(), dialect, status, started, keep)
-            piece = dialect.relay(event, request.body)
+                upstream_done(status, started)
+                answer = assembler.result()
+                if answer is not None and dialect.storable(status, answer):
+                    self.keep(answer, compact_json(answer))
+            piece = dialect.relay(event, body)
             if piece is not None:
                 yield piece
             event = next(events, None)
         if not settled:  # ended without its final event: relayed, never stored
-            self._upstream_done(status, started)
-
-    def _settle(self, answer: dict[str, Any] | None, dialect: Dialect, status: int, started: float, keep: Keep) -> None:
-        self._upstream_done(status, started)
-        if answer is not None and dialect.storable(status, answer):
-            keep(answer, _compact_json(answer))
+            upstream_done(status, started)
 
     # ----- store -------------------------------------------------------------------------------
-    def _store(
-        self,
-        request: ClientRequest,
-        dialect: Dialect,
-        controls: Controls,
-        key: str,
-        answer: dict[str, Any],
-        raw: bytes,
-        semantic: SemanticQuery | None,
-    ) -> None:
-        now = self.clock()
+    def keep(self, answer: dict[str, Any], raw: bytes) -> None:
+        """Store a complete answer under the key; one over MAX_ANSWER_BYTES is passed on, never stored (a hit
+        would replay it every time)."""
+        if self.key is None or self.controls.no_store or len(raw) > self.services.settings.max_answer_bytes:
+            return
+        request = self.request
         entry = CacheEntry.from_answer(
             raw,
-            created_at=now,
-            ttl=policy.effective_ttl(controls, self.settings.default_ttl, self.settings.max_ttl),
-            route=request.route,
+            created_at=self.services.clock(),
+            ttl=self.services.ttl(self.controls),
+            route=self.dialect.route,
             model=str(answer.get("model") or request.body.get("model") or ""),
-            usage=dialect.usage(answer),
+            usage=self.dialect.usage(answer),
         )
-        self.store.put(key, entry)
-        if semantic is not None:
-            self._semantic_remember(semantic, key, entry)
+        self.services.store.put(self.key, entry)
+        semantic = self.engine.semantic
+        if self.query is not None and semantic is not None:
+            try:
+                semantic.remember(self.query.partition, self.query.text, self.key, entry.expires_at)
+            except Exception as exc:
+                self.services.store.report_failure(BackendFailure("semantic", "remember", exc))
 
 
-def _compact_json(value: Any) -> bytes:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800" is valid JSON): keep it as an escape
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _seconds_left(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())
-
-
-def _young_enough(entry: CacheEntry, controls: Controls, now: float) -> bool:
-    return controls.max_age is None or entry.younger_than(controls.max_age, now)
-
-
-def require_json_object(raw: bytes) -> dict[str, Any]:
-    return keys.parse_request_json(raw)
+def forward_body(body: dict[str, Any], raw: bytes, **overrides: Any) -> bytes:
+    """The client's own bytes when nothing changes; else its JSON without our `cache` object."""
+    if "cache" not in body and not overrides:
+        return raw
+    forwarded = {k: v for k, v in body.items() if k != "cache"}
+    forwarded.update(overrides)
+    return compact_json(forwarded)

@@ -16,77 +16,55 @@ import time
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from llmcache import keys, policy
+from llmcache import keys
 from llmcache.constants import HEADER_CACHE, HEADER_CACHE_KEY, HEADER_CACHE_TIER, Metric
-from llmcache.errors import BadRequest, UpstreamUnavailable
+from llmcache.dialects.embeddings import in_input_order, split_inputs, split_tokens
+from llmcache.engine.services import young_enough
+from llmcache.errors import BadRequest
 from llmcache.exchange import ClientRequest, GatewayResponse
 from llmcache.observability import record
-from llmcache.policy import Controls
 from llmcache.savings import TokenCounts, record_hit_savings
 from llmcache.stores.base import CacheEntry, Hit
 
 if TYPE_CHECKING:
-    from llmcache.engine.core import Engine
+    from llmcache.engine.services import Services
+    from llmcache.policy import Controls
 
 ROUTE = "embeddings"
-MAX_INPUTS = 2048  # OpenAI's own limit per /v1/embeddings request
 CHUNK = 100  # keys per lookup or write round: one BatchGetItem's worth, four BatchWriteItems
 LOOKUP_SHARE = 0.25  # of the time left when the batch arrives: the provider keeps the rest
 
 
-def split_inputs(value: Any) -> list[Any]:
-    """The request's inputs as a list: a string or one token list is a batch of one."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value:
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return [value]
-        if all(isinstance(v, str) for v in value) or all(
-            isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v) for v in value
-        ):
-            if len(value) > MAX_INPUTS:
-                raise BadRequest(
-                    f"`input` holds {len(value)} inputs; at most {MAX_INPUTS} are accepted per request "
-                    "(as the provider does): send them in several requests",
-                    param="input",
-                )
-            return list(value)
-    raise BadRequest(
-        "`input` must be a string, a list of strings, a list of tokens or a list of token lists, not empty",
-        param="input",
-    )
+class PerInput:
+    """The per-input path: given the engine's services, never the engine."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def answer(self, request: ClientRequest, controls: Controls) -> GatewayResponse:
+        return answer_per_input(self.services, request, controls)
 
 
-def split_tokens(total: int, inputs: list[Any]) -> list[int]:
-    """Share a batch's prompt tokens among its inputs by size (largest remainder), summing to `total`."""
-    sizes = [len(i) if isinstance(i, list) else max(1, len(i)) for i in inputs]
-    whole = sum(sizes)
-    shares = [total * s // whole for s in sizes]
-    remainders = sorted(range(len(inputs)), key=lambda i: (total * sizes[i]) % whole, reverse=True)
-    for i in remainders[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
-def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls) -> GatewayResponse:
+def answer_per_input(services: Services, request: ClientRequest, controls: Controls) -> GatewayResponse:
     if controls.custom_key is not None:
         raise BadRequest(
             "X-Cache-Custom-Key / cache.cache_key is not supported on /v1/embeddings: entries are kept per input",
             param="cache_key",
         )
     inputs = split_inputs(request.body.get("input"))
-    tenant_scope = engine.tenant_scope(request)
-    generation = engine.generation_for(tenant_scope, controls.namespace)
+    dialect = request.dialect
+    tenant_scope = services.tenant_scope(request)
+    generation = services.generation(tenant_scope, controls.namespace)
     params = {k: v for k, v in request.body.items() if k not in ("input", "cache")}
-    context = keys.header_context(request.headers)
+    context = keys.header_context(request.headers, dialect.answer_headers)
     input_keys = (
         [
             keys.request_key(
                 tenant=tenant_scope,
                 namespace=controls.namespace,
                 generation=generation,
-                route=ROUTE,
-                body={**params, "input": item},
+                route=dialect.route,
+                canonical=dialect.canonical({**params, "input": item}),
                 custom_key=None,
                 context=context,
             )
@@ -96,13 +74,13 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
         else []
     )
     started = time.perf_counter()
-    now = engine.clock()
+    now = services.clock()
     hits: dict[int, Hit] = {}
     if input_keys and not controls.no_cache:
-        found = _look_up(engine, list(dict.fromkeys(input_keys)), now, request.deadline)
+        found = _look_up(services, list(dict.fromkeys(input_keys)), now, request.deadline)
         for i, key in enumerate(input_keys):
             hit = found.get(key)
-            if hit is not None and (controls.max_age is None or hit.entry.younger_than(controls.max_age, now)):
+            if hit is not None and young_enough(hit.entry, controls, now):
                 hits[i] = hit
     missing = [i for i in range(len(inputs)) if i not in hits]
     outcome = "BYPASS" if not input_keys or controls.no_cache else ("MISS" if missing else "HIT")
@@ -118,20 +96,20 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
     if missing:
         asked = [inputs[i] for i in missing]
         upstream_started = time.perf_counter()
-        upstream = engine.upstream.post(
-            ROUTE,
+        upstream = services.upstream_for(dialect).post(
+            dialect.route,
             json.dumps({**params, "input": asked}, separators=(",", ":")).encode(),
             request.headers,
             request.credential,
             deadline=request.deadline,
         )
         record(Metric.UPSTREAM_LATENCY, (time.perf_counter() - upstream_started) * 1000)
-        response, answer = engine.passthrough(upstream, ROUTE)
+        response, answer = services.provider_answer(upstream, dialect)
         if answer is None:
             if response.status >= 400:
                 record(Metric.UPSTREAM_ERROR)
             return _finish(response, outcome, input_keys)
-        by_index = _in_input_order(answer.get("data"), len(asked))
+        by_index = in_input_order(answer.get("data"), len(asked))
         usage = answer.get("usage")
         prompt_tokens_used = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         total = prompt_tokens_used if isinstance(prompt_tokens_used, int) and prompt_tokens_used >= 0 else 0
@@ -141,10 +119,10 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
             fresh_tokens[i] = tokens
         if input_keys and not controls.no_store:
             entries = {
-                input_keys[i]: _entry(engine, controls, {**fresh[i], "index": 0}, upstream_model, fresh_tokens[i])
+                input_keys[i]: _entry(services, controls, {**fresh[i], "index": 0}, upstream_model, fresh_tokens[i])
                 for i in missing
             }
-            _store(engine, list(entries.items()), request.deadline)
+            _store(services, list(entries.items()), request.deadline)
         if not hits:  # the provider answered the whole batch: send its bytes unchanged
             return _finish(response, outcome, input_keys)
 
@@ -161,7 +139,7 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
             item = fresh[i]
             prompt_tokens += fresh_tokens[i]
         data_out.append({**item, "index": i})
-    record_hit_savings(engine.settings, *(hit.entry for hit in hits.values()))
+    record_hit_savings(services.settings, *(hit.entry for hit in hits.values()))
     if not missing:
         record(Metric.HIT_LATENCY, (time.perf_counter() - started) * 1000)
     body = {
@@ -179,30 +157,18 @@ def handle_embeddings(engine: Engine, request: ClientRequest, controls: Controls
     return _finish(response, outcome, input_keys, hits=len(hits), total=len(inputs))
 
 
-def _in_input_order(data: Any, count: int) -> list[dict[str, Any]]:
-    """The provider's embedding objects in input order; a 502 unless they are `count` objects indexed
-    0..count-1 (or carry no index at all, when the provider's order is taken)."""
-    if isinstance(data, list) and len(data) == count and all(isinstance(d, dict) for d in data):
-        indexes = [d.get("index") for d in data]
-        if all(i is None for i in indexes):
-            return data
-        if all(type(i) is int for i in indexes) and sorted(indexes) == list(range(count)):
-            return sorted(data, key=lambda d: d["index"])
-    raise UpstreamUnavailable("the provider's embeddings do not match the inputs asked (their number or index)")
-
-
-def _entry(engine: Engine, controls: Controls, item: dict[str, Any], model: str, tokens: int) -> CacheEntry:
+def _entry(services: Services, controls: Controls, item: dict[str, Any], model: str, tokens: int) -> CacheEntry:
     return CacheEntry.from_answer(
         json.dumps(item, separators=(",", ":")).encode(),
-        created_at=engine.clock(),
-        ttl=policy.effective_ttl(controls, engine.settings.default_ttl, engine.settings.max_ttl),
+        created_at=services.clock(),
+        ttl=services.ttl(controls),
         route=ROUTE,
         model=model,
         usage=TokenCounts(total=tokens, input=tokens),  # embeddings bill input tokens only
     )
 
 
-def _look_up(engine: Engine, keys_: list[str], now: float, deadline: float | None) -> dict[str, Hit]:
+def _look_up(services: Services, keys_: list[str], now: float, deadline: float | None) -> dict[str, Hit]:
     """The cached inputs, CHUNK keys a round, until LOOKUP_SHARE of the time left is spent: what was not
     looked up by then counts as missing and is asked of the provider."""
     until = None if deadline is None else monotonic() + (deadline - monotonic()) * LOOKUP_SHARE
@@ -210,16 +176,16 @@ def _look_up(engine: Engine, keys_: list[str], now: float, deadline: float | Non
     for start in range(0, len(keys_), CHUNK):
         if until is not None and monotonic() >= until:
             break
-        found.update(engine.store.get_many(keys_[start : start + CHUNK], now))
+        found.update(services.store.get_many(keys_[start : start + CHUNK], now))
     return found
 
 
-def _store(engine: Engine, items: list[tuple[str, CacheEntry]], deadline: float | None) -> None:
+def _store(services: Services, items: list[tuple[str, CacheEntry]], deadline: float | None) -> None:
     """Batched writes, CHUNK entries a round, while the deadline lasts; the rest is answered, not stored."""
     for start in range(0, len(items), CHUNK):
         if deadline is not None and monotonic() >= deadline:
             return
-        engine.store.put_many(items[start : start + CHUNK])
+        services.store.put_many(items[start : start + CHUNK])
 
 
 def batch_key(input_keys: list[str]) -> str:

@@ -10,10 +10,12 @@ for a different context.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcache import keys
-from llmcache.dialects.registry import dialect_for
+
+if TYPE_CHECKING:
+    from llmcache.dialects.base import Dialect
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,8 @@ class SemanticQuery:
 
 
 def semantic_query(
-    route: str,
-    body: dict[str, Any],
+    dialect: Dialect[Any],
+    canonical: dict[str, Any],
     tenant_scope: str,
     namespace: str,
     generation: str,
@@ -33,12 +35,14 @@ def semantic_query(
 ) -> SemanticQuery | None:
     """None when the request has no text to compare, or more than `max_chars` of it (beyond the embedder's
     window, whatever follows would not count: such prompts are matched exactly only)."""
-    split = dialect_for(route).semantic_split(dialect_for(route).canonical(body))
+    split = dialect.semantic_split(canonical)  # the request's canonical form, computed once for its key
     if split is None:
         return None
     text, rest = split
     if not text or not text.strip() or len(text) > max_chars:
         return None
     # `context`: the answer-selecting headers (keys.header_context), part of the partition as of the key
-    partition = keys.digest("semantic", tenant_scope, namespace, generation, route, keys.canonical_json(rest), context)
+    partition = keys.digest(
+        "semantic", tenant_scope, namespace, generation, dialect.route, keys.canonical_json(rest), context
+    )
     return SemanticQuery(partition, text)

@@ -42,7 +42,7 @@ class CacheEntry:
         tokens: int = 0,
         usage: TokenCounts | None = None,
     ) -> CacheEntry:
-        """`usage` (from `savings.token_counts`) also prices the hits; `tokens` alone counts them only."""
+        """`usage` (from the dialect's `usage`) also prices the hits; `tokens` alone counts them only."""
         usage = usage if usage is not None else TokenCounts(total=tokens)
         return cls(
             body=zlib.compress(raw_body, 6),

@@ -14,7 +14,7 @@ from tests.unit.dialects.test_eventstream import bedrock_stream
 from llmcache.dialects import bedrock, bedrock_converse, bedrock_invoke, eventstream
 from llmcache.errors import BadRequest, Unauthorized
 from llmcache.local.fake_bedrock import ConverseAnswer
-from llmcache.sigv4 import SigV4Signer
+from llmcache.upstream import SigV4Signer
 
 QUESTION = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
 TOOLS = {
@@ -331,11 +331,13 @@ def test_given_role_credentials_when_signing_then_the_call_carries_a_bedrock_sig
 
 
 def test_given_two_converse_questions_when_queried_semantically_then_only_the_last_user_text_differs() -> None:
+    from llmcache.dialects.registry import dialect_for
     from llmcache.engine.semantic import semantic_query
 
     def query(text: str, model: str = "m", stream: bool = False) -> Any:
         body = {"model": model, "messages": [{"role": "user", "content": [{"text": text}]}], "stream": stream}
-        return semantic_query("bedrock/converse", body, "tenant", "default", "g1", 1000)
+        converse = dialect_for("bedrock/converse")
+        return semantic_query(converse, converse.canonical(body), "tenant", "default", "g1", 1000)
 
     first, reworded, other_model = query("What is the capital of France?"), query("France's capital?"), query("x", "n")
 

@@ -89,10 +89,9 @@ def key_of(dialect: Dialect, body: dict[str, Any], headers: dict[str, str] | Non
         namespace="default",
         generation="0.0",
         route=dialect.route,
-        body=body,
+        canonical=dialect.canonical(body),
         custom_key=None,
         context=keys.header_context(headers or {}, dialect.answer_headers),
-        canonicalize=dialect.canonical,
     )
 
 

@@ -40,7 +40,7 @@ def stream_of(name: str) -> bytes:
 def assemble(dialect: Dialect, chunks: list[bytes]) -> dict[str, Any] | None:
     assembler = dialect.assembler()
     for event in iter_sse_events(chunks):
-        assembler.feed(event.data)
+        assembler.feed(event)
     return assembler.result()
 
 
@@ -97,7 +97,7 @@ def test_given_a_real_responses_stream_when_assembled_then_it_is_the_answer_the_
 
     assert answer is not None and answer["status"] == "completed"
     assert answer == sdk_response(stream_of(name))
-    assert RESPONSES.usage_tokens(answer) == answer["usage"]["total_tokens"] > 0
+    assert RESPONSES.usage(answer).total == answer["usage"]["total_tokens"] > 0
 
 
 def test_given_the_responses_text_stream_when_assembled_then_the_text_is_the_deltas_joined() -> None:
@@ -142,7 +142,7 @@ def test_given_the_tool_use_stream_when_assembled_then_the_input_is_the_parsed_j
         "input": {"location": "San Francisco, CA", "unit": "fahrenheit"},
     }
     assert answer["stop_reason"] == "tool_use" and answer["usage"] == {"input_tokens": 472, "output_tokens": 89}
-    assert MESSAGES.usage_tokens(answer) == 472 + 89
+    assert MESSAGES.usage(answer).total == 472 + 89
 
 
 def test_given_the_thinking_stream_when_assembled_then_thinking_and_signature_are_kept() -> None:

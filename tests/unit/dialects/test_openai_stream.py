@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmcache.dialects.openai import StreamAssembler, replay_sse
-from llmcache.dialects.sse import iter_sse_data
+from llmcache.dialects.sse import SseEvent, iter_sse_events
 
 HEAD = {"id": "chatcmpl-9x", "object": "chat.completion.chunk", "created": 1718000000, "model": "gpt-4o-mini"}
 TOP = {**HEAD, "service_tier": "default", "system_fingerprint": "fp_44709d6fcb"}
@@ -33,10 +33,15 @@ def chunk(index: int = 0, finish: str | None = None, logprobs: Any = None, **del
     return {**TOP, "choices": [choice], "usage": None, "obfuscation": "Xq3"}
 
 
+def iter_sse_data(chunks: Any) -> Any:
+    """The `data` payload of each event."""
+    return (event.data for event in iter_sse_events(chunks))
+
+
 def assemble(payloads: list[str]) -> dict[str, Any] | None:
     assembler = StreamAssembler()
     for data in payloads:
-        assembler.feed(data)
+        assembler.feed(SseEvent(data))
     return assembler.result()
 
 
@@ -598,7 +603,6 @@ def test_given_any_text_completion_when_replayed_and_reassembled_then_it_is_unch
 
 
 def test_given_named_events_split_across_chunks_when_parsed_then_each_keeps_its_name_and_data() -> None:
-    from llmcache.dialects.sse import SseEvent, iter_sse_events
 
     wire = [b"event: message_st", b'art\ndata: {"a":', b" 1}\n\nid: 7\ndata: x\ndata: y\n\n", b"data: cut"]
     events = list(iter_sse_events(wire))
@@ -607,13 +611,13 @@ def test_given_named_events_split_across_chunks_when_parsed_then_each_keeps_its_
     assert events[1].encode() == b"data: x\ndata: y\n\n"  # id lines are never passed on
 
 
-def test_given_each_cached_route_when_its_dialect_is_looked_up_then_embeddings_take_their_own_path() -> None:
+def test_given_each_cached_route_when_its_dialect_is_looked_up_then_embeddings_are_cached_per_input() -> None:
     from llmcache.dialects.registry import dialect_for, routes
     from llmcache.errors import UpstreamUnavailable
 
     assert set(routes()) >= {"chat/completions", "completions", "embeddings"}
     chat = dialect_for("chat/completions")
-    assert not chat.own_path and dialect_for("embeddings").own_path
+    assert not chat.per_input and dialect_for("embeddings").per_input
     event = chat.error_event(UpstreamUnavailable("the provider's stream broke"))
     assert event.startswith(b"data: ") and event.endswith(b"\n\n")
     assert json.loads(event[6:])["error"]["code"] == "upstream_unavailable"

@@ -72,7 +72,7 @@ def test_given_a_streamed_response_when_assembled_by_the_dialect_then_it_is_the_
     assert dialect is not None
     assembler = dialect.assembler()
     for event in iter_sse_events([raw]):
-        assembler.feed(event.data)
+        assembler.feed(event)
 
     answer = assembler.result()
     assert answer is not None and [item["type"] for item in answer["output"]] == ["reasoning", "message"]

@@ -1,4 +1,4 @@
-"""HTTP request -> API Gateway REST proxy event (payload v1.0) -> HTTP response. Pure functions (stdlib only).
+"""HTTP request -> API Gateway REST proxy event (payload v1.0); an answer -> the proxy output -> HTTP response.
 
 The event has the shape API Gateway sends to a Lambda proxy integration on a `/{proxy+}` resource,
 so the local run and a deployment go through one code path. Reference: "Input format of a Lambda
@@ -14,8 +14,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from llmcache.exchange import GatewayResponse
 
 DEFAULT_STAGE = "local"
 PROXY_RESOURCE = "/{proxy+}"
@@ -143,6 +146,19 @@ def request_to_event(
         "body": body_text,
         "isBase64Encoded": is_b64,
     }
+
+
+def proxy_response(response: GatewayResponse) -> dict[str, Any]:
+    """A whole answer as the Lambda proxy integration's output (what Powertools' ResponseBuilder writes for REST):
+    UTF-8 text as text; anything else (a passed-on file or audio) base64-encoded."""
+    try:
+        body, encoded = response.body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        body, encoded = base64.b64encode(response.body).decode(), True
+    headers = {name: [value] for name, value in response.headers.items()}
+    if response.content_type:
+        headers.setdefault("Content-Type", [response.content_type])
+    return {"statusCode": response.status, "body": body, "isBase64Encoded": encoded, "multiValueHeaders": headers}
 
 
 def error_envelope(message: str, type_: str, code: str) -> bytes:

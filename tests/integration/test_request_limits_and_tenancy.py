@@ -1,4 +1,4 @@
-"""The outside security review (issue #12), through the real handler, moto and a real redis-server."""
+"""Request limits and tenancy through both doors: embeddings batches, duplicate keys, who shares an entry."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import redis as redis_client
 from pynamodb.connection.base import Connection
 from tests.integration.harness import Answer, HandlerClient
 
-from llmcache.proxy_events import LocalLambdaContext, request_to_event, result_to_response
+from llmcache.api.proxy_events import LocalLambdaContext, request_to_event, result_to_response
 
 
 def embed(client: HandlerClient, count: int) -> Answer:

@@ -1,0 +1,48 @@
+"""Semantic matching never takes a near name for another, and its logs name reasons, never prompt words."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.matcher import DefaultSemanticMatcher
+from llmcache.semantic.verifier import Verifier
+
+
+# ----- 4 and 7. near names are different people, and no prompt words in reasons or logs -------------------
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("What is the phone number of Priya Raman?", "What is the phone number of Priya Ramaswamy?"),
+        ("Where does John Anderson live?", "Where does John Andersen live?"),
+        ("How old is Maria Gonzalez?", "How old is Maria Gonzales?"),
+    ],
+)
+def test_given_two_near_but_different_names_when_verifying_then_never_accepted(query: str, cached: str) -> None:
+    verdict = Verifier().verify(query, cached, 0.99)
+    assert not verdict.accepted
+    assert verdict.reasons == ("names differ",)
+
+
+class FixedVectorEmbedder:
+    name = "fixed"
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0, 0.0] for _ in texts]
+
+
+def test_given_debug_logging_when_a_candidate_is_rejected_then_the_log_names_the_reason_kind_not_the_words(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    matcher = DefaultSemanticMatcher(FixedVectorEmbedder(), QdrantIndex(prefix="review"))
+    matcher.remember("p", "Who founded Vogt Industries?", "k" * 64, time.time() + 60)
+
+    with caplog.at_level(logging.DEBUG, logger="llmcache"):
+        found = matcher.lookup("p", "Who founded Voigtlander Industries?", 0.5, time.time())
+
+    assert found is None
+    assert "names differ" in caplog.text
+    assert "vogt" not in caplog.text.lower() and "voigtlander" not in caplog.text.lower()
