@@ -6,32 +6,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 import httpx
-import pytest
 from botocore.config import Config
 from tests.servers import GatewayProcess
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 NOVA = "us.amazon.nova-lite-v1:0"
-
-
-@pytest.fixture(scope="module")
-def make_run(gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
-    return gateway(
-        {
-            "UPSTREAM_BASE_URL": None,
-            "BEDROCK_BASE_URL": None,
-            "AWS_ENDPOINT_URL": None,
-            "ADMIN_API_KEY": None,
-            "CACHE_TABLE": None,
-            "CACHE_BUCKET": None,
-        },
-        name="gateway-make-run",
-    )
 
 
 def _bedrock(gw: GatewayProcess) -> Any:
@@ -58,9 +41,9 @@ def _cache(response: dict[str, Any]) -> str:
 
 
 def test_given_make_run_when_boto3_converses_plainly_and_streamed_then_both_share_one_entry(
-    make_run: GatewayProcess,
+    make_run_gateway: GatewayProcess,
 ) -> None:
-    bedrock = _bedrock(make_run)
+    bedrock = _bedrock(make_run_gateway)
     messages = [{"role": "user", "content": [{"text": f"Hello from boto3 [{uuid.uuid4().hex[:8]}]"}]}]
 
     miss = bedrock.converse(modelId=MODEL, messages=messages)
@@ -73,13 +56,15 @@ def test_given_make_run_when_boto3_converses_plainly_and_streamed_then_both_shar
     assert text.startswith("offline answer to: Hello from boto3") and hit["output"] == miss["output"]
     assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e) == text
     assert [next(iter(e)) for e in events][-2:] == ["messageStop", "metadata"]
-    assert _offline_calls(make_run, "converse") == 1 and _offline_calls(make_run, "converse-stream") == 0
+    assert (
+        _offline_calls(make_run_gateway, "converse") == 1 and _offline_calls(make_run_gateway, "converse-stream") == 0
+    )
 
 
 def test_given_make_run_when_boto3_invokes_a_nova_stream_twice_then_the_chunks_come_back_from_the_cache(
-    make_run: GatewayProcess,
+    make_run_gateway: GatewayProcess,
 ) -> None:
-    bedrock = _bedrock(make_run)
+    bedrock = _bedrock(make_run_gateway)
     body = json.dumps({"messages": [{"role": "user", "content": [{"text": f"Nova [{uuid.uuid4().hex[:8]}]"}]}]})
 
     first = bedrock.invoke_model_with_response_stream(modelId=NOVA, body=body)

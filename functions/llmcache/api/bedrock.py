@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from llmcache import keys, wiring
@@ -29,9 +28,6 @@ from llmcache.dialects.registry import dialect_for
 from llmcache.errors import Forbidden, NotFound, Unauthorized
 from llmcache.exchange import ClientRequest, GatewayResponse
 from llmcache.observability import log_answered
-
-if TYPE_CHECKING:
-    from llmcache.engine.core import Engine
 
 OTHER_PROVIDERS_KEYS = (*OPENAI_KEY_PREFIXES, *ANTHROPIC_KEY_PREFIXES)
 ROOTS = ("/model/", "/guardrail/", "/async-invoke")
@@ -61,7 +57,9 @@ def answer(
     deadline = time.monotonic() + wiring.settings().request_deadline
     if method != "POST" or parsed is None or parsed.operation not in bedrock.CACHED_OPERATIONS:
         upstream_path = _checked_path(path, parsed)
-        return pass_on(wiring.engine(), method, upstream_path, query, raw, headers, credential, deadline)
+        _check_iam_allowed(method, upstream_path)
+        upstream = wiring.engine().services.upstream_for(dialect_for("bedrock/converse"))
+        return passthrough.pass_on(upstream, method, upstream_path[1:], query, raw, headers, credential, deadline)
     stream = parsed.operation in STREAM_OPERATIONS
     request_body = parse_json_object(raw)
     if parsed.operation in CONVERSE_OPERATIONS:
@@ -136,22 +134,10 @@ def _client(headers: dict[str, str], api_key_id: str | None) -> tuple[str | None
     raise Unauthorized("no credential: sign the request (boto3 does) or send `Authorization: Bearer <key>`")
 
 
-def pass_on(
-    engine: Engine,
-    method: str,
-    path: str,
-    query: str,
-    body: bytes,
-    headers: dict[str, str],
-    credential: str | None,
-    deadline: float | None,
-) -> GatewayResponse:
-    """Another Bedrock Runtime call (its `path` checked and re-encoded: `_checked_path`), passed on uncached and
-    signed (iam) or with the client's key (passthrough)."""
+def _check_iam_allowed(method: str, path: str) -> None:
+    """Under BEDROCK_AUTH=iam a passed-on call is made with the gateway's own role: only stateless ones go."""
     if wiring.settings().bedrock_auth == "iam" and not any(rule.match(path) for rule in IAM_ALLOWED):
         raise Forbidden(
             f"{method} {path} is not passed on with the gateway's own AWS role (BEDROCK_AUTH=iam): only stateless "
             "calls are (count-tokens, apply guardrail); use BEDROCK_AUTH=passthrough to make it with your own key"
         )
-    upstream = engine.services.upstream_for(dialect_for("bedrock/converse"))
-    return passthrough.pass_on(upstream, method, path.lstrip("/"), query, body, headers, credential, deadline)
