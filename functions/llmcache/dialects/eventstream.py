@@ -45,23 +45,16 @@ class FrameError(ValueError):
 
 
 @dataclass(frozen=True)
-class Int8:
-    """An integer header value sent with a width of its own (a plain int goes as int32, or int64 when large)."""
+class SizedInt:
+    """An integer header value sent with a width of its own: 1, 2 or 8 bytes (a plain int goes as int32, or
+    int64 when it does not fit)."""
 
     value: int
-    type_code: int = field(default=_INT8, repr=False)
+    size: int
 
-
-@dataclass(frozen=True)
-class Int16:
-    value: int
-    type_code: int = field(default=_INT16, repr=False)
-
-
-@dataclass(frozen=True)
-class Int64:
-    value: int
-    type_code: int = field(default=_INT64, repr=False)
+    @property
+    def type_code(self) -> int:
+        return {1: _INT8, 2: _INT16, 8: _INT64}[self.size]
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,7 @@ class Message:
 
 
 # ----- encode --------------------------------------------------------------------------------------------------
-def encode_message(headers: dict[str, HeaderValue | Int8 | Int16 | Int64], payload: bytes) -> bytes:
+def encode_message(headers: dict[str, HeaderValue | SizedInt], payload: bytes) -> bytes:
     """One message, CRCs and all."""
     encoded_headers = b"".join(_encode_header(name, value) for name, value in headers.items())
     total = PRELUDE_BYTES + len(encoded_headers) + len(payload) + CRC_BYTES
@@ -101,7 +94,7 @@ def encode_message(headers: dict[str, HeaderValue | Int8 | Int16 | Int64], paylo
 
 def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
     """An event as the AWS services send it: three string headers and a compact JSON payload."""
-    headers: dict[str, HeaderValue | Int8 | Int16 | Int64] = {
+    headers: dict[str, HeaderValue | SizedInt] = {
         ":event-type": event_type,
         ":content-type": "application/json",
         ":message-type": "event",
@@ -112,7 +105,7 @@ def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
 def exception_frame(exception_type: str, message: str) -> bytes:
     """A modelled error in the stream (`throttlingException`, `modelStreamErrorException`, ...): botocore raises
     `EventStreamError` with this code and message when it reads it."""
-    headers: dict[str, HeaderValue | Int8 | Int16 | Int64] = {
+    headers: dict[str, HeaderValue | SizedInt] = {
         ":exception-type": exception_type,
         ":content-type": "application/json",
         ":message-type": "exception",
@@ -124,17 +117,17 @@ def _compact(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _encode_header(name: str, value: HeaderValue | Int8 | Int16 | Int64) -> bytes:
+def _encode_header(name: str, value: HeaderValue | SizedInt) -> bytes:
     raw_name = name.encode()
     if not 0 < len(raw_name) < 256:
         raise ValueError(f"an event-stream header name is 1..255 bytes, not {len(raw_name)}")
     return bytes([len(raw_name)]) + raw_name + _encode_value(value)
 
 
-def _encode_value(value: HeaderValue | Int8 | Int16 | Int64) -> bytes:
+def _encode_value(value: HeaderValue | SizedInt) -> bytes:
     if isinstance(value, bool):  # before int: a bool is an int in Python
         return bytes([_TRUE if value else _FALSE])
-    if isinstance(value, Int8 | Int16 | Int64):
+    if isinstance(value, SizedInt):
         return bytes([value.type_code]) + struct.pack(_FIXED_INTS[value.type_code], value.value)
     if isinstance(value, int):
         code = _INT32 if -(2**31) <= value < 2**31 else _INT64

@@ -48,13 +48,13 @@ def bedrock_stream(operation: str, data: bytes, chunk: int = 7) -> EventStream:
 def test_given_every_header_type_when_encoded_then_botocore_reads_the_same_values() -> None:
     moment = datetime(2026, 12, 6, 1, 2, 3, 456000, tzinfo=UTC)
     ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    headers: dict[str, es.HeaderValue | es.Int8 | es.Int16 | es.Int64] = {
+    headers: dict[str, es.HeaderValue | es.SizedInt] = {
         "yes": True,
         "no": False,
-        "byte": es.Int8(-7),
-        "short": es.Int16(-300),
+        "byte": es.SizedInt(-7, 1),
+        "short": es.SizedInt(-300, 2),
         "int": 70000,
-        "long": es.Int64(2**40),
+        "long": es.SizedInt(2**40, 8),
         "big": 2**33,
         "raw": b"\x00\xffbytes",
         ":event-type": "messageStart",
