@@ -500,3 +500,18 @@ def test_given_bedrock_hosts_when_recognised_then_each_is_signed_for_its_own_ser
     assert bedrock_endpoint("https://bedrock-mantle.us-east-2.api.aws/anthropic") == ("bedrock-mantle", "us-east-2")
     assert bedrock_endpoint("https://api.openai.com/v1") is None
     assert bedrock_endpoint("https://bedrock-runtime.eu-west-1.amazonaws.com.evil.example/v1") is None
+
+
+def test_given_an_inference_profile_arn_as_model_id_when_conversed_then_it_reaches_bedrock_encoded_as_botocore_does(
+    gateway: str, provider: FakeProvider
+) -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    messages = _question()
+
+    first = _client(gateway).converse(modelId=arn, messages=messages)
+    again = _client(gateway).converse(modelId=arn, messages=messages)
+
+    assert (_cache(first), _cache(again)) == ("MISS", "HIT")
+    [call] = [r for r in provider.requests() if r["route"].endswith("/converse")]
+    assert call["route"] == "POST /model/" + arn.replace(":", "%3A").replace("/", "%2F") + "/converse"
+    assert json.loads(call["headers"][fake_bedrock.AUTH_RECORD_HEADER])["verified"] is True
