@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 Event = TypeVar("Event")
 Event_contra = TypeVar("Event_contra", contravariant=True)
 
-# Client headers passed on to the provider that select what answers: the account context (organization,
-# project: model access, data controls) and beta behaviour. Requests that differ in them never share a key.
-OPENAI_ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")
-
 
 class Assembler(Protocol[Event_contra]):
     """Folds a provider stream's events into the non-stream answer."""
@@ -58,7 +54,7 @@ class Dialect(Protocol[Event]):
     route: str = ""
     required: tuple[str, ...] = ("model",)  # body fields that must be present and not null
     provider: str = "openai"  # which upstream answers: "openai" (UPSTREAM_BASE_URL) or "anthropic"
-    answer_headers: tuple[str, ...] = OPENAI_ANSWER_HEADERS  # request headers in the key (they select the answer)
+    answer_headers: tuple[str, ...] = ()  # request headers that select the answer: in the key, passed on
     stream_content_type: str = SSE  # the media type of this API's stream (and of a replayed one)
     per_input: bool = False  # cached per input (embeddings): the engine's per-input path answers it
     # Served at its own paths (Bedrock's `/model/{modelId}/...`, routed by api/bedrock.py), not `/v1/<route>`.
