@@ -342,7 +342,11 @@ def test_given_an_async_invoke_under_iam_when_called_then_it_is_refused_with_the
 
 @pytest.fixture
 def passthrough_gateway(configure: Any, provider: FakeProvider) -> Iterator[str]:
-    configure(CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url, BEDROCK_AUTH="passthrough")
+    # Anthropic on a host of its own (the fake answers both): the table tells providers apart by host too.
+    anthropic = provider.url.replace("127.0.0.1", "localhost")
+    configure(
+        CACHE_TIERS="memory", BEDROCK_BASE_URL=provider.url, BEDROCK_AUTH="passthrough", ANTHROPIC_BASE_URL=anthropic
+    )
     with serving(asgi.app) as url:
         yield url
 

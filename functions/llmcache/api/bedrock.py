@@ -21,7 +21,7 @@ from urllib.parse import quote
 from llmcache import keys, wiring
 from llmcache.api import passthrough
 from llmcache.api.body import parse_json_object
-from llmcache.api.providers import ANTHROPIC_KEY_PREFIXES, OPENAI_KEY_PREFIXES
+from llmcache.api.providers import table
 from llmcache.constants import HEADER_CACHE
 from llmcache.dialects import bedrock
 from llmcache.dialects.registry import dialect_for
@@ -29,8 +29,6 @@ from llmcache.errors import Forbidden, NotFound, Unauthorized
 from llmcache.exchange import ClientRequest, GatewayResponse
 from llmcache.observability import log_answered
 
-OTHER_PROVIDERS_KEYS = (*OPENAI_KEY_PREFIXES, *ANTHROPIC_KEY_PREFIXES)
-ROOTS = ("/model/", "/guardrail/", "/async-invoke")
 CONVERSE_OPERATIONS = ("converse", "converse-stream")
 STREAM_OPERATIONS = ("converse-stream", "invoke-with-response-stream")
 # Passed on with the gateway's own role (BEDROCK_AUTH=iam): stateless calls only. Async invocations write to
@@ -42,10 +40,6 @@ IAM_ALLOWED = (
 # Bedrock Runtime's other paths, each identifier in them (decoded) checked as the model id is: a name, or an ARN.
 _GUARDRAIL_PATH = re.compile(r"^/guardrail/(?P<id>.+)/version/(?P<version>[^/]+)/apply$")
 _ASYNC_PATH = re.compile(r"^/async-invoke(?:/(?P<arn>.+))?$")
-
-
-def is_bedrock_path(path: str) -> bool:
-    return path.startswith(ROOTS) or path == "/async-invoke"
 
 
 def answer(
@@ -118,12 +112,8 @@ def _client(headers: dict[str, str], api_key_id: str | None) -> tuple[str | None
                 "(boto3 does with AWS_BEARER_TOKEN_BEDROCK set; over https only)",
                 code="missing_api_key",
             )
-        if token.startswith(OTHER_PROVIDERS_KEYS):
-            raise Unauthorized(
-                "this credential looks like an OpenAI or Anthropic key, and this request goes to Amazon Bedrock: "
-                "the gateway never sends a key to a provider it was not made for",
-                code="credential_provider_mismatch",
-            )
+        providers = table(wiring.settings())
+        providers.check_credential(providers.named("bedrock"), token)  # an OpenAI or Anthropic key stays here
         return token, keys.tenant_id(token, api_key_id, passthrough=True)
     if api_key_id is not None:
         return None, keys.tenant_id(None, api_key_id)

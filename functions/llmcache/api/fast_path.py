@@ -20,7 +20,8 @@ import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from llmcache.api import bedrock, routes
+from llmcache.api import routes
+from llmcache.api.providers import is_bedrock_path
 from llmcache.errors import GatewayError
 from llmcache.exchange import GatewayResponse
 
@@ -34,7 +35,7 @@ def dispatch(event: dict[str, Any], context: Any = None) -> GatewayResponse:
         return answer_or_error(lambda: routes.client_call(route, event), path)
     if method in routes.PASSED_ON_METHODS and path.startswith("/v1/") and len(path) > len("/v1/"):
         return answer_or_error(lambda: routes.passed_on(event), path)
-    if method in routes.PASSED_ON_METHODS and bedrock.is_bedrock_path(path):  # Amazon Bedrock Runtime's own paths
+    if method in routes.PASSED_ON_METHODS and is_bedrock_path(path):  # Amazon Bedrock Runtime's own paths
         return answer_or_error(lambda: routes.bedrock_runtime(event), path)
     return _from_proxy(routes.app.resolve(event, context))
 

@@ -22,6 +22,7 @@ from llmcache import keys, wiring
 from llmcache.api import bedrock
 from llmcache.api.body import parse_json_object
 from llmcache.api.passthrough import dialect_of_path, pass_on
+from llmcache.api.providers import is_bedrock_path
 from llmcache.constants import Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.bedrock import bedrock_error
@@ -64,7 +65,7 @@ def error_response(error: GatewayError, path: str) -> GatewayResponse:
     """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, Bedrock's on its
     paths (with the `x-amzn-ErrorType` header botocore reads the code from), else OpenAI's. Also what a door
     refuses before the API reads the request (413, 408)."""
-    if bedrock.is_bedrock_path(path):
+    if is_bedrock_path(path):
         body, headers = bedrock_error(error.status, error.message)
         return GatewayResponse(error.status, _compact(body), JSON, headers)
     return GatewayResponse(error.status, _compact(dialect_of_path(path).error_body(error)))

@@ -344,3 +344,20 @@ def test_given_two_converse_questions_when_queried_semantically_then_only_the_la
     assert first.text == "What is the capital of France?" and reworded.text == "France's capital?"
     assert first.partition == reworded.partition == query("France's capital?", stream=True).partition
     assert other_model.partition != first.partition
+
+
+def test_given_the_provider_table_when_asked_then_bedrock_owns_its_paths_and_keys_and_nothing_else() -> None:
+    from llmcache.api.providers import Signals, build_table
+    from llmcache.settings import Settings
+
+    providers = build_table(Settings(bedrock_auth="passthrough"))
+    bedrock_entry = providers.named("bedrock")
+
+    assert providers.for_request(Signals("/model/m%3A0/converse", {}, None)).name == "bedrock"
+    assert providers.for_request(Signals("/v1/models", {}, "ABSKQmVkcm9ja0FQSUtleS1abc")).name == "openai"
+    assert providers.owner_of("ABSKQmVkcm9ja0FQSUtleS1abc") is bedrock_entry
+    with pytest.raises(Unauthorized):
+        providers.check_credential(bedrock_entry, "sk-ant-api03-secret")
+    with pytest.raises(Unauthorized):
+        providers.check_credential(providers.named("openai"), "ABSKQmVkcm9ja0FQSUtleS1abc")
+    assert build_table(Settings()).named("bedrock").managed  # iam: the gateway's own signature goes up
