@@ -8,13 +8,22 @@ PY := $(VENV)/bin/python
 # uv from PATH, else the copy `make uv` installs with pip (run as a module, wherever pip put it).
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 ENV ?= dev
+# A namespace of ENV (NAMESPACE=pr-123: stack LlmCache-dev-pr-123, every name carrying it); empty: ENV itself.
+NAMESPACE ?=
+# RETAIN=true|false overrides a namespace's retainData (make destroy ... RETAIN=false takes a prod-based
+# namespace's data along); empty: what the environment says.
+RETAIN ?=
+# cdk deploy's --require-approval: broadening asks before IAM or security-group widening; a pipeline with no
+# terminal passes APPROVAL=never.
+APPROVAL ?= broadening
+CDK_CONTEXT = -c env=$(ENV)$(if $(NAMESPACE), -c namespace=$(NAMESPACE))$(if $(RETAIN), -c retain=$(RETAIN))
 PORT ?= 8080
 # torch comes from pip's local wheel folder (CPU build); uv never resolves it (see README).
 TORCH_VERSION := 2.13.0
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPATH := functions:.
 
-.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff layer bench load eval-semantic train-semantic clean
+.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff destroy url layer bench load eval-semantic train-semantic clean
 
 help:
 	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it)"
@@ -23,6 +32,9 @@ help:
 	@echo "make lint           ruff + mypy"
 	@echo "make synth ENV=dev  CloudFormation for an environment (cdk-nag checked)"
 	@echo "make deploy ENV=dev / make diff ENV=dev   the same, deployed / compared (needs AWS credentials)"
+	@echo "  ... NAMESPACE=pr-123   any of them for a namespace of ENV: its own stack LlmCache-dev-pr-123"
+	@echo "make destroy ENV=dev NAMESPACE=pr-123   delete that stack (says first what it removes and keeps)"
+	@echo "make url ENV=dev NAMESPACE=pr-123       print the export LLMCACHE_URL=... line of a deployed stack"
 	@echo "make format         ruff format + autofix"
 	@echo "make layer ENV=dev  build the Lambda dependency layer folder (no Docker; what ENV's semantic settings need)"
 	@echo "make valkey-search  Valkey with vector search, for the valkey tests and bench (make test installs it)"
@@ -83,18 +95,33 @@ format: install
 	$(VENV)/bin/ruff check --fix functions infra tests bench
 
 synth: install
-	$(PY) infra/app.py -c env=$(ENV)
+	$(PY) infra/app.py $(CDK_CONTEXT)
 
 deploy: install layer
 	@command -v npx >/dev/null || { echo "deploy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
-	npx --yes aws-cdk@2 deploy -c env=$(ENV) --require-approval broadening
+	$(if $(NAMESPACE),@$(PY) infra/app.py check-account $(CDK_CONTEXT))
+	npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval $(APPROVAL)
 
 diff: install layer
 	@command -v npx >/dev/null || { echo "diff needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
-	npx --yes aws-cdk@2 diff -c env=$(ENV)
+	npx --yes aws-cdk@2 diff $(CDK_CONTEXT)
+
+# Says what goes and what stays first. RETAIN=false deploys the namespace with its data unretained before
+# destroying it (CloudFormation reads the deletion policies of the deployed template). DESTROY_ARGS=--force
+# skips the CDK's confirmation (CI cleaning up a pull request's namespace).
+destroy: install layer
+	@command -v npx >/dev/null || { echo "destroy needs Node.js 18+ with npx (the CDK CLI comes from npm)"; exit 1; }
+	@$(PY) infra/app.py destroy-notice $(CDK_CONTEXT)
+	$(if $(filter false,$(RETAIN)),npx --yes aws-cdk@2 deploy $(CDK_CONTEXT) --require-approval never)
+	npx --yes aws-cdk@2 destroy $(CDK_CONTEXT) $(DESTROY_ARGS)
+
+# stdout is the export line alone (eval "$(make -s url ...)"): what install prints goes to stderr.
+url:
+	@$(MAKE) --no-print-directory install >&2
+	@$(PY) infra/app.py url $(CDK_CONTEXT)
 
 layer: install
-	$(PY) layers/build.py --env $(ENV)
+	$(PY) layers/build.py --env $(ENV)$(if $(NAMESPACE), --namespace $(NAMESPACE))
 
 # Benchmarks need the dev + bench groups and a redis-server binary (not the semantic model).
 # BENCH_ARGS, e.g. "--quick" or "--cold-runs 5"; LOAD_ARGS, e.g. "--seconds 30 --rps 300 --tiers memory".

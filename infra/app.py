@@ -1,12 +1,16 @@
-"""The CDK app: one llmcache stack for the environment named with `-c env=NAME`.
+"""The CDK app: one llmcache stack for the environment named with `-c env=NAME`, or for one of its
+namespaces with `-c env=NAME -c namespace=NS` (stack `LlmCache-NAME-NS`; see infra/config.py).
 
 Runs two ways, with the same result:
 - through the CDK CLI (`npx aws-cdk@2 deploy -c env=prod`), which reads `cdk.json` itself;
 - directly (`python infra/app.py -c env=prod`, what `make synth` does): this file then reads
   `cdk.json` context and the `-c key=value` arguments, synthesizes into `cdk.out/`, and fails on
   any cdk-nag finding that has no written acknowledgment.
+Directly, three more verbs take the same context and synthesize nothing: `url` prints the deployed
+stack's `export LLMCACHE_URL=...` line (`make url`), `destroy-notice` says what `make destroy` removes
+and what it keeps, `check-account` fails a namespace's deploy early when the account lacks what it needs.
 
-The environment name is read here and nowhere else; constructs get plain properties.
+The environment and namespace names are read here and nowhere else; constructs get plain properties.
 """
 
 from __future__ import annotations
@@ -39,10 +43,31 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from infra.config import ENVIRONMENTS_KEY, ConfigError, EnvironmentConfig, load_config  # noqa: E402
+from infra import deployed  # noqa: E402
+from infra.config import (  # noqa: E402
+    DEFAULTS_KEY,
+    ENVIRONMENTS_KEY,
+    NAMESPACES_KEY,
+    ConfigError,
+    ContextError,
+    EnvironmentConfig,
+    load_config,
+    parse_flag,
+)
 from infra.stacks.llmcache_stack import LlmCacheStack  # noqa: E402
 
 ENV_CONTEXT_KEY = "env"
+NAMESPACE_CONTEXT_KEY = "namespace"
+RETAIN_CONTEXT_KEY = "retain"  # true/false: a namespace's data kept on destroy or not, whatever its environment says
+CONTEXT_KEYS = (
+    DEFAULTS_KEY,
+    ENVIRONMENTS_KEY,
+    NAMESPACES_KEY,
+    ENV_CONTEXT_KEY,
+    NAMESPACE_CONTEXT_KEY,
+    RETAIN_CONTEXT_KEY,
+)
+VERBS = ("synth", "url", "destroy-notice", "check-account")
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -63,7 +88,7 @@ def parse_context_args(argv: Sequence[str]) -> dict[str, str]:
         elif arg.startswith("--context="):
             pair = arg.split("=", 1)[1]
         else:
-            raise SystemExit(f"unknown argument {arg!r}; use -c env=NAME")
+            raise SystemExit(f"unknown argument {arg!r}; use -c env=NAME [-c namespace=NS]")
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"context {pair!r} is not key=value")
@@ -106,31 +131,45 @@ def new_app(context: Mapping[str, Any], outdir: str | None = None) -> cdk.App:
     return app
 
 
-def main(argv: Sequence[str]) -> int:
-    started = time.monotonic()
-    under_cli = "CDK_OUTDIR" in os.environ
-    if under_cli:
-        # The CLI hands the merged cdk.json + -c context over in CDK_CONTEXT_JSON; App reads it.
-        app = cdk.App()
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
-        context: Mapping[str, Any] = {
-            ENVIRONMENTS_KEY: app.node.try_get_context(ENVIRONMENTS_KEY),
-            "llmcache:defaults": app.node.try_get_context("llmcache:defaults"),
-        }
-        env_name = app.node.try_get_context(ENV_CONTEXT_KEY)
-    else:
-        context = {**cdk_json_context(), **parse_context_args(argv)}
-        env_name = context.get(ENV_CONTEXT_KEY)
-        app = new_app(context, outdir=str(ROOT / "cdk.out"))
-
+def deployment_config(context: Mapping[str, Any]) -> EnvironmentConfig:
+    """The settings of the deployment the context names: `env`, and `namespace` / `retain` if given."""
+    env_name = context.get(ENV_CONTEXT_KEY)
     if not env_name:
         envs = ", ".join((context.get(ENVIRONMENTS_KEY) or {}).keys())
         raise SystemExit(f"choose an environment with -c env=NAME ({envs})")
+    namespace = context.get(NAMESPACE_CONTEXT_KEY) or None  # `make ... NAMESPACE=` passes nothing
     try:
-        config = load_config(context, str(env_name))
+        retain = parse_flag(context.get(RETAIN_CONTEXT_KEY), RETAIN_CONTEXT_KEY)
+        return load_config(context, str(env_name), None if namespace is None else str(namespace), retain=retain)
+    except ContextError as exc:
+        raise SystemExit(str(exc)) from None
     except ConfigError as exc:
         raise SystemExit(f"cdk.json: {exc}") from None
 
+
+def main(argv: Sequence[str]) -> int:
+    started = time.monotonic()
+    args = list(argv)
+    verb = args.pop(0) if args and args[0] in VERBS else "synth"
+    under_cli = "CDK_OUTDIR" in os.environ
+    cli_app: cdk.App | None = None
+    if under_cli:
+        # The CLI hands the merged cdk.json + -c context over in CDK_CONTEXT_JSON; App reads it.
+        cli_app = cdk.App()
+        cdk.Validations.of(cli_app).add_plugins(AwsSolutionsChecks(cli_app, verbose=True))
+        context: Mapping[str, Any] = {key: cli_app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    else:
+        context = {**cdk_json_context(), **parse_context_args(args)}
+    config = deployment_config(context)
+    if verb == "url":
+        return deployed.print_url_export(config)
+    if verb == "destroy-notice":
+        print(deployed.destroy_notice(config))
+        return 0
+    if verb == "check-account":
+        return deployed.check_account_log_role(config)
+
+    app = cli_app or new_app(context, outdir=str(ROOT / "cdk.out"))
     stack = add_stack(app, config, layer_dir=resolve_layer_dir(under_cli=under_cli))
     assembly = app.synth()  # raises, with the report, on any unacknowledged cdk-nag finding
     if not under_cli:

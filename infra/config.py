@@ -3,6 +3,10 @@
 `cdk.json` holds `llmcache:defaults` (every key) and `llmcache:environments` (per-environment
 overrides, merged over the defaults key by key). Keys are camelCase in JSON and snake_case here.
 An unknown or malformed key fails synthesis with a message naming it, so a typo never deploys.
+
+A namespace (`-c namespace=pr-123`) is a further deployment of an environment: it inherits every
+setting of its environment, plus the overrides under `llmcache:namespaces.<env>.<namespace>` if any
+(never required), and its name `<env>-<namespace>` replaces the environment's in every physical name.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ MEASURED_THRESHOLD = Settings.semantic_threshold
 
 DEFAULTS_KEY = "llmcache:defaults"
 ENVIRONMENTS_KEY = "llmcache:environments"
+NAMESPACES_KEY = "llmcache:namespaces"
 # The layer's binary wheels (layers/build.py) and the function runtime must agree on this.
 LAMBDA_PYTHON_VERSION = "3.12"
 # API Gateway REST (Regional) integration timeouts above 29 s are allowed, and so are
@@ -55,10 +60,22 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+# A namespace feeds names with the strictest rules AWS has for them, ElastiCache's (letters, digits, single
+# hyphens, a letter first, no hyphen last), and the tightest length: a replication group id takes at most
+# 40 characters, and a namespace's Valkey semantic index is named SEMANTIC_INDEX_ID (the hot tier's
+# serverless cache, `llmcache-<deployment>`, and every other name are shorter or allow more).
+NAMESPACE_RULE = "lowercase letters and digits in words joined by single hyphens, starting with a letter"
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+ELASTICACHE_NAME_MAX = 40
+SEMANTIC_INDEX_ID = "llmcache-{deployment}-vec"
 
 
 class ConfigError(ValueError):
     """`cdk.json` context is missing, misspelt or inconsistent."""
+
+
+class ContextError(ConfigError):
+    """A `-c` value (a namespace, a retain flag) is refused; cdk.json itself is fine."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +182,8 @@ class BedrockConfig:
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
+    # The deployment's name: the environment's (`dev`), or `<environment>-<namespace>` (`dev-pr-123`).
+    # The stack name, the stage, the metrics' environment dimension and every physical name derive from it.
     name: str
     retain_data: bool  # RETAIN table, bucket and secrets on stack deletion; PITR and deletion protection
     log_retention_days: int
@@ -177,11 +196,35 @@ class EnvironmentConfig:
     semantic: SemanticConfig = SemanticConfig(index="off", threshold=MEASURED_THRESHOLD)
     account: str | None = None  # None: the CLI's default account and region (or env-agnostic)
     region: str | None = None
+    namespace: str | None = None  # None: the plain environment
     bedrock: BedrockConfig = BedrockConfig()
 
     @property
     def stack_name(self) -> str:
         return f"LlmCache-{self.name}"
+
+    @property
+    def environment(self) -> str:
+        """The cdk.json environment this deployment is made from (`dev` for `dev-pr-123`)."""
+        return self.name.removesuffix(f"-{self.namespace}") if self.namespace else self.name
+
+    @property
+    def auto_delete_data(self) -> bool:
+        """A namespace whose data is not retained goes away whole with its stack (the bucket is emptied first).
+        Plain environments keep today's template: their bucket must be emptied by hand (docs/deploying.md)."""
+        return self.namespace is not None and not self.retain_data
+
+    @property
+    def secret_name_prefix(self) -> str | None:
+        """A namespace's secrets are named `llmcache/<deployment>/<purpose>` (CloudFormation deletes secrets
+        without a recovery window, so a destroyed namespace can be deployed again); a plain environment's
+        keep the generated names they were created with (renaming would replace them, and their values)."""
+        return f"llmcache/{self.name}/" if self.namespace else None
+
+    @property
+    def semantic_index_id(self) -> str | None:
+        """The Valkey semantic index's replication group id in a namespace; None keeps the generated one."""
+        return SEMANTIC_INDEX_ID.format(deployment=self.name) if self.namespace else None
 
     def with_hot_tier(self, enabled: bool = True) -> EnvironmentConfig:
         return dataclasses.replace(self, hot_tier=dataclasses.replace(self.hot_tier, enabled=enabled))
@@ -235,8 +278,45 @@ def _positive_int(value: Any, where: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
-    """The typed settings of `env_name`, from the CDK context (cdk.json plus `-c` overrides)."""
+def parse_flag(value: Any, name: str) -> bool | None:
+    """A true/false context value (`-c retain=false` arrives as a string, cdk.json as a boolean); None: not given."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ContextError(f"-c {name}={value}: use true or false")
+    return text == "true"
+
+
+def namespace_max_length(env_name: str) -> int:
+    """The longest namespace of `env_name` whose names every AWS service takes (ElastiCache's are the tightest)."""
+    return ELASTICACHE_NAME_MAX - len(SEMANTIC_INDEX_ID.format(deployment=f"{env_name}-"))
+
+
+def check_namespace(environments: Mapping[str, Any], env_name: str, namespace: str) -> str:
+    """The deployment name `<env>-<namespace>`, or a one-line ContextError naming the rule it breaks."""
+    refused = f"namespace {namespace!r} is refused:"
+    if not _NAMESPACE.match(namespace):
+        raise ContextError(f"{refused} use {NAMESPACE_RULE} (ElastiCache's naming rule)")
+    deployment = f"{env_name}-{namespace}"
+    if len(namespace) > namespace_max_length(env_name):
+        raise ContextError(
+            f"{refused} a namespace of {env_name} takes at most {namespace_max_length(env_name)} characters, because "
+            f"it names the ElastiCache cluster {SEMANTIC_INDEX_ID.format(deployment=deployment)} and ElastiCache "
+            f"names stop at {ELASTICACHE_NAME_MAX}"
+        )
+    for other in environments:
+        rest = deployment.removeprefix(f"{other}-")
+        if deployment == other or (other != env_name and rest != deployment and _NAMESPACE.match(rest)):
+            raise ContextError(f"{refused} its stack LlmCache-{deployment} could also be environment {other!r}'s")
+    return deployment
+
+
+def load_config(
+    context: Mapping[str, Any], env_name: str, namespace: str | None = None, *, retain: bool | None = None
+) -> EnvironmentConfig:
+    """The typed settings of `env_name` (or of its `namespace`), from the CDK context (cdk.json plus `-c`
+    overrides). `retain` overrides `retainData` for a namespace (`-c retain=false` before destroying one)."""
     defaults = context.get(DEFAULTS_KEY)
     environments = context.get(ENVIRONMENTS_KEY)
     _check(isinstance(defaults, Mapping), f"cdk.json context has no {DEFAULTS_KEY!r} object")
@@ -247,7 +327,18 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
     _check(bool(_NAME.match(env_name)), f"environment name {env_name!r} must match {_NAME.pattern}")
     raw = _merge(defaults, environments[env_name] or {})
     where = f"{ENVIRONMENTS_KEY}.{env_name}"
-    top = _build(EnvironmentConfig, {"name": env_name, **raw}, where)
+    name = env_name
+    if namespace is not None:
+        name = check_namespace(environments, env_name, namespace)
+        overrides = _namespace_overrides(context.get(NAMESPACES_KEY), env_name, namespace)
+        if overrides:
+            raw, where = _merge(raw, overrides), f"{NAMESPACES_KEY}.{env_name}.{namespace}"
+    if retain is not None:
+        if namespace is None:
+            raise ContextError("-c retain=... applies to namespaces only; an environment's retainData is in cdk.json")
+        raw = {**raw, "retainData": retain}
+    top = _build(EnvironmentConfig, {"name": name, **raw}, where)
+    _check("namespace" not in top, f"{where}.namespace is not a setting: name a namespace with -c namespace=NAME")
 
     api = ApiConfig(**_build(ApiConfig, top["api"], f"{where}.api"))
     function = FunctionConfig(**_build(FunctionConfig, top["function"], f"{where}.function"))
@@ -301,7 +392,8 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
     _check(log_days in LOG_RETENTION_DAYS, f"{where}.logRetentionDays must be one of {LOG_RETENTION_DAYS}")
 
     return EnvironmentConfig(
-        name=env_name,
+        name=name,
+        namespace=namespace,
         account=top.get("account") or None,
         region=top.get("region") or None,
         retain_data=bool(top["retain_data"]),
@@ -315,6 +407,18 @@ def load_config(context: Mapping[str, Any], env_name: str) -> EnvironmentConfig:
         semantic=semantic,
         bedrock=_bedrock(top.get("bedrock") or {}, f"{where}.bedrock"),
     )
+
+
+def _namespace_overrides(namespaces: Any, env_name: str, namespace: str) -> Mapping[str, Any]:
+    """`llmcache:namespaces.<env>.<namespace>` from cdk.json, or nothing: overrides are never required."""
+    if namespaces is None:
+        return {}
+    _check(isinstance(namespaces, Mapping), f"{NAMESPACES_KEY} must be an object of environments")
+    of_env = namespaces.get(env_name) or {}
+    _check(isinstance(of_env, Mapping), f"{NAMESPACES_KEY}.{env_name} must be an object of namespaces")
+    overrides = of_env.get(namespace) or {}
+    _check(isinstance(overrides, Mapping), f"{NAMESPACES_KEY}.{env_name}.{namespace} must be an object of settings")
+    return overrides
 
 
 def _semantic(raw: Mapping[str, Any], where: str) -> SemanticConfig:

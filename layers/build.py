@@ -122,14 +122,14 @@ def layer_roots(semantic_index: str = "off") -> list[str]:
     return list(dict.fromkeys(roots))
 
 
-def environment_semantic_index(env_name: str) -> str:
-    """cdk.json's `semantic.index` for that environment (the CDK app's own parser)."""
+def environment_semantic_index(env_name: str, namespace: str | None = None) -> str:
+    """cdk.json's `semantic.index` for that environment or namespace (the CDK app's own parser)."""
     import json
 
     from infra.config import load_config
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    return load_config(context, env_name).semantic.index
+    return load_config(context, env_name, namespace).semantic.index
 
 
 def locked_closure(roots: list[str], skip: frozenset[str]) -> dict[str, str]:
@@ -198,12 +198,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--with-boto3", action="store_true", help="bundle boto3/botocore too")
     parser.add_argument("--env", help="add what this cdk.json environment's semantic settings need")
+    parser.add_argument("--namespace", help="a namespace of --env, whose cdk.json overrides may differ")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: layers/build)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
 
     skip = (frozenset() if args.with_boto3 else PROVIDED_BY_LAMBDA) | UNUSED_ON_LAMBDA
-    semantic_index = environment_semantic_index(args.env) if args.env else "off"
+    semantic_index = environment_semantic_index(args.env, args.namespace) if args.env else "off"
     pins = locked_closure(layer_roots(semantic_index), skip)
     shutil.rmtree(out, ignore_errors=True)
     target = out / "python"

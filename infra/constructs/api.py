@@ -49,7 +49,11 @@ class CacheApi(Construct):
         log_retention_days: int,
         retain_logs: bool,
         waf_web_acl_arn: str | None = None,
+        account_log_role: bool = True,
     ) -> None:
+        """`account_log_role`: create the account-level role API Gateway logs through (and point the account's
+        settings at it). False uses the role the account already has: a namespace must not repoint, nor leave
+        behind, an account-wide setting that the environments' stages log through."""
         super().__init__(scope, id)
 
         self.access_logs = logs.LogGroup(
@@ -66,8 +70,8 @@ class CacheApi(Construct):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             api_key_source_type=apigw.ApiKeySourceType.HEADER,
             # API Gateway writes execution and access logs through the account-level role.
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role=account_log_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if account_log_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=env_name,
                 tracing_enabled=True,
@@ -143,13 +147,14 @@ class CacheApi(Construct):
             "Callers are programs using OpenAI SDKs with static keys, not Cognito users; API keys "
             "with a usage plan and the function's bearer check authenticate them.",
         )
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account-level API Gateway CloudWatch role must use the AWS managed policy that "
-            "API Gateway documents for pushing execution and access logs; it is retained on delete.",
-        )
+        if account_log_role:
+            acknowledge(
+                self.api,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "The account-level API Gateway CloudWatch role must use the AWS managed policy that "
+                "API Gateway documents for pushing execution and access logs; it is retained on delete.",
+            )
 
     @property
     def url(self) -> str:

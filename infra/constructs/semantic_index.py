@@ -75,13 +75,17 @@ class ValkeySemanticIndex(Construct):
         replicas: int,
         engine_version: str,
         retain_data: bool,
+        replication_group_id: str | None = None,
+        secret_name: str | None = None,
     ) -> None:
+        """`replication_group_id` and `secret_name`: physical names; None leaves them to CloudFormation."""
         super().__init__(scope, id)
 
         # ElastiCache AUTH tokens: 16-128 printable characters, no punctuation needed.
         self.auth_token = secretsmanager.Secret(
             self,
             "AuthToken",
+            secret_name=secret_name,
             description=f"llmcache {env_name}: AUTH token of the Valkey semantic index",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=64),
             removal_policy=RemovalPolicy.DESTROY,  # the index only holds vectors that point at cached entries
@@ -128,6 +132,7 @@ class ValkeySemanticIndex(Construct):
         self.cluster = elasticache.CfnReplicationGroup(
             self,
             "Valkey",
+            replication_group_id=replication_group_id,
             replication_group_description=f"llmcache {env_name} semantic index (vector search)",
             engine="valkey",
             engine_version=engine_version,
@@ -165,11 +170,14 @@ class ValkeySemanticIndex(Construct):
 class QdrantApiKey(Construct):
     """The secret that holds the external Qdrant server's API key (a placeholder until operators put it)."""
 
-    def __init__(self, scope: Construct, id: str, *, env_name: str, retain_data: bool) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, env_name: str, retain_data: bool, secret_name: str | None = None
+    ) -> None:
         super().__init__(scope, id)
         self.secret = secretsmanager.Secret(
             self,
             "Secret",
+            secret_name=secret_name,
             description=f"llmcache {env_name}: API key of the Qdrant semantic index (replace with put-secret-value)",
             generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=32),
             removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,

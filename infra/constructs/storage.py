@@ -14,8 +14,14 @@ from llmcache.constants import BUCKET_BODY_PREFIX, TABLE_PARTITION_KEY, TABLE_TT
 class CacheStorage(Construct):
     """Table layout and bucket prefix come from `llmcache.constants`, the module the code reads."""
 
-    def __init__(self, scope: Construct, id: str, *, retain_data: bool, body_expiry_days: int) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, retain_data: bool, body_expiry_days: int, auto_delete_objects: bool = False
+    ) -> None:
+        """`auto_delete_objects`: empty the bucket when the stack is deleted (a custom resource does it), so an
+        ephemeral deployment goes away whole; never with `retain_data`."""
         super().__init__(scope, id)
+        if auto_delete_objects and retain_data:
+            raise ValueError("auto_delete_objects would empty a bucket whose data is retained")
         removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
 
         self.table = dynamodb.Table(
@@ -60,6 +66,7 @@ class CacheStorage(Construct):
                 ),
             ],
             removal_policy=removal,
+            auto_delete_objects=auto_delete_objects,
         )
         acknowledge(
             self.bucket,

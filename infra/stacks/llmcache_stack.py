@@ -88,6 +88,20 @@ def function_environment(
     return env
 
 
+def api_key_command(*, deployment: str, region: str, usage_plan_id: str) -> str:
+    """One shell line for a client API key: create it, add it to the usage plan, print its value."""
+    cli = f"aws apigateway --region {region}"
+    return (
+        f'KEY_ID=$({cli} create-api-key --name "llmcache-{deployment}-$USER" --enabled --query id --output text)'
+        f' && {cli} create-usage-plan-key --usage-plan-id {usage_plan_id} --key-id "$KEY_ID" --key-type API_KEY'
+        f' >/dev/null && {cli} get-api-key --api-key "$KEY_ID" --include-value --query value --output text'
+    )
+
+
+def _named(prefix: str | None, purpose: str) -> str | None:
+    return f"{prefix}{purpose}" if prefix else None
+
+
 class LlmCacheStack(Stack):
     def __init__(
         self,
@@ -105,11 +119,16 @@ class LlmCacheStack(Stack):
             **kwargs,  # type: ignore[arg-type]
         )
         self.config = config
-        for key, value in {**config.tags, "Environment": config.name}.items():
+        namespace_tag = {"Namespace": config.namespace} if config.namespace else {}
+        for key, value in {**config.tags, "Environment": config.environment, **namespace_tag}.items():
             Tags.of(self).add(key, value)
 
         storage = CacheStorage(
-            self, "Storage", retain_data=config.retain_data, body_expiry_days=config.cache.body_expiry_days
+            self,
+            "Storage",
+            retain_data=config.retain_data,
+            body_expiry_days=config.cache.body_expiry_days,
+            auto_delete_objects=config.auto_delete_data,
         )
         secrets = CacheSecrets(
             self,
@@ -118,6 +137,7 @@ class LlmCacheStack(Stack):
             managed_upstream_key=config.cache.managed_upstream_key,
             managed_anthropic_key=config.cache.managed_anthropic_key,
             retain_data=config.retain_data,
+            name_prefix=config.secret_name_prefix,
         )
 
         hot: HotTier | None = None
@@ -151,9 +171,17 @@ class LlmCacheStack(Stack):
                 replicas=config.semantic.replicas,
                 engine_version=config.semantic.engine_version,
                 retain_data=config.retain_data,
+                replication_group_id=config.semantic_index_id,
+                secret_name=_named(config.secret_name_prefix, "valkey-auth-token"),
             )
         elif config.semantic.index == "qdrant":
-            qdrant_key = QdrantApiKey(self, "QdrantApiKey", env_name=config.name, retain_data=config.retain_data)
+            qdrant_key = QdrantApiKey(
+                self,
+                "QdrantApiKey",
+                env_name=config.name,
+                retain_data=config.retain_data,
+                secret_name=_named(config.secret_name_prefix, "qdrant-api-key"),
+            )
 
         self.environment_variables = function_environment(
             config,
@@ -214,6 +242,7 @@ class LlmCacheStack(Stack):
             log_retention_days=config.log_retention_days,
             retain_logs=config.retain_data,
             waf_web_acl_arn=config.api.waf_web_acl_arn,
+            account_log_role=config.namespace is None,
         )
         monitoring = CacheMonitoring(
             self, "Monitoring", env_name=config.name, alarms=config.alarms, stage=api.stage, function=fn.function
@@ -234,7 +263,21 @@ class LlmCacheStack(Stack):
             value=api.usage_plan.usage_plan_id,
             description="Add client API keys to this usage plan",
         )
-        CfnOutput(self, "AdminKeySecretArn", value=secrets.admin_key.secret_arn)
+        CfnOutput(
+            self,
+            "ApiKeyCommand",
+            value=api_key_command(
+                deployment=config.name, region=self.region, usage_plan_id=api.usage_plan.usage_plan_id
+            ),
+            description="Run with the aws CLI: creates a client API key in this stack's usage plan and prints it",
+        )
+        CfnOutput(
+            self,
+            "AdminKeySecretArn",
+            value=secrets.admin_key.secret_arn,
+            description="The admin key (/cache/* routes): aws secretsmanager get-secret-value --secret-id <this ARN> "
+            "--query SecretString --output text",
+        )
         if secrets.upstream_key:
             CfnOutput(
                 self,

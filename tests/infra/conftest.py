@@ -21,7 +21,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from aws_cdk.assertions import Template
 from infra.config import load_config
-from infra_support import BUFFERED, HOT, QDRANT, Synthesized, buffered, with_qdrant
+from infra_support import BUFFERED, HOT, NAMESPACES, QDRANT, Synthesized, buffered, with_qdrant
 
 from infra import app as infra_app
 
@@ -91,3 +91,21 @@ def hot(synthesized: dict[str, Synthesized]) -> Synthesized:
 @pytest.fixture(scope="session")
 def staging(synthesized: dict[str, Synthesized]) -> Synthesized:
     return synthesized["staging"]
+
+
+@pytest.fixture(scope="session")
+def namespaced(
+    cdk_context: dict[str, Any], stub_layer: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Synthesized]:
+    """NAMESPACES synthesized, each in an app of its own (two labels are the same deployment, prod-acme,
+    retained or not); cdk-nag runs as a validation plugin."""
+    out = {}
+    for label, (env_name, namespace, retain) in NAMESPACES.items():
+        config = load_config(cdk_context, env_name, namespace, retain=retain)
+        if env_name == "staging":
+            config = config.with_hot_tier()  # every ElastiCache name: the hot tier's and the semantic index's
+        app = infra_app.new_app(cdk_context, outdir=str(tmp_path_factory.mktemp("cdk.out.namespace")))
+        stack = infra_app.add_stack(app, config, layer_dir=stub_layer)
+        raw = app.synth().get_stack_by_name(stack.stack_name).template  # raises on any unacknowledged finding
+        out[label] = Synthesized(config, stack, Template.from_json(raw), raw)
+    return out

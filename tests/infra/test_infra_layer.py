@@ -86,6 +86,9 @@ def test_given_cdk_json_when_asked_per_environment_then_only_staging_needs_the_s
 ) -> None:
     indexes = {env: build.environment_semantic_index(env) for env in ("dev", "staging", "prod")}
     assert indexes == {"dev": "off", "staging": "valkey", "prod": "off"}
+    # a namespace's layer (make layer ENV=staging NAMESPACE=...) follows its environment's settings
+    assert build.environment_semantic_index("staging", "pr-1") == "valkey"
+    assert build.environment_semantic_index("dev", "pr-1") == "off"
 
 
 def test_given_a_semantic_environment_when_layer_resolved_then_the_model_hub_client_stays_out(

@@ -74,6 +74,8 @@ def test_given_acknowledgments_switched_off_when_nag_checked_then_findings_are_e
         infra_app.add_stack(app, prod.with_hot_tier(), layer_dir=stub_layer),
         infra_app.add_stack(app, staging, layer_dir=stub_layer),
         infra_app.add_stack(app, with_qdrant(staging), layer_dir=stub_layer),
+        # a namespace: no account log role, and a bucket emptied on delete by CDK's provider function
+        infra_app.add_stack(app, load_config(cdk_context, "dev", "pr-1"), layer_dir=stub_layer),
     ]
 
     found: set[tuple[str, str]] = set()
