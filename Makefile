@@ -23,7 +23,7 @@ TORCH_VERSION := 2.13.0
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPATH := functions:.
 
-.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff destroy url layer bench load eval-semantic train-semantic clean
+.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff destroy url layer bench load eval-semantic hard-negatives train-semantic clean
 
 help:
 	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it)"
@@ -40,7 +40,8 @@ help:
 	@echo "make valkey-search  Valkey with vector search, for the valkey tests and bench (make test installs it)"
 	@echo "make bench          benchmarks side by side with LiteLLM's cache"
 	@echo "make load           a one-minute load test against the local gateway"
-	@echo "make eval-semantic DATA=file.jsonl   score semantic matching on labelled pairs"
+	@echo "make eval-semantic   score semantic matching on every labelled file, previous release vs this one (DATA=file.jsonl: one file in detail)"
+	@echo "make hard-negatives  regenerate the answer-changing hard-negative sets (TRAIN/DEV) from the training questions"
 	@echo "make train-semantic  retrain the shipped semantic models (ONNX) on the training pairs (~1 hour on 2 free cores)"
 
 uv:
@@ -131,16 +132,22 @@ bench: install redis-server valkey-search
 load: install
 	$(PY) -m bench.load $(LOAD_ARGS)
 
-DATA ?= ../shared/data/semantic/qqp_dev_sample.jsonl
+# Without DATA: every labelled file of SEMANTIC_DATA plus the hard negatives, side by side with the previous
+# release, and the measured curves rewritten (semantic/model/operating-points.json). DATA=file: that file in detail.
+SEMANTIC_DATA ?= ../shared/data/semantic
+DATA ?=
 eval-semantic: install
-	@test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (give DATA=path.jsonl, rows {\"a\",\"b\",\"label\"})"; exit 2; }
-	$(PY) -m llmcache.semantic.evaluate "$(DATA)"
+	@test -z "$(DATA)" || test -f "$(DATA)" || { echo "DATA=$(DATA): no such file (rows {\"a\",\"b\",\"label\"})"; exit 2; }
+	SEMANTIC_DATA_DIR="$(SEMANTIC_DATA)" nice -n 10 $(PY) -m llmcache.semantic.offline.evaluate $(if $(DATA),"$(DATA)",--write-curves)
+
+hard-negatives: install
+	$(PY) -m llmcache.semantic.offline.hard_negatives --data "$(SEMANTIC_DATA)/qqp_train.jsonl.gz"
 
 # Rebuilds functions/llmcache/semantic/model/ (ONNX files + training report) from ../shared/data/semantic.
 # Training only (torch, from semantic-deps); the run-time path never imports torch. TRAIN_ARGS, e.g. "--rows 2000".
 TRAIN_ROWS ?= 0
 train-semantic: install semantic-deps
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice -n 15 $(PY) -m llmcache.semantic.offline.training $(if $(filter-out 0,$(TRAIN_ROWS)),--rows $(TRAIN_ROWS)) $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out layers/build .pytest_cache .mypy_cache .ruff_cache .hypothesis

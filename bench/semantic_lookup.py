@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -19,20 +20,28 @@ from typing import Any
 
 QUESTION = "what is the best way to learn how to cook healthy food at home quickly and cheaply for a family"
 CACHED = "How can I learn to cook healthy meals at home cheaply and quickly for my family?"
+VETOED = "what is the best way to learn how to cook healthy food at home quickly and cheaply for a family of 5"
 GOAL_MS = 15.0
 ENTRIES = 2000
 RUNS = 200
 
 
 def _timed(fn: Callable[[], object], runs: int) -> dict[str, float]:
+    """Wall-clock p50/p90, and the p50 of this process's CPU time: on a shared machine the wall clock also
+    counts the time other processes held the core; one ONNX Runtime thread makes CPU time the work itself."""
     fn()  # warm
-    samples = []
+    samples, cpu = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fn()
         samples.append(1000 * (time.perf_counter() - started))
+        cpu.append(1000 * (time.process_time() - started_cpu))
     samples.sort()
-    return {"p50": round(statistics.median(samples), 2), "p90": round(samples[int(0.9 * (len(samples) - 1))], 2)}
+    return {
+        "p50": round(statistics.median(samples), 2),
+        "p90": round(samples[int(0.9 * (len(samples) - 1))], 2),
+        "cpu_p50": round(statistics.median(cpu), 2),
+    }
 
 
 def run(entries: int = ENTRIES, runs: int = RUNS) -> dict[str, Any]:
@@ -55,10 +64,23 @@ def run(entries: int = ENTRIES, runs: int = RUNS) -> dict[str, Any]:
     return {
         "entries": entries,
         "runs": runs,
+        "cpu_flags": cpu_flags(),
         "embed_ms": _timed(lambda: embedder.embed([QUESTION]), runs),
         "pair_model_ms": _timed(lambda: pair.score(QUESTION, CACHED), runs),
         "lookup_ms": _timed(lambda: uncached.lookup("p" * 64, QUESTION, 0.5, now), runs),
+        # the same question with another number: a veto refuses it before the pair model runs
+        "vetoed_lookup_ms": _timed(lambda: uncached.lookup("p" * 64, VETOED, 0.5, now), runs),
     }
+
+
+def cpu_flags() -> str:
+    """The vector instruction sets ONNX Runtime can use here (int8 speed depends on them)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    found = set(re.findall(r"\b(avx2|avx512[a-z_]*|avx_vnni|asimddp|i8mm)\b", text))
+    return " ".join(sorted(found)) or "none of avx2/avx512/avx_vnni"
 
 
 def measure(env: Any) -> dict[str, Any]:
@@ -81,13 +103,26 @@ def rows(results: dict[str, Any]) -> list[Any]:
         row(s, "pair model p50", r["pair_model_ms"]["p50"], unit="ms"),
         row(s, "whole lookup, embedding included, p50", lookup, unit="ms", target=f"≤ {GOAL_MS:g} ms",
             met=lookup <= GOAL_MS),
+        row(s, "whole lookup, CPU time p50", r["lookup_ms"].get("cpu_p50", 0), unit="ms"),
     ]  # fmt: skip
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = [f"one thread, {r['entries']} entries in the partition, {r['runs']} runs, 20-word question"]
-    for name, key in (("embed", "embed_ms"), ("pair model", "pair_model_ms"), ("lookup", "lookup_ms")):
-        lines.append(f"{name:12} p50 {r[key]['p50']:7.2f} ms   p90 {r[key]['p90']:7.2f} ms")
+    lines = [
+        f"one thread, {r['entries']} entries in the partition, {r['runs']} runs, 20-word question; "
+        f"CPU flags: {r.get('cpu_flags', '?')}"
+    ]
+    for name, key in (
+        ("embed", "embed_ms"),
+        ("pair model", "pair_model_ms"),
+        ("lookup, hit", "lookup_ms"),
+        ("lookup, veto", "vetoed_lookup_ms"),
+    ):
+        if key in r:
+            t = r[key]
+            lines.append(
+                f"{name:13} p50 {t['p50']:7.2f} ms   p90 {t['p90']:7.2f} ms   CPU p50 {t.get('cpu_p50', 0):7.2f} ms"
+            )
     return "\n".join(lines)
 
 

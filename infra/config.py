@@ -143,6 +143,9 @@ class SemanticConfig:
     replicas: int = 0  # valkey: read replicas; 1 or more turns on Multi-AZ with automatic failover
     engine_version: str = "8.2"  # valkey: 8.2 or later
     qdrant_url: str | None = None  # qdrant: https URL of the server; its API key goes in a secret the stack makes
+    # SEMANTIC_MAX_FALSE_HIT_RATE: an error budget in place of the threshold; the function picks threshold and
+    # pair cut from the curves measured with the shipped models (llmcache/semantic/model/operating-points.json)
+    max_false_hit_rate: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -429,6 +432,11 @@ def _semantic(raw: Mapping[str, Any], where: str) -> SemanticConfig:
         f"{where}.threshold must be a number in (0, 1], got {semantic.threshold!r}",
     )
     _check(isinstance(semantic.replicas, int) and 0 <= semantic.replicas <= 5, f"{where}.replicas must be 0..5")
+    budget = semantic.max_false_hit_rate
+    _check(
+        budget is None or (isinstance(budget, int | float) and 0 < budget < 1),
+        f"{where}.maxFalseHitRate must be a number in (0, 1), got {budget!r}",
+    )
     _check(
         isinstance(semantic.node_type, str)
         and semantic.node_type.startswith("cache.")

@@ -77,6 +77,7 @@ class Env:
     ENVIRONMENT: Final = "ENVIRONMENT"
     SEMANTIC_MODE: Final = "SEMANTIC_MODE"
     SEMANTIC_THRESHOLD: Final = "SEMANTIC_THRESHOLD"
+    SEMANTIC_MAX_FALSE_HIT_RATE: Final = "SEMANTIC_MAX_FALSE_HIT_RATE"
     SEMANTIC_EMBEDDER: Final = "SEMANTIC_EMBEDDER"
     SEMANTIC_EMBEDDING_MODEL: Final = "SEMANTIC_EMBEDDING_MODEL"
     QDRANT_URL: Final = "QDRANT_URL"
@@ -103,3 +104,9 @@ HEADER_CACHE_KEY: Final = "X-Cache-Key"
 HEADER_CACHE_MATCH: Final = "X-Cache-Match"
 HEADER_CACHE_TIER: Final = "X-Cache-Tier"
 HEADER_CACHE_SIMILARITY: Final = "X-Cache-Similarity"
+# With the request header X-Cache-Debug: 1 (never under CACHE_SCOPE=shared): why a semantic candidate was
+# refused, by kind ("number differs", "ambiguous", "pair model", "below threshold", ...), and the scores
+# ("similarity=0.9312; pair=0.412"); never a cached text.
+HEADER_CACHE_DEBUG: Final = "X-Cache-Debug"
+HEADER_SEMANTIC_REASON: Final = "X-Cache-Semantic-Reason"
+HEADER_SEMANTIC_SCORES: Final = "X-Cache-Semantic-Scores"

@@ -28,6 +28,7 @@ class Controls:
     custom_key: str | None = None
     semantic: bool = True
     semantic_threshold: float | None = None
+    debug: bool = False  # X-Cache-Debug: 1 -> the semantic decision's reason and scores in response headers
 
 
 MAX_SECONDS = 10**12  # about 31,700 years: any larger TTL or max-age is a mistake, not a wish
@@ -109,6 +110,13 @@ def _semantic_switch(value: Any, control: str) -> bool:
     return value == "on"
 
 
+def _debug_switch(value: Any, control: str) -> bool:
+    value = str(value).strip().lower()
+    if value not in ("1", "0", "true", "false"):
+        raise BadRequest(f"{control} must be 1 or 0", param=control)
+    return value in ("1", "true")
+
+
 Parser = Callable[[Any, str], Any]
 # body `cache` field -> (control, parser); the LiteLLM spellings.
 BODY_CONTROLS: dict[str, tuple[str, Parser]] = {
@@ -120,6 +128,7 @@ BODY_CONTROLS: dict[str, tuple[str, Parser]] = {
     "cache_key": ("custom_key", _custom_key),
     "semantic": ("semantic", _flag),
     "semantic_threshold": ("semantic_threshold", _threshold),
+    "debug": ("debug", _flag),
 }
 # header (lower case) -> (control, parser, the name errors use). Cache-Control is parsed on its own.
 HEADER_CONTROLS: dict[str, tuple[str, Parser, str]] = {
@@ -128,6 +137,7 @@ HEADER_CONTROLS: dict[str, tuple[str, Parser, str]] = {
     "x-cache-custom-key": ("custom_key", _custom_key, "X-Cache-Custom-Key"),
     "x-cache-semantic": ("semantic", _semantic_switch, "X-Cache-Semantic"),
     "x-cache-semantic-threshold": ("semantic_threshold", _threshold, "X-Cache-Semantic-Threshold"),
+    "x-cache-debug": ("debug", _debug_switch, "X-Cache-Debug"),
 }
 
 
@@ -160,9 +170,14 @@ def parse_controls(headers: Mapping[str, str], body_cache: Any) -> Controls:
 def for_scope(controls: Controls, scope: str) -> Controls:
     """Under shared scope an entry serves every tenant, so no one client may replace it: a client's no-cache
     gets it a fresh answer and stores nothing. Replacing a shared entry is the operator's call (admin key:
-    DELETE /cache/entries/{key} or a flush; the next request then stores a fresh answer)."""
+    DELETE /cache/entries/{key} or a flush; the next request then stores a fresh answer). No debug
+    answers under shared scope."""
     if scope == "shared" and controls.no_cache and not controls.no_store:
-        return replace(controls, no_store=True)
+        controls = replace(controls, no_store=True)
+    if scope == "shared" and controls.debug:
+        # The semantic neighbourhood is then every tenant's: why a candidate was refused would tell one tenant
+        # something of what another asked ("number differs"). Debug answers are per-tenant only.
+        controls = replace(controls, debug=False)
     return controls
 
 

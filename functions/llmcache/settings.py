@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from llmcache.constants import Env
 from llmcache.savings import Price, PriceError, price_overrides
+from llmcache.semantic import budget
 
 KNOWN_TIERS = ("memory", "redis", "dynamodb")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -150,8 +151,13 @@ class Settings:
     # real answers are kilobytes, so only a hostile or broken upstream reaches it.
     max_answer_bytes: int = 16 * 1024 * 1024
     semantic_mode: str = "off"
-    semantic_threshold: float = 0.88  # measured with the shipped models and PAIR_CUT: docs/semantic.md
-    semantic_embedder: str = "upstream"
+    # The operating point (cosine threshold, pair-model cut): the shipped default, measured with the shipped
+    # models (docs/semantic.md), or the point SEMANTIC_MAX_FALSE_HIT_RATE picks from the measured curves.
+    semantic_threshold: float = budget.DEFAULT_THRESHOLD
+    semantic_pair_cut: float = budget.DEFAULT_PAIR_CUT
+    semantic_max_false_hit_rate: float | None = None
+    # "local" (the shipped model, in-process) unless an embedding provider is configured
+    semantic_embedder: str = "local"
     semantic_embedding_model: str = "text-embedding-3-small"
     # Longer texts are matched exactly only: all-MiniLM-L6-v2 reads 256 tokens (~1,000 characters) and
     # ignores the rest, so two prompts that differ after that would look identical.
@@ -193,6 +199,10 @@ class Settings:
         env = os.environ if env is None else env
         redis_url = _redis_url(env, Env.REDIS_URL)
         semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
+        # No embedding provider configured (no SEMANTIC_EMBEDDER, no SEMANTIC_EMBEDDING_MODEL): the shipped model.
+        provider_default = "upstream" if env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() else "local"
+        semantic_embedder = _choice(env, Env.SEMANTIC_EMBEDDER, provider_default, ("upstream", "bedrock", "local"))
+        threshold, pair_cut, false_hit_budget = _semantic_operating_point(env, semantic_embedder)
         semantic_redis_url = _redis_url(env, Env.SEMANTIC_REDIS_URL) or redis_url
         if semantic_index == "valkey" and not semantic_redis_url:
             raise SettingsError(f"{Env.SEMANTIC_INDEX}=valkey needs {Env.SEMANTIC_REDIS_URL} (or {Env.REDIS_URL})")
@@ -233,8 +243,10 @@ class Settings:
             max_request_bytes=_int(env, Env.MAX_REQUEST_BYTES, 6_291_456, minimum=1),
             max_answer_bytes=_int(env, Env.MAX_ANSWER_BYTES, 16 * 1024 * 1024, minimum=1),
             semantic_mode=_choice(env, Env.SEMANTIC_MODE, "off", ("off", "on")),
-            semantic_threshold=_float(env, Env.SEMANTIC_THRESHOLD, cls.semantic_threshold, 0.0, 1.0),
-            semantic_embedder=_choice(env, Env.SEMANTIC_EMBEDDER, "upstream", ("upstream", "bedrock", "local")),
+            semantic_threshold=threshold,
+            semantic_pair_cut=pair_cut,
+            semantic_max_false_hit_rate=false_hit_budget,
+            semantic_embedder=semantic_embedder,
             semantic_embedding_model=env.get(Env.SEMANTIC_EMBEDDING_MODEL, "").strip() or "text-embedding-3-small",
             semantic_max_chars=_int(env, Env.SEMANTIC_MAX_CHARS, 1000, minimum=1),
             semantic_timeout=_float(env, Env.SEMANTIC_TIMEOUT, 2.0, 0.01, 60.0),
@@ -249,6 +261,31 @@ class Settings:
             semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
             log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
         )
+
+
+def _semantic_operating_point(env: Mapping[str, str], embedder: str) -> tuple[float, float, float | None]:
+    """(threshold, pair cut, budget): SEMANTIC_THRESHOLD with the shipped pair cut, or both from the measured
+    curves for SEMANTIC_MAX_FALSE_HIT_RATE."""
+    raw_budget = env.get(Env.SEMANTIC_MAX_FALSE_HIT_RATE, "").strip()
+    if not raw_budget:
+        threshold = _float(env, Env.SEMANTIC_THRESHOLD, budget.DEFAULT_THRESHOLD, 0.0, 1.0)
+        return threshold, budget.DEFAULT_PAIR_CUT, None
+    if env.get(Env.SEMANTIC_THRESHOLD, "").strip():
+        raise SettingsError(
+            f"set {Env.SEMANTIC_MAX_FALSE_HIT_RATE} or {Env.SEMANTIC_THRESHOLD}, not both: "
+            "the budget picks the threshold"
+        )
+    if embedder != "local":
+        raise SettingsError(
+            f"{Env.SEMANTIC_MAX_FALSE_HIT_RATE} needs {Env.SEMANTIC_EMBEDDER}=local: the curves were measured with "
+            "the shipped model; with another embedder set SEMANTIC_THRESHOLD from your own evaluation"
+        )
+    rate = _float(env, Env.SEMANTIC_MAX_FALSE_HIT_RATE, 0.0, 0.0, 1.0)
+    try:
+        point = budget.point_for_budget(rate)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SettingsError(f"{Env.SEMANTIC_MAX_FALSE_HIT_RATE}={rate}: {exc}") from None
+    return point.threshold, point.pair_cut, rate
 
 
 def _price_overrides(env: Mapping[str, str]) -> dict[str, Price]:

@@ -48,7 +48,7 @@ ASSET_EXCLUDES = [
     "llmcache/local",
     "llmcache/cli.py",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
     "llmcache/semantic/model/training-report.*",  # how the models were made: for readers, not the function
-    "llmcache/semantic/offline",  # training and evaluation: run on a workstation, never on Lambda
+    "llmcache/semantic/offline",  # training, evaluation, hard-negative data: run on a workstation, never on Lambda
     # The trained pair model ships only when the shipped path asks it (PAIR_CUT set).
     *([] if PAIR_CUT is not None else ["llmcache/semantic/model/pair.int8.onnx"]),
 ]

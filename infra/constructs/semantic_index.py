@@ -48,8 +48,11 @@ def semantic_environment(
         Env.SEMANTIC_MODE: "on",
         Env.SEMANTIC_INDEX: config.index,
         Env.SEMANTIC_EMBEDDER: "local",  # the model shipped in the package, run in-process: no paid API call
-        Env.SEMANTIC_THRESHOLD: repr(float(config.threshold)),
     }
+    if config.max_false_hit_rate is not None:  # the function picks threshold and pair cut from the shipped curves
+        env[Env.SEMANTIC_MAX_FALSE_HIT_RATE] = repr(float(config.max_false_hit_rate))
+    else:
+        env[Env.SEMANTIC_THRESHOLD] = repr(float(config.threshold))
     if config.index == "valkey":
         assert redis_url and auth_secret_arn
         env[Env.SEMANTIC_REDIS_URL] = redis_url

@@ -39,9 +39,15 @@ def test_given_staging_when_synthesized_then_the_function_runs_semantic_on_the_v
     settings = settings_from(env)
 
     assert (settings.semantic_mode, settings.semantic_index, settings.semantic_embedder) == ("on", "valkey", "local")
-    assert settings.semantic_threshold == staging.config.semantic.threshold
-    # what is measured is what ships: staging deploys the threshold make eval-semantic measured (the default)
-    assert settings.semantic_threshold == Settings().semantic_threshold
+    # what is measured is what ships: staging sets an error budget, and the function's operating point is the
+    # point of the curves shipped beside the models that keeps false hits within it
+    from llmcache.semantic import budget
+
+    rate = staging.config.semantic.max_false_hit_rate
+    assert rate is not None and Env.SEMANTIC_THRESHOLD not in env
+    point = budget.point_for_budget(rate)
+    assert settings.semantic_max_false_hit_rate == rate and point.false_hit_rate <= rate
+    assert (settings.semantic_threshold, settings.semantic_pair_cut) == (point.threshold, point.pair_cut)
     cluster_id = next(iter(staging.resources("AWS::ElastiCache::ReplicationGroup")))
     url = env[Env.SEMANTIC_REDIS_URL]["Fn::Join"][1]
     assert url[0] == "rediss://"  # TLS: the cluster requires it

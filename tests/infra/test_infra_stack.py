@@ -118,6 +118,8 @@ def test_given_staging_with_semantic_on_when_synthesized_then_the_asset_carries_
     assert (model / "embedder.int8.onnx").is_file() and (model / "tokenizer.json").is_file()
     assert (model / "pair.int8.onnx").is_file() == (PAIR_CUT is not None)  # only when the decision asks it
     assert not list(model.glob("training-report.*"))
+    assert (model / "operating-points.json").is_file()  # SEMANTIC_MAX_FALSE_HIT_RATE reads it at start
+    assert not (model.parent / "offline").exists()  # training and evaluation never ship
 
 
 def test_given_dev_when_synthesized_then_function_timeout_exceeds_the_integration_timeout(dev: Synthesized) -> None:

@@ -215,3 +215,20 @@ def test_given_a_paraphrase_on_the_responses_or_messages_api_when_asked_then_a_s
     assert (second.cache, second.headers["x-cache-match"]) == ("HIT", "semantic") and second.body == first.body
     assert other_system.cache == "MISS"  # the last user text alone is compared; the rest must match exactly
     assert provider.count(f"POST /v1/{api}") == 2
+
+
+def test_given_debug_asked_when_a_candidate_is_refused_then_the_reason_by_kind_and_never_under_shared_scope(
+    semantic, client
+):
+    semantic()
+    client.chat("How do I get a personal loan of 1500 dollars?")
+    debug = {"X-Cache-Debug": "1", "Cache-Control": "no-store"}
+    refused = client.chat("How do I get a personal loan of 15000 dollars?", headers=debug)
+    assert refused.cache == "MISS" and refused.headers["x-cache-semantic-reason"] == "number differs"
+    assert refused.headers["x-cache-semantic-scores"].startswith("similarity=0.")
+    assert "1500" not in " ".join(refused.headers.values())  # kinds and scores, never the cached text
+    semantic(CACHE_SCOPE="shared")  # every tenant's neighbourhood: the reason would tell of another's question
+    client.chat("How do I get a personal loan of 1500 dollars?")
+    shared = client.chat("How do I get a personal loan of 15000 dollars?", headers=debug)
+    assert shared.cache == "MISS"
+    assert "x-cache-semantic-reason" not in shared.headers and "x-cache-semantic-scores" not in shared.headers

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys, policy
@@ -23,6 +24,8 @@ from llmcache.constants import (
 )
 from llmcache.engine.coalesce import Flight, SingleFlight
 from llmcache.engine.per_input import PerInput
+from llmcache.engine.semantic import ENTRY_GONE
+from llmcache.engine.semantic import debug_headers as semantic_debug_headers
 from llmcache.engine.services import Services, compact_json, seconds_left, upstream_done, young_enough
 from llmcache.engine.shared_stream import SharedStream
 from llmcache.errors import BackendFailure
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from llmcache.engine.leases import Leases
     from llmcache.engine.semantic import SemanticQuery
     from llmcache.policy import Controls
-    from llmcache.semantic.types import SemanticMatcher
+    from llmcache.semantic.types import SemanticMatcher, SemanticOutcome
 
 
 class _SemanticDown(Exception):
@@ -102,20 +105,22 @@ class Engine:
         )
         started = time.perf_counter()
         query = self._semantic_query(dialect, canonical, controls, tenant_scope, generation, context)
+        debug: dict[str, str] = {}  # X-Cache-Debug: 1 -> the semantic decision's reason and scores
         if not controls.no_cache:
             now = self.services.clock()
             hit = self.store.get(key, now)
             if hit is not None and young_enough(hit.entry, controls, now):
                 return self._serve_hit(hit, key, request, now, started)
             try:
-                semantic = self._semantic_lookup(query, controls, now) if query is not None else None
+                semantic, seen = self._semantic_lookup(query, controls, now) if query is not None else (None, None)
             except _SemanticDown:
-                semantic, query = None, None  # it just failed: do not wait on it a second time to index
-            if semantic is not None:
-                hit, similarity = semantic
-                response = self._serve_hit(hit, key, request, now, started)
+                semantic, seen, query = None, None, None  # it just failed: do not wait on it a second time to index
+            debug = semantic_debug_headers(seen) if controls.debug else {}
+            if semantic is not None and seen is not None and seen.candidate is not None:
+                response = self._serve_hit(semantic, key, request, now, started)
                 response.headers[HEADER_CACHE_MATCH] = "semantic"
-                response.headers[HEADER_CACHE_SIMILARITY] = f"{similarity:.4f}"
+                response.headers[HEADER_CACHE_SIMILARITY] = f"{seen.candidate.similarity:.4f}"
+                response.headers.update(debug)
                 return response
             record(Metric.CACHE_MISS)
             outcome = "MISS"
@@ -145,6 +150,7 @@ class Engine:
                 )
         response.headers.setdefault(HEADER_CACHE, outcome)
         response.headers[HEADER_CACHE_KEY] = key
+        response.headers.update(debug)
         return response
 
     def _stream_flight(self, flight_key: str, miss: _Miss, wait: float) -> GatewayResponse:
@@ -233,22 +239,25 @@ class Engine:
             context,
         )
 
-    def _semantic_lookup(self, query: SemanticQuery, controls: Controls, now: float) -> tuple[Hit, float] | None:
-        """The semantic hit, or None; _SemanticDown (already counted) when the embedder or index failed."""
+    def _semantic_lookup(
+        self, query: SemanticQuery, controls: Controls, now: float
+    ) -> tuple[Hit | None, SemanticOutcome | None]:
+        """The semantic hit (or None) and what the lookup saw; _SemanticDown (already counted) when the
+        embedder or index failed."""
         if not controls.semantic or self.semantic is None:  # the caller opted out (its answer is still indexed)
-            return None
+            return None, None
         threshold = policy.effective_semantic_threshold(controls, self.settings.semantic_threshold)
         try:
-            candidate = self.semantic.lookup(query.partition, query.text, threshold, now)
+            seen = self.semantic.consult(query.partition, query.text, threshold, now)
         except Exception as exc:  # embedder or index down: a plain miss
             self.store.report_failure(BackendFailure("semantic", "lookup", exc))
             raise _SemanticDown from None
-        if candidate is None:
-            return None
-        hit = self.store.get(candidate.key, now)
+        if seen.candidate is None:
+            return None, seen
+        hit = self.store.get(seen.candidate.key, now)
         if hit is None or not young_enough(hit.entry, controls, now):
-            return None
-        return hit, candidate.similarity
+            return None, replace(seen, candidate=None, reason=ENTRY_GONE)
+        return hit, seen
 
 
 class _Miss:

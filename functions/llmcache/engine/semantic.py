@@ -13,9 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmcache import keys
+from llmcache.constants import HEADER_SEMANTIC_REASON, HEADER_SEMANTIC_SCORES
 
 if TYPE_CHECKING:
     from llmcache.dialects.base import Dialect
+    from llmcache.semantic.types import SemanticOutcome
+
+# the nearest entry was accepted, but its stored answer is gone or older than the request's max-age
+ENTRY_GONE = "entry expired or too old"
 
 
 @dataclass(frozen=True)
@@ -46,3 +51,20 @@ def semantic_query(
         "semantic", tenant_scope, namespace, generation, dialect.route, keys.canonical_json(rest), context
     )
     return SemanticQuery(partition, text)
+
+
+def debug_headers(outcome: SemanticOutcome | None) -> dict[str, str]:
+    """What `X-Cache-Debug: 1` answers about the semantic lookup: the refusal's kind and the scores.
+
+    Only kinds and numbers: never the candidate's text or key. The candidate lives in the caller's own
+    partition (tenant, namespace, model, parameters, history), and the engine sends none of this under
+    shared scope, so it tells a caller only about what the same credential asked before."""
+    if outcome is None or outcome.similarity is None:
+        return {}
+    scores = f"similarity={outcome.similarity:.4f}"
+    if outcome.pair_score is not None:
+        scores += f"; pair={outcome.pair_score:.4f}"
+    headers = {HEADER_SEMANTIC_SCORES: scores}
+    if outcome.reason is not None:
+        headers[HEADER_SEMANTIC_REASON] = outcome.reason
+    return headers

@@ -124,6 +124,19 @@ def _bedrock_upstream(settings: Settings, plan: LocalPlan) -> str:
     return f"{where} ({how})" if not plan.bedrock_offline else f"{where} ({settings.bedrock_base_url})"
 
 
+def _semantic_line(settings: Settings) -> str:
+    """Semantic matching, for the banner: off, or on with which model and operating point."""
+    if settings.semantic_mode != "on":
+        return "off (SEMANTIC_MODE=on turns it on)"
+    model = "the shipped local model" if settings.semantic_embedder == "local" else settings.semantic_embedder
+    if settings.semantic_embedder == "upstream":
+        model = f"upstream embeddings ({settings.semantic_embedding_model})"
+    point = f"threshold {settings.semantic_threshold}, pair cut {settings.semantic_pair_cut}"
+    if settings.semantic_max_false_hit_rate is not None:
+        point += f" (from SEMANTIC_MAX_FALSE_HIT_RATE={settings.semantic_max_false_hit_rate})"
+    return f"on, {model}, {point}, index {settings.semantic_index}"
+
+
 def banner(
     url: str,
     settings: Settings,
@@ -153,6 +166,7 @@ def banner(
         f"  anthropic:  {_anthropic_upstream(settings, plan)}    (Anthropic base URL: {url})",
         f"  bedrock:    {_bedrock_upstream(settings, plan)}    (boto3 bedrock-runtime endpoint_url: {url})",
         f"  tiers:      {tiers}",
+        f"  semantic:   {_semantic_line(settings)}",
     ]
     if plan.generated_admin_key:
         lines.append(f"  admin key:  {plan.generated_admin_key}  (generated for this run; set ADMIN_API_KEY to choose)")

@@ -5,6 +5,7 @@ the heavy modules load inside `build_semantic_matcher`, and only when `SEMANTIC_
 
     matcher = build_semantic_matcher(settings, upstream_embed=...)   # None when semantic_mode == "off"
     hit = matcher.lookup(partition, last_user_text, threshold, now)  # SemanticCandidate | None
+    outcome = matcher.consult(partition, last_user_text, threshold, now)  # the same, with why (debug header)
     matcher.remember(partition, last_user_text, key, expires_at)
     matcher.forget(key)
 
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmcache.semantic.errors import SemanticUnavailable
-from llmcache.semantic.types import SemanticCandidate, SemanticMatcher
+from llmcache.semantic.types import SemanticCandidate, SemanticMatcher, SemanticOutcome
 
 if TYPE_CHECKING:
     from llmcache.settings import Settings
@@ -27,6 +28,7 @@ UpstreamEmbed = Callable[[list[str], str], Sequence[Sequence[float]]]
 __all__ = [
     "SemanticCandidate",
     "SemanticMatcher",
+    "SemanticOutcome",
     "SemanticUnavailable",
     "UpstreamEmbed",
     "build_semantic_matcher",

@@ -13,7 +13,7 @@ from llmcache.semantic.embedders import TITAN_V2, BedrockEmbedder, CachingEmbedd
 from llmcache.semantic.errors import SemanticUnavailable
 from llmcache.semantic.indexes import SecretReader, build_index
 from llmcache.semantic.pair_verifier import PairVerifier, reason_kind
-from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate, VectorIndex
+from llmcache.semantic.types import Embedder, Neighbour, SemanticCandidate, SemanticOutcome, VectorIndex
 from llmcache.semantic.verifier import Verdict, Verifier
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmcache.semantic")
 
 NEIGHBOURS = 8  # points fetched per lookup: the best one plus its neighbourhood for the ambiguity guards
+BELOW_THRESHOLD = "below threshold"
 
 
 def _nearest_twin(best: Sequence[float], others: Sequence[Sequence[float]]) -> float | None:
@@ -55,6 +56,17 @@ class Decision:
     twin: float | None
     verdict: Verdict | None
     candidate: SemanticCandidate | None
+
+    def outcome(self) -> SemanticOutcome:
+        """The decision as the debug answer may tell it: kinds and scores only."""
+        if self.best is None:
+            return SemanticOutcome(None)
+        similarity = round(self.best.score, 4)
+        pair = self.verdict.pair_score if self.verdict is not None else None
+        if self.candidate is not None:
+            return SemanticOutcome(self.candidate, None, similarity, pair)
+        reason = reason_kind(self.verdict.reasons[0]) if self.verdict and self.verdict.reasons else BELOW_THRESHOLD
+        return SemanticOutcome(None, reason, similarity, pair)
 
 
 class DefaultSemanticMatcher:
@@ -101,16 +113,20 @@ class DefaultSemanticMatcher:
             return Decision(best, runner_up, twin, None, candidate)
         verdict = self.verifier.verify(text, best.text, best.score, runner_up=runner_up, twin=twin)
         if not verdict.accepted:
-            # Kinds only ("names differ", never the names): no prompt words in logs.
+            # Kinds only ("name differs", never the names): no prompt words in logs.
             log.debug("semantic candidate rejected: %s", ", ".join(reason_kind(r) for r in verdict.reasons))
             return Decision(best, runner_up, twin, verdict, None)
+        candidate = SemanticCandidate(best.key, round(best.score, 6), best.text, verdict.pair_score)
         return Decision(best, runner_up, twin, verdict, candidate)
 
     # -- SemanticMatcher --------------------------------------------------------------------------
     def lookup(self, partition: str, text: str, threshold: float, now: float | None = None) -> SemanticCandidate | None:
+        return self.consult(partition, text, threshold, now).candidate
+
+    def consult(self, partition: str, text: str, threshold: float, now: float | None = None) -> SemanticOutcome:
         if not text.strip():
-            return None
-        return self.decide(partition, text, threshold, time.time() if now is None else now).candidate
+            return SemanticOutcome(None)
+        return self.decide(partition, text, threshold, time.time() if now is None else now).outcome()
 
     def remember(self, partition: str, text: str, key: str, expires_at: float) -> None:
         if not text.strip():
@@ -155,5 +171,6 @@ def build_from_settings(
     return DefaultSemanticMatcher(
         embedder=embedder or build_embedder(settings, upstream_embed),
         index=index or build_index(settings, read_secret),
-        verifier=verifier or PairVerifier(),  # the shipped pair model + the rules that earn their place
+        # vetoes, the ambiguity guard and the shipped pair model at the configured cut
+        verifier=verifier or PairVerifier(cut=settings.semantic_pair_cut),
     )

@@ -14,12 +14,27 @@ class SemanticCandidate:
     key: str
     similarity: float
     cached_text: str
+    pair_score: float | None = None  # the pair model's probability, when it was asked
+
+
+@dataclass(frozen=True)
+class SemanticOutcome:
+    """A lookup and why it ended so: what the `X-Cache-Debug` answer may show (never a cached text)."""
+
+    candidate: SemanticCandidate | None  # the verified hit, or None
+    reason: str | None = None  # the first refusal's kind ("number differs", "below threshold", ...); None on a hit
+    similarity: float | None = None  # of the nearest entry; None when the partition had none
+    pair_score: float | None = None  # the pair model's probability, when it was asked
 
 
 @runtime_checkable
 class SemanticMatcher(Protocol):
     def lookup(self, partition: str, text: str, threshold: float, now: float) -> SemanticCandidate | None:
         """Best neighbour in that exact partition, unexpired, similarity >= threshold and verified."""
+        ...
+
+    def consult(self, partition: str, text: str, threshold: float, now: float) -> SemanticOutcome:
+        """`lookup` with the reason of its answer."""
         ...
 
     def remember(self, partition: str, text: str, key: str, expires_at: float) -> None:

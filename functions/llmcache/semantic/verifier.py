@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from llmcache.semantic.vetoes import stem as _stem
+
 # Guards' constants (measured; see docs/semantic.md, "How the defaults were chosen").
 MIN_RUNNER_UP_GAP = 0.05  # best similarity minus second best
 MIN_TWIN_MARGIN = 0.10  # best similarity minus the candidate's similarity to its nearest cached twin
@@ -55,6 +57,7 @@ _QUESTION_WORDS = ("why", "how", "what", "when", "where", "who", "which")
 class Verdict:
     accepted: bool
     reasons: tuple[str, ...] = ()
+    pair_score: float | None = None  # the pair model's probability, when it was asked
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,6 @@ class _Text:
 def _norm(word: str) -> str:
     word = word.lower().replace("\u2019", "'")
     return word.split("'", 1)[0] if "'" in word else word
-
-
-def _stem(word: str) -> str:
-    """A deliberately light stemmer: plural and possessive endings only."""
-    if len(word) <= 3 or word.isdigit():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "ches", "shes", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
 
 
 def _number(token: str) -> str | None:

@@ -145,3 +145,14 @@ def test_given_a_port_already_taken_when_run_then_it_exits_and_says_how_to_pick_
         port = taken.getsockname()[1]
         assert main(["--port", str(port)]) != 0
     assert "make run PORT=" in capsys.readouterr().err
+
+
+def test_given_semantic_mode_on_and_nothing_else_when_the_banner_is_printed_then_it_names_the_local_model() -> None:
+    settings = Settings.from_env({"SEMANTIC_MODE": "on"})
+    text = banner("http://127.0.0.1:8080", settings, plan_local_run({}), moto_endpoint=None, import_seconds=0.1)
+
+    assert settings.semantic_embedder == "local"  # no embedding provider configured: the shipped model
+    line = next(line for line in text.splitlines() if line.strip().startswith("semantic:"))
+    assert "on, the shipped local model" in line and f"threshold {settings.semantic_threshold}" in line
+    off = banner("http://127.0.0.1:8080", Settings(), plan_local_run({}), moto_endpoint=None, import_seconds=0.1)
+    assert "semantic:   off" in off

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from llmcache.semantic.evaluate import (
+from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.matcher import DefaultSemanticMatcher
+from llmcache.semantic.offline.evaluate import (
     COSINE,
     PAIR,
     RULES,
@@ -23,8 +25,6 @@ from llmcache.semantic.evaluate import (
     shipped,
     sweep,
 )
-from llmcache.semantic.index import QdrantIndex
-from llmcache.semantic.matcher import DefaultSemanticMatcher
 
 ROWS = [
     {
@@ -183,3 +183,15 @@ def test_given_a_kept_and_a_dropped_rule_when_scoring_then_only_the_kept_one_rej
     )
     assert score(observations, shipped(0.5, frozenset()), 0.9)["hits"] == 2
     assert score(observations, RULES, 0.9)["hits"] == 0
+
+
+def test_given_vetoed_hard_negatives_when_scoring_then_this_release_refuses_them_and_counts_false_hits_by_kind() -> (
+    None
+):
+    from llmcache.semantic.offline.evaluate import PREVIOUS
+
+    number = Observation(0, False, 0.95, frozenset(), 0.99, True, frozenset({"number differs"}), "number")
+    entity = Observation(0, False, 0.95, frozenset(), 0.99, True, frozenset(), "entity")  # nothing objects
+    previous, this = score([number, entity], PREVIOUS, 0.88), score([number, entity], shipped(), 0.88)
+    assert previous["false_hits_by_kind"] == {"entity": 1, "number": 1} and previous["false_hit_rate"] == 1.0
+    assert this["false_hits_by_kind"] == {"entity": 1} and this["false_hit_rate"] == 0.5

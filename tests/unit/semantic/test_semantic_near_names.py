@@ -9,6 +9,7 @@ import pytest
 
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
+from llmcache.semantic.pair_verifier import PairVerifier
 from llmcache.semantic.verifier import Verifier
 
 
@@ -21,10 +22,23 @@ from llmcache.semantic.verifier import Verifier
         ("How old is Maria Gonzalez?", "How old is Maria Gonzales?"),
     ],
 )
-def test_given_two_near_but_different_names_when_verifying_then_never_accepted(query: str, cached: str) -> None:
-    verdict = Verifier().verify(query, cached, 0.99)
-    assert not verdict.accepted
-    assert verdict.reasons == ("names differ",)
+def test_given_two_near_but_different_names_when_the_shipped_decision_verifies_then_never_accepted(
+    query: str, cached: str
+) -> None:
+    # the shipped decision (vetoes, kept rules, pair model), with a pair model sure they are the same
+    sure = ConfidentPairModel()
+    verdict = PairVerifier(model=sure).verify(query, cached, 0.99)
+    assert not verdict.accepted and verdict.reasons == ("name differs",)
+    assert sure.asked == 0  # refused before the model runs
+    assert Verifier().verify(query, cached, 0.99).reasons == ("names differ",)  # the old rule agrees
+
+
+class ConfidentPairModel:
+    asked = 0
+
+    def score(self, query: str, cached: str) -> float:
+        self.asked += 1
+        return 1.0
 
 
 class FixedVectorEmbedder:

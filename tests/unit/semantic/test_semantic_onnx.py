@@ -59,7 +59,7 @@ def _torch_reference(graph: str) -> tuple[object, object]:
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
     pytest.importorskip("onnx")
-    from llmcache.semantic.training import torch_from_onnx
+    from llmcache.semantic.offline.training import torch_from_onnx
 
     torch.set_num_threads(1)
     return torch, torch_from_onnx(MODEL_DIR / graph)
@@ -182,7 +182,7 @@ def test_given_a_missing_model_folder_when_embedding_then_semantic_unavailable_i
 
 def test_given_the_shipped_training_report_when_rendered_then_both_trainings_and_the_dev_figures_appear() -> None:
     # The report is written at the end of an hour of training: a renderer that fails loses it (it once did).
-    from llmcache.semantic.training import render_report
+    from llmcache.semantic.offline.training import render_report
 
     report = json.loads((MODEL_DIR / "training-report.json").read_text())
     text = render_report(report)

@@ -10,7 +10,7 @@ import pytest
 
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
-from llmcache.semantic.pair_verifier import KEPT_RULES, PAIR_CUT, PairVerifier, reason_kind
+from llmcache.semantic.pair_verifier import KEPT_RULES, VETOES, PairVerifier, reason_kind
 
 
 class FakePairModel:
@@ -26,17 +26,24 @@ class FakePairModel:
         return self.scores([(query, cached)])[0]
 
 
-def test_given_the_shipped_settings_when_verifying_then_the_pair_model_decides_and_the_kept_rules_apply() -> None:
-    assert PAIR_CUT == 0.8 and frozenset({"ambiguous", "negation differs"}) == KEPT_RULES
-    doubting, sure = FakePairModel(0.79), FakePairModel(0.81)
-    verdict = PairVerifier(model=doubting).verify("How can I learn guitar?", "How do I learn guitar?", 0.95)
+def test_given_the_shipped_settings_when_verifying_then_vetoes_and_kept_rules_decide_before_the_pair_model() -> None:
+    assert frozenset({"ambiguous"}) == KEPT_RULES and "number differs" in VETOES and "name differs" in VETOES
+    doubting, sure = FakePairModel(0.1), FakePairModel(0.99)
+    verdict = PairVerifier(model=doubting, cut=0.8).verify("How can I learn guitar?", "How do I learn guitar?", 0.95)
     assert not verdict.accepted and [reason_kind(r) for r in verdict.reasons] == ["pair model"]
-    assert PairVerifier(model=sure).verify("How can I learn guitar?", "How do I learn guitar?", 0.95).accepted
+    accepted = PairVerifier(model=sure, cut=0.8).verify("How can I learn guitar?", "How do I learn guitar?", 0.95)
+    assert accepted.accepted and accepted.pair_score == 0.99
     assert doubting.asked == sure.asked == [("How can I learn guitar?", "How do I learn guitar?")]
-    # a kept rule rejects whatever the model says; a dropped one (names: the model decides those) does not
-    negated = PairVerifier(model=FakePairModel(1.0)).verify("Can I eat raw eggs?", "Can I not eat raw eggs?", 0.95)
-    assert not negated.accepted and [reason_kind(r) for r in negated.reasons] == ["negation differs"]
-    assert PairVerifier(model=sure).verify("Is Albany the capital?", "Is Merced the capital?", 0.95).accepted
+    # a veto refuses whatever the model says, and the model is not even asked (a miss costs no model call)
+    confident = FakePairModel(1.0)
+    vetoed = PairVerifier(model=confident, cut=0.8).verify("Is Albany the capital?", "Is Merced the capital?", 0.95)
+    assert not vetoed.accepted and [reason_kind(r) for r in vetoed.reasons] == ["name differs"]
+    assert vetoed.pair_score is None and confident.asked == []
+
+
+def test_given_vetoes_turned_off_when_verifying_then_the_pair_model_decides_alone() -> None:
+    verifier = PairVerifier(model=FakePairModel(0.9), cut=0.8, vetoes=frozenset())
+    assert verifier.verify("Is Albany the capital?", "Is Merced the capital?", 0.95).accepted
 
 
 def test_given_a_pair_cut_when_the_model_doubts_then_the_rejection_names_the_pair_model() -> None:
@@ -52,20 +59,22 @@ def test_given_a_pair_cut_when_the_model_doubts_then_the_rejection_names_the_pai
 
 
 def test_given_a_rule_not_kept_when_it_objects_then_the_candidate_is_still_accepted() -> None:
-    only_numbers = PairVerifier(model=FakePairModel(0.9), cut=0.5, rules=frozenset({"numbers differ"}))
+    only_numbers = PairVerifier(
+        model=FakePairModel(0.9), cut=0.5, rules=frozenset({"numbers differ"}), vetoes=frozenset()
+    )
     assessment = only_numbers.assess("Is Albany the capital of New York?", "Is Merced the capital of New York?", 0.95)
-    assert "names differ" in assessment.rule_kinds and assessment.pair_score == 0.9
-    assert only_numbers.decide(assessment).accepted
+    assert "names differ" in assessment.rule_kinds and "name differs" in assessment.veto_kinds
+    assert assessment.pair_score == 0.9 and only_numbers.decide(assessment).accepted
 
 
 def test_given_a_rejected_candidate_when_the_matcher_logs_it_then_only_the_kind_is_logged(
     bow: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    verifier = PairVerifier(model=FakePairModel(0.1), rules=frozenset({"names differ"}))
+    verifier = PairVerifier(model=FakePairModel(0.1))
     matcher = DefaultSemanticMatcher(bow, QdrantIndex(prefix="pairlog"), verifier)
     matcher.remember("p" * 64, "Is Albany the capital of New York state", "1" * 64, 2e9)
     with caplog.at_level(logging.DEBUG, logger="llmcache.semantic"):
         assert matcher.lookup("p" * 64, "Is Merced the capital of New York state", 0.5, 1.7e9) is None
     logged = " ".join(r.getMessage() for r in caplog.records)
-    assert "names differ" in logged and "pair model" in logged
+    assert "name differs" in logged and "pair model" not in logged  # refused before the model ran
     assert "albany" not in logged.lower() and "merced" not in logged.lower()

