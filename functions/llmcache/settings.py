@@ -6,6 +6,7 @@ A bad value fails loudly at import of the wiring (cold start), never on the 1000
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -68,6 +69,22 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name} must be an http(s) URL (value not shown: it may hold a password)")
     return url
+
+
+_ALLOW_ENTRY = re.compile(r"(\*|GET|POST|PUT|PATCH|DELETE) /v1(/([A-Za-z0-9\-._~:@+=,]+|\*))+")
+
+
+def _allowlist(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Entries `METHOD /v1/path` (a `*` segment: any one segment; `*` method: any), separated by commas or new
+    lines; `*` alone allows every path. Checked here, so a typo fails the deploy instead of widening nothing."""
+    entries = tuple(" ".join(e.split()) for e in re.split(r"[,\n]", env.get(name, "")) if e.strip())
+    for entry in entries:
+        if entry != "*" and not _ALLOW_ENTRY.fullmatch(entry):
+            raise SettingsError(
+                f"{name}: {entry[:80]!r} is not `METHOD /v1/path` (GET, POST, PUT, PATCH, DELETE or *; "
+                "a * segment matches one path segment) nor `*`"
+            )
+    return entries
 
 
 def _valid_redis_url(url: str) -> bool:
@@ -179,6 +196,10 @@ class Settings:
     semantic_redis_auth_secret_arn: str | None = None
     # Share of plain cache hits that write the "answered" access line (misses, bypasses, errors: always).
     log_hit_sample_rate: float = 1.0
+    # Managed mode: passed-on calls allowed beyond the stateless defaults (`api/access.py`, docs/security.md).
+    passthrough_allow: tuple[str, ...] = ()
+    # Streams one tenant may hold at once in one process (0: no cap); on Lambda one request runs at a time.
+    max_streams_per_tenant: int = 32
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -260,6 +281,8 @@ class Settings:
             semantic_redis_url=semantic_redis_url,
             semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
             log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
+            passthrough_allow=_allowlist(env, Env.PASSTHROUGH_ALLOW),
+            max_streams_per_tenant=_int(env, Env.MAX_STREAMS_PER_TENANT, 32, minimum=0),
         )
 
 

@@ -85,6 +85,8 @@ def function_environment(
     env[Env.BEDROCK_AUTH] = config.bedrock.auth
     if config.bedrock.region:  # else the function's own region (AWS_REGION, set by Lambda)
         env[Env.BEDROCK_BASE_URL] = bedrock_runtime_url(config.bedrock.region)
+    if cache.passthrough_allow:
+        env[Env.PASSTHROUGH_ALLOW] = ",".join(cache.passthrough_allow)
     return env
 
 

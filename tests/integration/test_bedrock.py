@@ -519,3 +519,17 @@ def test_given_an_inference_profile_arn_as_model_id_when_conversed_then_it_reach
     [call] = [r for r in provider.requests() if r["route"].endswith("/converse")]
     assert call["route"] == "POST /model/" + arn.replace(":", "%3A").replace("/", "%2F") + "/converse"
     assert json.loads(call["headers"][fake_bedrock.AUTH_RECORD_HEADER])["verified"] is True
+
+
+def test_given_a_stream_that_ends_without_its_final_events_when_relayed_then_botocore_raises_and_nothing_is_kept(
+    gateway: str, provider: FakeProvider
+) -> None:
+    bedrock, messages = _client(gateway), _question()
+    provider.set_fault("stream-no-finish")  # the provider's stream ends cleanly before messageStop and metadata
+
+    with pytest.raises(ClientError) as raised:
+        list(bedrock.converse_stream(modelId=MODEL, messages=messages)["stream"])
+    again = bedrock.converse(modelId=MODEL, messages=messages)
+
+    assert raised.value.response["Error"]["Code"] == "serviceUnavailableException"
+    assert _cache(again) == "MISS"

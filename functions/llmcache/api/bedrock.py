@@ -22,6 +22,7 @@ from llmcache import keys, wiring
 from llmcache.api import passthrough
 from llmcache.api.body import parse_json_object
 from llmcache.api.providers import table
+from llmcache.api.stream_limits import held_while_streaming, tenant_streams
 from llmcache.constants import HEADER_CACHE
 from llmcache.dialects import bedrock
 from llmcache.dialects.registry import dialect_for
@@ -52,8 +53,15 @@ def answer(
     if method != "POST" or parsed is None or parsed.operation not in bedrock.CACHED_OPERATIONS:
         upstream_path = _checked_path(path, parsed)
         _check_iam_allowed(method, upstream_path)
-        upstream = wiring.engine().services.upstream_for(dialect_for("bedrock/converse"))
-        return passthrough.pass_on(upstream, method, upstream_path[1:], query, raw, headers, credential, deadline)
+        settings = wiring.settings()
+        passed = passthrough.PassedOn(
+            method, upstream_path, None, query, raw, headers, credential, api_key_id, deadline
+        )
+        bedrock_provider = table(settings).named("bedrock")
+        engine = wiring.engine()
+        return held_while_streaming(
+            tenant_streams(settings), tenant, lambda: passthrough.relay(engine, bedrock_provider, passed)
+        )
     stream = parsed.operation in STREAM_OPERATIONS
     request_body = parse_json_object(raw)
     if parsed.operation in CONVERSE_OPERATIONS:
@@ -68,7 +76,12 @@ def answer(
         body = {"model": parsed.model_id, "body": request_body, "stream": stream}
     dialect.validate(body)
     request = ClientRequest(dialect, body, raw, headers, credential, tenant, deadline)
-    result = wiring.engine().handle(request)
+    if stream:  # relayed as it arrives on a miss: one of the tenant's stream slots, as for the other APIs
+        result = held_while_streaming(
+            tenant_streams(wiring.settings()), tenant, lambda: wiring.engine().handle(request)
+        )
+    else:
+        result = wiring.engine().handle(request)
     if stream and parsed.operation != "converse-stream" and result.headers.get(HEADER_CACHE) == "HIT":
         # What Bedrock says of the chunks' media type (the `accept` the request asked for, in the key).
         result.headers["x-amzn-bedrock-content-type"] = headers.get("x-amzn-bedrock-accept", "application/json")

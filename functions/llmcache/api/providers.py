@@ -58,6 +58,7 @@ class Provider:
 @dataclass(frozen=True)
 class ProviderTable:
     entries: tuple[Provider, ...]  # tried in order; the last is the default
+    _foreign: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def for_request(self, signals: Signals) -> Provider:
         """The provider a request was made for (the default one when nothing says otherwise)."""
@@ -65,6 +66,13 @@ class ProviderTable:
             if provider.recognises(signals):
                 return provider
         return self.entries[-1]
+
+    def _foreign_prefixes(self, provider: Provider) -> tuple[str, ...]:
+        prefixes = self._foreign.get(provider.name)
+        if prefixes is None:
+            prefixes = tuple(p for other in self.entries if other is not provider for p in other.key_prefixes)
+            self._foreign[provider.name] = prefixes
+        return prefixes
 
     def named(self, name: str) -> Provider:
         return next(p for p in self.entries if p.name == name)
@@ -83,6 +91,8 @@ class ProviderTable:
         provider: it is never sent to one it was not made for."""
         if credential is None or provider.managed:
             return  # managed mode: the gateway's own key goes up, the client's stays here
+        if not credential.startswith(self._foreign_prefixes(provider)):
+            return  # one str.startswith on the hit path
         owner = self.owner_of(credential)
         if owner is not None and owner.name != provider.name and not _same_host(owner, provider):
             raise Unauthorized(

@@ -26,6 +26,7 @@ from llmcache.dialects.wire import bearer_token
 from llmcache.exchange import SSE
 
 if TYPE_CHECKING:
+    from llmcache.dialects.echo import EchoFields
     from llmcache.errors import GatewayError
     from llmcache.savings import TokenCounts
 
@@ -59,6 +60,11 @@ class Dialect(Protocol[Event]):
     per_input: bool = False  # cached per input (embeddings): the engine's per-input path answers it
     # Served at its own paths (Bedrock's `/model/{modelId}/...`, routed by api/bedrock.py), not `/v1/<route>`.
     own_paths: bool = False
+    # Request fields the provider echoes in its answer, made the current request's on a hit (None: it echoes none).
+    echo: EchoFields | None = None
+    # A stream that ends cleanly without its final event gets this API's error event (its SDKs would otherwise
+    # take the cut stream for a whole answer).
+    final_event_required: bool = False
 
     # ----- the request ----------------------------------------------------------------------------------------
     def credential(self, headers: dict[str, str]) -> str | None:

@@ -176,6 +176,9 @@ class BedrockDialect(Dialect[eventstream.Message]):
     own_paths = True
     required = ()
     stream_content_type = eventstream.CONTENT_TYPE
+    # botocore ends a stream quietly wherever its bytes end: one cut before `metadata` (Converse) or the chunk
+    # with Bedrock's metrics (InvokeModel) gets an exception event, so the client never takes it for whole.
+    final_event_required = True
     invoke = False  # which stream's exception events this API has (InvokeModel's has modelTimeoutException)
 
     def operation(self, stream: bool) -> str:

@@ -526,6 +526,28 @@ class _State:
             return self.forced.popleft() if self.forced else None
 
 
+# Sent by the real APIs beside an answer: the account's organization, its rate limits, the CDN's cookie.
+OPENAI_ACCOUNT_HEADERS = {
+    "openai-organization": "user-fakeorganization",
+    "openai-version": "2020-10-01",
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "set-cookie": "__cf_bm=fakecookie; path=/; domain=.api.openai.com; HttpOnly; Secure; SameSite=None",
+}
+ANTHROPIC_ACCOUNT_HEADERS = {
+    "request-id": "req_fake01",
+    "anthropic-organization-id": "00000000-0000-0000-0000-000000000000",
+    "anthropic-ratelimit-requests-remaining": "49",
+}
+# What a proxy or CDN in front of a provider may add.
+PROXY_HEADERS = {
+    "x-cache": "HIT",
+    "location": "https://internal.example/elsewhere",
+    "access-control-allow-origin": "*",
+    "connection": "keep-alive, x-request-id",
+}
+
+
 class FakeProviderServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -671,8 +693,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
         state.record(method, path, headers, recorded, query)
         if signed and refusal is not None:
             return self._send_json(403, error_body(refusal, "invalid_request_error"))
-        if path.startswith("/v1/messages"):
-            return self._anthropic(path, body, signed)
+        if path.startswith("/v1/messages") or self.headers.get("anthropic-version"):
+            return self._anthropic(method, path, body, signed)
 
         auth = self.headers.get("Authorization", "")
         if not signed and (not auth.startswith("Bearer ") or not auth[7:].strip()):
@@ -703,7 +725,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/v1/models":
             now = int(time.time())
             models = [{"id": m, "object": "model", "created": now, "owned_by": "system"} for m in MODELS]
-            return self._send_json(200, {"object": "list", "data": models})
+            return self._send_json(200, {"object": "list", "data": models}, self._account_headers())
         if method == "GET" and path.startswith("/v1/models/"):
             return self._send_json(
                 200,
@@ -821,7 +843,15 @@ class _FakeHandler(BaseHTTPRequestHandler):
         plain = answer.plain(status="incomplete" if fault == "incomplete" else None)
         self._stream_or_plain(body, fault, answer, plain)
 
-    def _anthropic(self, path: str, body: Any, signed: bool = False) -> None:
+    def _account_headers(self) -> dict[str, str]:
+        """What OpenAI's API sends beside an answer (its account's organization and rate limits, its CDN's cookie),
+        and with the forced fault `proxy-headers` what a proxy in front of it could add."""
+        headers = dict(OPENAI_ACCOUNT_HEADERS)
+        if self.server.state.next_forced() == "proxy-headers":
+            headers.update(PROXY_HEADERS)
+        return headers
+
+    def _anthropic(self, method: str, path: str, body: Any, signed: bool = False) -> None:
         """Anthropic's API: `x-api-key` (or a bearer token, or on Bedrock a SigV4 signature), `anthropic-version`,
         its own error envelope."""
         key = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -833,6 +863,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
             return self._send_json(401, fake_apis.anthropic_error(401))
         if not self.headers.get("anthropic-version"):
             return self._send_json(400, fake_apis.anthropic_error(400, "anthropic-version: header is required"))
+        if method == "GET" and path == "/v1/models":
+            return self._send_json(200, fake_apis.anthropic_models(), ANTHROPIC_ACCOUNT_HEADERS)
         if not isinstance(body, dict):
             return self._send_json(400, fake_apis.anthropic_error(400, "There was an issue with the request body."))
         if path == "/v1/messages/count_tokens":
