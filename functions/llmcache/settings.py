@@ -1,6 +1,11 @@
 """Typed settings, read from the environment once at start.
 
 A bad value fails loudly at import of the wiring (cold start), never on the 1000th request.
+
+Every setting may also be given as `LLMCACHE_<NAME>` (`LLMCACHE_UPSTREAM_BASE_URL`, `LLMCACHE_ANTHROPIC_API_KEY`,
+...), and that name wins when it is present, even empty (which unsets the setting): a client exports
+`ANTHROPIC_BASE_URL` to reach the gateway, so the gateway needs names no client uses. The plain names keep
+working, as deployed stacks set them.
 """
 
 from __future__ import annotations
@@ -27,8 +32,29 @@ def bedrock_runtime_url(region: str) -> str:
     return f"https://bedrock-runtime.{region}.amazonaws.com"
 
 
+SETTING_PREFIX = "LLMCACHE_"
+
+
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
+
+
+def setting_source(env: Mapping[str, str], name: str) -> str | None:
+    """The variable that gives setting `name`: `LLMCACHE_<name>` when present, else `name` when set and not
+    blank; None when neither gives a value."""
+    prefixed = SETTING_PREFIX + name
+    if prefixed in env:
+        return prefixed if env[prefixed].strip() else None
+    return name if env.get(name, "").strip() else None
+
+
+def with_prefixed_names(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with every `LLMCACHE_<NAME>` given as `<NAME>`, over whatever `<NAME>` held."""
+    resolved = dict(env)
+    for variable, value in env.items():
+        if variable.startswith(SETTING_PREFIX) and len(variable) > len(SETTING_PREFIX):
+            resolved[variable[len(SETTING_PREFIX) :]] = value
+    return resolved
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -217,7 +243,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        env = with_prefixed_names(os.environ if env is None else env)
         redis_url = _redis_url(env, Env.REDIS_URL)
         semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
         # No embedding provider configured (no SEMANTIC_EMBEDDER, no SEMANTIC_EMBEDDING_MODEL): the shipped model.

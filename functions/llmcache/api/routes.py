@@ -25,7 +25,7 @@ from llmcache.api.passthrough import dialect_of_path
 from llmcache.api.path_guard import checked_path
 from llmcache.api.providers import is_bedrock_path
 from llmcache.api.stream_limits import held_while_streaming, tenant_streams
-from llmcache.constants import Metric
+from llmcache.constants import HEADER_CACHE_MATCH, Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.bedrock import bedrock_error
 from llmcache.dialects.registry import dialect_for, routes
@@ -40,7 +40,7 @@ from llmcache.errors import (
     Unauthorized,
 )
 from llmcache.exchange import ClientRequest, GatewayResponse
-from llmcache.observability import log_answered, logger, record
+from llmcache.observability import counters, log_answered, logger, record
 
 if TYPE_CHECKING:
     from llmcache.engine.admin import Admin
@@ -155,10 +155,12 @@ def client_call(route: str, event: Event) -> GatewayResponse:
     tenant = keys.tenant_id(credential, api_key_id, passthrough=not managed)
     deadline = time.monotonic() + settings.request_deadline
     request = ClientRequest(dialect, body, raw, headers, credential, tenant, deadline)
-    if request.stream:  # relayed as it arrives on a miss: one of the tenant's stream slots
-        result = held_while_streaming(tenant_streams(settings), tenant, lambda: wiring.engine().handle(request))
-    else:
-        result = wiring.engine().handle(request)
+    with counters.labelled(route, body["model"]) as counted:  # the stats' split by route, model and match
+        if request.stream:  # relayed as it arrives on a miss: one of the tenant's stream slots
+            result = held_while_streaming(tenant_streams(settings), tenant, lambda: wiring.engine().handle(request))
+        else:
+            result = wiring.engine().handle(request)
+        counted.match = result.headers.get(HEADER_CACHE_MATCH) or ""
     log_answered(
         route=route,
         status=result.status,
