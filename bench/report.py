@@ -201,8 +201,9 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
                 ratio=_paired(paired.get(f"{tier}_hit_us.p99"), p99, their99),
             )
         )
-    for api, label in (("responses", "/v1/responses"), ("messages", "/v1/messages")):
-        # LiteLLM's cache has no Messages route and a separate Responses path: no anchor beside these.
+    apis = (("responses", "/v1/responses"), ("messages", "/v1/messages"), ("converse", "Bedrock Converse"))
+    for api, label in apis:
+        # LiteLLM's cache has no Messages route, a separate Responses path and no Bedrock-native route: no anchor.
         for stat in ("p50", "p99"):
             rows.append(row(s, f"memory tier {label} {stat}", get(ours_r, f"{api}_memory_hit_us.{stat}"), unit="µs"))
 

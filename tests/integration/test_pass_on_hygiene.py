@@ -132,6 +132,7 @@ def test_given_two_connection_headers_when_passed_on_then_the_headers_each_names
     assert "openai-beta" not in sent and "idempotency-key" not in sent
     assert sent.get("accept-language") == "de"  # an allowed header nobody named still goes up
 
+
 def test_given_a_clients_address_cookies_and_organization_when_passed_on_in_managed_mode_then_none_goes_up(
     configure, client, provider
 ):
