@@ -86,3 +86,22 @@ def test_given_the_semantic_embedder_when_it_embeds_then_the_callers_credential_
         current_credential.reset(token)
     assert seen[0].headers["authorization"] == "Bearer sk-caller"
     assert json.loads(seen[0].content)["encoding_format"] == "float"
+
+
+def test_given_the_provider_sets_a_cookie_when_the_next_caller_calls_then_no_cookie_goes_up() -> None:
+    """review finding R2: Given one pooled client for every tenant and a provider (or its CDN) that sets a cookie on
+    tenant A's call, When tenant B calls (a cached route's post or a passed-on relay), Then B's call carries none."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={}, headers={"set-cookie": "__cf_bm=tenant-a; Path=/; Domain=provider.test"})
+
+    upstream = upstream_answering(handler)
+    upstream.post("chat/completions", b"{}", {}, "sk-tenant-a")
+    with upstream.relay("GET", "models", "", b"", {}, "sk-tenant-b") as (_, chunks):
+        b"".join(chunks)
+    upstream.post("chat/completions", b"{}", {}, "sk-tenant-c")
+
+    assert [request.headers.get("cookie") for request in seen] == [None, None, None]
+    assert len(upstream.client.cookies.jar) == 0
