@@ -46,7 +46,7 @@ def _timed(fn: Callable[[], object], runs: int) -> dict[str, float]:
 
 def run(entries: int = ENTRIES, runs: int = RUNS) -> dict[str, Any]:
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
-    from llmcache.semantic.index import QdrantIndex
+    from llmcache.semantic.exact_index import ExactIndex
     from llmcache.semantic.matcher import DefaultSemanticMatcher
     from llmcache.semantic.onnx_models import OnnxPairModel
     from llmcache.semantic.pair_verifier import PairVerifier
@@ -56,7 +56,7 @@ def run(entries: int = ENTRIES, runs: int = RUNS) -> dict[str, Any]:
     pair = OnnxPairModel()
     now = time.time()
     filler = CachingEmbedder(embedder, max_entries=entries + 1)
-    matcher = DefaultSemanticMatcher(filler, QdrantIndex(prefix="bench"), PairVerifier(model=pair))
+    matcher = DefaultSemanticMatcher(filler, ExactIndex(), PairVerifier(model=pair))
     texts = [CACHED] + [f"How do I cook dish number {i} at home?" for i in range(entries - 1)]
     for i, text in enumerate(texts):
         matcher.remember("p" * 64, text, f"{i:064d}", now + 3600)
