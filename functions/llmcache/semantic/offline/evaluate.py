@@ -38,7 +38,7 @@ RULE_KINDS = ("ambiguous", "numbers differ", "negation differs", "names differ",
 # Held-out estimate: the threshold and the pair cut-off are chosen on k-1 folds (the most precise pair
 # whose recall there reaches TARGET_RECALL), then scored on the fold left out.
 THRESHOLD_GRID = tuple(round(0.70 + 0.02 * i, 2) for i in range(14))
-CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 TARGET_RECALL = 0.40
 SWEEP_GRID = THRESHOLD_GRID
 MIN_THRESHOLD = min(THRESHOLD_GRID)

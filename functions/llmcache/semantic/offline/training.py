@@ -229,7 +229,7 @@ def torch_from_onnx(graph: Path, model_dir: Path = MODEL_DIR) -> Any:
         if name in state:
             state[name] = torch.from_numpy(value.copy())
         elif name.removesuffix("_Transposed") in state:  # the pair head, a Gemm the quantizer made a MatMul of
-            state[name.removesuffix("_Transposed")] = torch.from_numpy(np.ascontiguousarray(value.T))
+            state[name.removesuffix("_Transposed")] = torch.from_numpy(value.T.copy())
     for node in proto.graph.node:
         dense = _dense_weights(node, weights)
         if dense is not None:
