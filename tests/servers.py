@@ -282,7 +282,10 @@ _SCRUBBED = {
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
     "PORT",
+    "LOG_FORMAT",
 }
+# Each setting's own name (`LLMCACHE_UPSTREAM_BASE_URL`, ...) wins over the plain one: scrubbed as well.
+_SCRUBBED |= {"LLMCACHE_" + name for name in _SCRUBBED}
 
 
 def gateway_env(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -24,6 +25,7 @@ import anyio
 import anyio.to_thread
 
 from llmcache import wiring
+from llmcache.api import live_guards
 from llmcache.api.fast_path import dispatch, relay
 from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
 from llmcache.api.routes import error_response
@@ -62,8 +64,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
+    if scope["type"] == "websocket":
+        await live_guards.refuse_websocket(scope, receive, send)
+        return
     if scope["type"] != "http":
         return
+    deadline = time.monotonic() + wiring.settings().request_deadline
     try:
         if _declared_length(scope) > _body_limit():  # refused unread, as API Gateway does
             raise _BodyTooLarge
@@ -83,7 +89,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         aws_request_id=event["requestContext"]["requestId"],
         function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "llmcache-local",
     )
-    response = await anyio.to_thread.run_sync(_answer, event, context)
+    limiter = live_guards.limiter_for(event["path"], raw)  # streams on threads of their own
+    response = await anyio.to_thread.run_sync(_answer, event, context, limiter=limiter)
     headers = _wire(response)
     if response.stream is None:  # a whole answer says its length: clients and proxies need not read it chunked
         headers.append((b"content-length", str(len(response.body)).encode()))
@@ -91,12 +98,15 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if response.stream is None:
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
         return
-    await _relay(relay(response), context, receive, send)
+    await _relay(relay(response), context, receive, send, deadline)
 
 
-async def _relay(pieces: Iterator[bytes], context: LocalLambdaContext, receive: Receive, send: Send) -> None:
-    """Write each piece as the engine yields it. A client that goes away ends the relay: the provider call is
-    closed and nothing is stored (closing the iterator does both)."""
+async def _relay(
+    pieces: Iterator[bytes], context: LocalLambdaContext, receive: Receive, send: Send, deadline: float
+) -> None:
+    """Write each piece as the engine yields it. A client that goes away, or stops reading (a write that does not
+    complete in time), ends the relay: the provider call is closed and nothing is stored (closing the iterator
+    does both)."""
     gone = anyio.Event()
 
     async def watch_disconnect() -> None:
@@ -108,16 +118,21 @@ async def _relay(pieces: Iterator[bytes], context: LocalLambdaContext, receive: 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(watch_disconnect)
             while True:
-                piece = await anyio.to_thread.run_sync(next, pieces, None)
+                piece = await anyio.to_thread.run_sync(next, pieces, None, limiter=live_guards.stream_limiter())
                 if piece is None or gone.is_set():
                     break
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                if not await live_guards.send_within(send, _more(piece), deadline):
+                    gone.set()  # the client stopped reading: it is gone for us
             if not gone.is_set():
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await live_guards.send_within(send, {"type": "http.response.body", "body": b""}, deadline)
             tasks.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_close, pieces, context)
+
+
+def _more(piece: bytes) -> Message:
+    return {"type": "http.response.body", "body": piece, "more_body": True}
 
 
 def _close(pieces: Iterator[bytes], context: LocalLambdaContext) -> None:
@@ -160,6 +175,7 @@ def _event(scope: Scope, raw: bytes) -> dict[str, Any]:
         target += "?" + scope["query_string"].decode("latin-1")
     client = scope.get("client") or ("127.0.0.1", 0)
     event = request_to_event(scope["method"], target, headers, raw, source_ip=client[0])
+    event["rawPath"] = target.partition("?")[0]  # as sent: the pass-on's path check reads encoded slashes in it
     if context_header is not None and behind_lambda_web_adapter():
         event["requestContext"] = _trusted_context(context_header, event["requestContext"])
     return event

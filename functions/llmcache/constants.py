@@ -87,6 +87,8 @@ class Env:
     SEMANTIC_REDIS_URL: Final = "SEMANTIC_REDIS_URL"
     SEMANTIC_REDIS_AUTH_SECRET_ARN: Final = "SEMANTIC_REDIS_AUTH_SECRET_ARN"
     LOG_HIT_SAMPLE_RATE: Final = "LOG_HIT_SAMPLE_RATE"
+    PASSTHROUGH_ALLOW: Final = "PASSTHROUGH_ALLOW"
+    MAX_STREAMS_PER_TENANT: Final = "MAX_STREAMS_PER_TENANT"
 
 
 # DynamoDB layout: one table, string partition key `pk`, TTL attribute `expires_at` (epoch seconds).
@@ -101,6 +103,7 @@ HEADER_CACHE_KEY: Final = "X-Cache-Key"
 HEADER_CACHE_MATCH: Final = "X-Cache-Match"
 HEADER_CACHE_TIER: Final = "X-Cache-Tier"
 HEADER_CACHE_SIMILARITY: Final = "X-Cache-Similarity"
+HEADER_CACHE_BYPASS_REASON: Final = "X-Cache-Bypass-Reason"
 # With the request header X-Cache-Debug: 1 (never under CACHE_SCOPE=shared): why a semantic candidate was
 # refused, by kind ("number differs", "ambiguous", "pair model", "below threshold", ...), and the scores
 # ("similarity=0.9312; pair=0.412"); never a cached text.

@@ -53,6 +53,12 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class TooManyRequests(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
 UPSTREAM_ERROR_TYPE = "upstream_error"
 
 

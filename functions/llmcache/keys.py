@@ -12,7 +12,9 @@ import hashlib
 import json
 from typing import Any
 
-KEY_VERSION = "v1"
+# v2 (issue #22): entries no longer hold a caller's echoed fields (Responses `metadata`, `user`, ...); entries
+# stored under v1 may, so they are never served again (one miss per entry on upgrade, as a flush would cost).
+KEY_VERSION = "v2"
 
 
 def normalize_numbers(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The one logger, tracer and metrics, plus process counters for `make run`'s stats.
+"""The one logger, tracer and metrics, plus this process's counters (`make run`'s stats: `stores.process_stats`).
 
 Nothing here logs prompt text or credentials: callers pass ids and sizes, never bodies.
 
@@ -31,6 +31,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from llmcache.constants import DIMENSION_ENVIRONMENT, DIMENSION_SERVICE, METRIC_NAMESPACE, SERVICE_NAME, Env, Metric
 from llmcache.errors import BackendFailure
+from llmcache.stores.process_stats import ProcessStats
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME))
 # Admin and health calls record no metric; Powertools would warn about that on each of them.
@@ -186,24 +187,8 @@ _UNITS = {
 }
 
 
-class ProcessCounters:
-    """What this process has counted since it started (the stats route's source under `make run`)."""
-
-    def __init__(self) -> None:
-        self.started = time.time()
-        self.totals: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def add(self, name: str, value: float) -> None:
-        with self._lock:
-            self.totals[name] = self.totals.get(name, 0.0) + value
-
-    def snapshot(self) -> dict[str, float]:
-        with self._lock:
-            return dict(self.totals)
-
-
-counters = ProcessCounters()
+# What this process counted, in one-minute buckets split by route, model and match: the stats of `make run`.
+counters = ProcessStats()
 
 
 def record(name: str, value: float = 1.0) -> None:

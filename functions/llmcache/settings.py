@@ -1,11 +1,17 @@
 """Typed settings, read from the environment once at start.
 
 A bad value fails loudly at import of the wiring (cold start), never on the 1000th request.
+
+Every setting may also be given as `LLMCACHE_<NAME>` (`LLMCACHE_UPSTREAM_BASE_URL`, `LLMCACHE_ANTHROPIC_API_KEY`,
+...), and that name wins when it is present, even empty (which unsets the setting): a client exports
+`ANTHROPIC_BASE_URL` to reach the gateway, so the gateway needs names no client uses. The plain names keep
+working, as deployed stacks set them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,8 +25,29 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"  # without /v1, as Anthropic's SDKs spell it
 
 
+SETTING_PREFIX = "LLMCACHE_"
+
+
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
+
+
+def setting_source(env: Mapping[str, str], name: str) -> str | None:
+    """The variable that gives setting `name`: `LLMCACHE_<name>` when present, else `name` when set and not
+    blank; None when neither gives a value."""
+    prefixed = SETTING_PREFIX + name
+    if prefixed in env:
+        return prefixed if env[prefixed].strip() else None
+    return name if env.get(name, "").strip() else None
+
+
+def with_prefixed_names(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with every `LLMCACHE_<NAME>` given as `<NAME>`, over whatever `<NAME>` held."""
+    resolved = dict(env)
+    for variable, value in env.items():
+        if variable.startswith(SETTING_PREFIX) and len(variable) > len(SETTING_PREFIX):
+            resolved[variable[len(SETTING_PREFIX) :]] = value
+    return resolved
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -61,6 +88,22 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name} must be an http(s) URL (value not shown: it may hold a password)")
     return url
+
+
+_ALLOW_ENTRY = re.compile(r"(\*|GET|POST|PUT|PATCH|DELETE) /v1(/([A-Za-z0-9\-._~:@+=,]+|\*))+")
+
+
+def _allowlist(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Entries `METHOD /v1/path` (a `*` segment: any one segment; `*` method: any), separated by commas or new
+    lines; `*` alone allows every path. Checked here, so a typo fails the deploy instead of widening nothing."""
+    entries = tuple(" ".join(e.split()) for e in re.split(r"[,\n]", env.get(name, "")) if e.strip())
+    for entry in entries:
+        if entry != "*" and not _ALLOW_ENTRY.fullmatch(entry):
+            raise SettingsError(
+                f"{name}: {entry[:80]!r} is not `METHOD /v1/path` (GET, POST, PUT, PATCH, DELETE or *; "
+                "a * segment matches one path segment) nor `*`"
+            )
+    return entries
 
 
 def _valid_redis_url(url: str) -> bool:
@@ -167,6 +210,10 @@ class Settings:
     semantic_redis_auth_secret_arn: str | None = None
     # Share of plain cache hits that write the "answered" access line (misses, bypasses, errors: always).
     log_hit_sample_rate: float = 1.0
+    # Managed mode: passed-on calls allowed beyond the stateless defaults (`api/access.py`, docs/security.md).
+    passthrough_allow: tuple[str, ...] = ()
+    # Streams one tenant may hold at once in one process (0: no cap); on Lambda one request runs at a time.
+    max_streams_per_tenant: int = 32
 
     @property
     def managed_upstream_key(self) -> bool:
@@ -184,7 +231,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        env = with_prefixed_names(os.environ if env is None else env)
         redis_url = _redis_url(env, Env.REDIS_URL)
         semantic_index = _choice(env, Env.SEMANTIC_INDEX, "qdrant", ("qdrant", "valkey"))
         # No embedding provider configured (no SEMANTIC_EMBEDDER, no SEMANTIC_EMBEDDING_MODEL): the shipped model.
@@ -244,6 +291,8 @@ class Settings:
             semantic_redis_url=semantic_redis_url,
             semantic_redis_auth_secret_arn=env.get(Env.SEMANTIC_REDIS_AUTH_SECRET_ARN, "").strip() or None,
             log_hit_sample_rate=_float(env, Env.LOG_HIT_SAMPLE_RATE, 1.0, 0.0, 1.0),
+            passthrough_allow=_allowlist(env, Env.PASSTHROUGH_ALLOW),
+            max_streams_per_tenant=_int(env, Env.MAX_STREAMS_PER_TENANT, 32, minimum=0),
         )
 
 

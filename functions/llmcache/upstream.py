@@ -22,25 +22,6 @@ from llmcache.exchange import UpstreamResponse
 FORWARDED_HEADERS = ("accept-language",)
 # Provider headers worth passing back on a miss (OpenAI's, then Anthropic's request id).
 RETURNED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-model", "retry-after", "request-id")
-# Never passed on by the relay of uncached routes: hop-by-hop headers (RFC 9110 7.6.1), what httpx sets itself,
-# the credential (set again as for the cached routes), this gateway's own controls and what API Gateway adds.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-connection",
-    }
-)
-NOT_RELAYED_REQUEST = HOP_BY_HOP | {"host", "content-length", "accept-encoding", "authorization", "x-api-key"}
-NOT_RELAYED_PREFIXES = ("x-cache-", "x-amzn-", "x-amz-", "x-forwarded-", "cloudfront-", "via")
-# httpx hands over the decoded body: its length and encoding are no longer the provider's.
-NOT_RELAYED_RESPONSE = HOP_BY_HOP | {"content-length", "content-encoding"}
 JSON = "application/json"
 SSE = "text/event-stream"
 
@@ -72,17 +53,21 @@ class Upstream:
             follow_redirects=False,
         )
 
-    def _credential_headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
+    def _credential_headers(self, credential: str | None, used_key_header: bool) -> dict[str, str]:
+        """The managed key, else the client's, in the provider's own header when managed or when the client used
+        that header (`used_key_header`), else as a bearer token."""
         key = self.managed_key() if self.managed_key else credential
         if not key:
             return {}
-        if self.key_header and (self.managed_key or self.key_header in client_headers):
+        if self.key_header and (self.managed_key or used_key_header):
             return {self.key_header: key}
         return {"authorization": f"Bearer {key}"}
 
     def _headers(self, client_headers: dict[str, str], credential: str | None) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
-        headers.update(self._credential_headers(client_headers, credential))
+        headers.update(
+            self._credential_headers(credential, self.key_header is not None and self.key_header in client_headers)
+        )
         for name in self.forwarded_headers:
             value = client_headers.get(name)
             if value is not None and _safe_header_value(value):
@@ -152,22 +137,31 @@ class Upstream:
         credential: str | None,
         *,
         deadline: float | None = None,
+        used_key_header: bool = False,
     ) -> Iterator[tuple[UpstreamResponse, Iterator[bytes]]]:
-        """An uncached request passed on as the client sent it (`path` under the base URL, the query, the body
-        and the headers, less those in NOT_RELAYED_*); yields the provider's status and headers (less hop-by-hop
-        ones) and its body as it arrives. Errors surface as in `stream`."""
-        relayed = {
-            name: value
-            for name, value in client_headers.items()
-            if name not in NOT_RELAYED_REQUEST and not name.startswith(NOT_RELAYED_PREFIXES)
-        }
-        relayed.update(self._credential_headers(client_headers, credential))
+        """An uncached request passed on: `path` under the base URL (already checked by the API layer), the query,
+        the body, and `client_headers` (already cut to what may go up); the credential is set as for the cached
+        routes, in the provider's own header when the client used it (`used_key_header`). Yields the provider's
+        status and all its headers (the API layer picks what reaches the client) and its body as it arrives.
+        Errors surface as in `stream`."""
+        relayed = {**client_headers, **self._credential_headers(credential, used_key_header)}
         headers = dict(_wire_header(name, value) for name, value in relayed.items())
-        url = f"{self.base_url}/{path}" + (f"?{query}" if query else "")
+        url = self._url_under_base(path, query)
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         with _provider_errors(), self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r:
-            kept = {k: v for k, v in r.headers.items() if k.lower() not in NOT_RELAYED_RESPONSE}
-            yield UpstreamResponse(r.status_code, kept, b""), _guarded(r.iter_bytes(), deadline)
+            yield UpstreamResponse(r.status_code, dict(r.headers.items()), b""), _guarded(r.iter_bytes(), deadline)
+
+    def _url_under_base(self, path: str, query: str) -> httpx.URL:
+        """`path` joined under the base URL by httpx's URL rules, refused unless it is still under the base path
+        (the API layer checked the path; this holds whatever a future caller passes)."""
+        base = httpx.URL(self.base_url + "/")
+        try:
+            url = base.join(path).copy_with(query=query.encode() if query else None)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            raise BadRequest("the request path cannot be passed on as a URL", code="invalid_path") from None
+        if (url.scheme, url.netloc) != (base.scheme, base.netloc) or not url.raw_path.startswith(base.raw_path):
+            raise BadRequest("the request path leaves the provider's base path", code="invalid_path")
+        return url
 
     def close(self) -> None:
         self.client.close()

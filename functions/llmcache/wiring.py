@@ -115,7 +115,7 @@ def _metrics_reader(settings: Settings) -> MetricsReader | None:
 
 
 def build_engine(settings: Settings) -> Engine:
-    from llmcache.dialects.openai import ANSWER_HEADERS
+    from llmcache.dialects.openai import ACCOUNT_HEADERS, ANSWER_HEADERS
     from llmcache.engine.core import Engine
     from llmcache.engine.generations import Generations
     from llmcache.engine.services import Services
@@ -162,7 +162,11 @@ def build_engine(settings: Settings) -> Engine:
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
         managed_key=managed_key,
-        forwarded_headers=(*ANSWER_HEADERS, "accept-language"),
+        # Beside the operator's key, a caller does not choose the operator's organization or project.
+        forwarded_headers=(
+            *(h for h in ANSWER_HEADERS if not (managed_key and h in ACCOUNT_HEADERS)),
+            "accept-language",
+        ),
     )
     semantic = None
     if settings.semantic_mode == "on":

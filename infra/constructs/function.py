@@ -45,7 +45,7 @@ ASSET_EXCLUDES = [
     "**/.pytest_cache",
     "*.egg-info",
     "llmcache/local",
-    "llmcache/cli.py",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
+    "llmcache/cli",  # the operator command: runs on a laptop, needs click and rich (not in the layer)
     "llmcache/semantic/model/training-report.*",  # how the models were made: for readers, not the function
     "llmcache/semantic/offline",  # training, evaluation, hard-negative data: run on a workstation, never on Lambda
     # The trained pair model ships only when the shipped path asks it (PAIR_CUT set).

@@ -81,6 +81,8 @@ def function_environment(
         env[Env.ANTHROPIC_API_KEY_SECRET_ARN] = anthropic_key_secret_arn
     if redis_url:
         env[Env.REDIS_URL] = redis_url
+    if cache.passthrough_allow:
+        env[Env.PASSTHROUGH_ALLOW] = ",".join(cache.passthrough_allow)
     return env
 
 

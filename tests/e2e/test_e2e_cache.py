@@ -174,8 +174,10 @@ def test_given_no_upstream_configured_when_make_run_starts_then_it_announces_the
     assert "offline provider: answers are canned, not from a model" in log
     assert f"{make_run_gateway.url}/v1/chat/completions" in log  # the copy-paste curl
     assert "moto in-process" in log and "memory, dynamodb" in log
-    admin_lines = [line for line in log.splitlines() if "admin key:" in line]
-    assert len(admin_lines) == 1 and log.count(admin_lines[0].split()[2]) == 1  # printed once, never logged
+    export = next(line.strip() for line in log.splitlines() if line.strip().startswith("export LLMCACHE_URL="))
+    assert export.startswith(f"export LLMCACHE_URL={make_run_gateway.url} ")  # the CLI pointed at this port
+    admin_key = export.split("LLMCACHE_ADMIN_KEY=")[1]
+    assert admin_key.startswith("sk-admin-local-") and log.count(admin_key) == 1  # printed once, never logged
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
     assert second.parse().choices[0].message.content == f"offline answer to: {question}"
     health = httpx.get(f"{make_run_gateway.url}/health", timeout=GENEROUS_TIMEOUT)

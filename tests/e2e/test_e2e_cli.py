@@ -68,7 +68,7 @@ def test_given_a_file_with_a_bad_line_when_warmed_then_good_lines_hit_stats_show
 
     before = json.loads(run_cli("stats", "--json", url=cli_gw.url).stdout)
     warmed = run_cli("warm", str(warm_file), "--concurrency", "2", url=cli_gw.url)
-    assert warmed.returncode == 0, warmed.stderr
+    assert warmed.returncode == 1, warmed.stderr  # a line failed: the exit says so, the good lines are stored
     assert "line 3: not JSON" in warmed.stderr and "Traceback" not in warmed.stderr
     assert "sent 4, already cached 0, stored 4, failed 0, skipped lines 1" in warmed.stdout
 
@@ -86,17 +86,55 @@ def test_given_a_file_with_a_bad_line_when_warmed_then_good_lines_hit_stats_show
     stats = json.loads(as_json.stdout)
     assert (stats["hits"] - before["hits"], stats["misses"] - before["misses"]) == (4, 4)
     assert stats["cost_saved_usd"] - before["cost_saved_usd"] == pytest.approx(expected, abs=5e-6)
-    table = run_cli("stats", url=cli_gw.url)
-    assert table.returncode == 0, table.stderr
-    assert "dollars saved" in table.stdout and f"${stats['cost_saved_usd']:.6f}" in table.stdout
+    screen = run_cli("stats", url=cli_gw.url)
+    assert screen.returncode == 0, screen.stderr
+    assert "saved" in screen.stdout and f"${stats['cost_saved_usd']:.6f}" in screen.stdout
     hit_rate = f"{100 * stats['hits'] / (stats['hits'] + stats['misses']):.1f} %"
-    assert "hit rate" in table.stdout and hit_rate in table.stdout
+    assert "hit rate" in screen.stdout and hit_rate in screen.stdout
+    assert "by route" in screen.stdout and "embeddings" in screen.stdout and "by model" in screen.stdout
 
     flushed = run_cli("flush", "--namespace", namespace, url=cli_gw.url)
     assert flushed.returncode == 0, flushed.stderr
     assert f"flushed namespace {namespace}" in flushed.stdout
     again = run_cli("warm", str(warm_file), url=cli_gw.url)
     assert "sent 4, already cached 0, stored 4, failed 0" in again.stdout, again.stdout + again.stderr
+
+
+def test_given_a_messages_line_when_warmed_then_the_anthropic_sdk_asking_the_same_gets_a_hit(
+    cli_gw: GatewayProcess, tmp_path: Path
+) -> None:
+    """Messages entries are keyed with `anthropic-version`: warm sends the SDK's, so the SDK's request hits."""
+    import anthropic
+
+    question = f"What is a warm cache? [{uuid.uuid4().hex[:8]}]"
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 128, "messages": [{"role": "user", "content": question}]}
+    warm_file = tmp_path / "messages.jsonl"
+    warm_file.write_text(json.dumps(body) + "\n")  # no "route": a Claude model's line is a Messages line
+
+    warmed = run_cli("warm", str(warm_file), url=cli_gw.url)
+
+    assert warmed.returncode == 0, warmed.stderr
+    assert "sent 1, already cached 0, stored 1, failed 0" in warmed.stdout
+    client = anthropic.Anthropic(base_url=cli_gw.url, api_key=CLIENT_KEY, max_retries=0)
+    answer = client.messages.with_raw_response.create(**body)
+    assert answer.headers["x-cache"] == "HIT"
+    assert question in answer.parse().content[0].text  # type: ignore[union-attr]
+
+
+def test_given_a_messages_line_and_another_anthropic_version_when_warmed_then_the_sdk_misses(
+    cli_gw: GatewayProcess, tmp_path: Path
+) -> None:
+    import anthropic
+
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": uuid.uuid4().hex}]}
+    warm_file = tmp_path / "messages.jsonl"
+    warm_file.write_text(json.dumps(body) + "\n")
+
+    warmed = run_cli("warm", str(warm_file), "--anthropic-version", "2023-01-01", url=cli_gw.url)
+
+    assert warmed.returncode == 0, warmed.stderr
+    client = anthropic.Anthropic(base_url=cli_gw.url, api_key=CLIENT_KEY, max_retries=0)
+    assert client.messages.with_raw_response.create(**body).headers["x-cache"] == "MISS"  # the version is keyed
 
 
 def test_given_an_entry_key_when_shown_reexpired_and_deleted_then_each_answers(cli_gw: GatewayProcess) -> None:
@@ -114,14 +152,34 @@ def test_given_an_entry_key_when_shown_reexpired_and_deleted_then_each_answers(c
     deleted = run_cli("entry", key, "--delete", url=cli_gw.url)
     assert deleted.returncode == 0 and f"deleted {key}" in deleted.stdout
     gone = run_cli("entry", key, url=cli_gw.url)
-    assert gone.returncode == 1 and gone.stderr.strip() == f"llmcache: no live entry for key {key} (404)"
+    assert gone.returncode == 1
+    assert gone.stderr.startswith(f"llmcache: no live entry for key {key}")
+    assert "an embeddings batch's X-Cache-Key names the batch" in gone.stderr  # the gateway's why
+    assert "KEY is the X-Cache-Key header of one answer" in gone.stderr  # the command's hint
+
+
+def test_given_the_admin_key_on_stdin_when_stats_are_read_then_they_answer(cli_gw: GatewayProcess) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCACHE_")}
+    env["LLMCACHE_URL"] = cli_gw.url
+    result = subprocess.run(
+        [str(LLMCACHE), "stats", "--json", "--admin-key-stdin"],
+        input=ADMIN_KEY + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["source"] == "process"
 
 
 @pytest.mark.parametrize(
     ("args", "admin_key", "says"),
     [
         (("stats",), "not-the-admin-key", "the gateway refused the admin key (403"),
-        (("flush", "--namespace", "default"), None, "no admin key: set LLMCACHE_ADMIN_KEY or pass --admin-key"),
+        (("flush", "--namespace", "default"), None, "no admin key: set LLMCACHE_ADMIN_KEY or pipe it to --admin-key"),
         (("stats", "--url", "http://127.0.0.1:{closed}"), ADMIN_KEY, "cannot connect to the gateway at"),
     ],
 )

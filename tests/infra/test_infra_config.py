@@ -76,3 +76,17 @@ def test_given_a_body_limit_lambda_cannot_take_when_loaded_then_config_error(cdk
     with pytest.raises(ConfigError, match="maxRequestBytes"):
         load_config(context, "prod")
     assert load_config(cdk_context, "prod").cache.max_request_bytes == 5242880
+
+
+def test_given_an_environment_that_widens_the_passthrough_allowlist_when_loaded_then_it_is_checked_and_kept(
+    cdk_context: dict[str, Any],
+) -> None:
+    """issue #22, finding 22.1: the operator widens the managed-mode allowlist per environment in cdk.json; an
+    entry the function would refuse fails the synth."""
+    context = copy.deepcopy(cdk_context)
+    context[ENVIRONMENTS_KEY]["dev"].setdefault("cache", {})["passthroughAllow"] = ["POST /v1/images/generations"]
+
+    assert load_config(context, "dev").cache.passthrough_allow == ["POST /v1/images/generations"]
+    context[ENVIRONMENTS_KEY]["dev"]["cache"]["passthroughAllow"] = ["GET /files"]
+    with pytest.raises(ConfigError, match="passthroughAllow"):
+        load_config(context, "dev")

@@ -74,6 +74,12 @@ class HandlerClient:
         body = {"model": model, "messages": [{"role": "user", "content": content}], **(extra or {})}
         return self.call("POST", "/v1/chat/completions", body, **kwargs)
 
+    def count_tokens(self, anthropic_key: str, text: str = "hi") -> Answer:
+        """Anthropic's `POST /v1/messages/count_tokens` (passed on), as the anthropic SDK sends it."""
+        body = {"model": "claude-x", "messages": [{"role": "user", "content": text}]}
+        headers = {"anthropic-version": "2023-06-01", "x-api-key": anthropic_key}
+        return self.call("POST", "/v1/messages/count_tokens", body, headers=headers, api_key=None)
+
 
 class AsgiClient(HandlerClient):
     """Calls the ASGI app `llmcache.asgi:app` over HTTP semantics (httpx's ASGI transport, no socket)."""

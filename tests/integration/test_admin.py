@@ -128,11 +128,19 @@ def test_given_metrics_in_cloudwatch_when_stats_are_read_deployed_then_they_come
             {"MetricName": "CacheHit", "Dimensions": dims, "Value": 30, "Timestamp": now},
             {"MetricName": "CacheMiss", "Dimensions": dims, "Value": 10, "Timestamp": now},
             {"MetricName": "TokensSaved", "Dimensions": dims, "Value": 1234, "Timestamp": now},
+            {"MetricName": "CostSaved", "Dimensions": dims, "Value": 0.25, "Timestamp": now - dt.timedelta(minutes=20)},
         ],
     )
     stats = client.call("GET", "/cache/stats?window=3600", api_key=ADMIN).json()
     assert stats["source"] == "cloudwatch", stats
     assert (stats["hits"], stats["misses"], stats["hit_rate"], stats["tokens_saved"]) == (30, 10, 0.75, 1234)
+    # the chart's series, per one-minute step: the hits in the current minute, the dollars 20 minutes back
+    series = stats["series"]
+    assert series["step_seconds"] == 60 and series["hits"][-1] == 30 and sum(series["hits"]) == 30
+    assert (
+        stats["cost_saved_usd"] == 0.25 and series["cost_saved_usd"][-1] == 0 and sum(series["cost_saved_usd"]) == 0.25
+    )
+    assert stats["split"] is None and "metric dimensions never take client input" in stats["split_note"]
 
 
 def test_given_a_bad_window_when_reading_stats_then_400(configure, client):

@@ -39,7 +39,7 @@ def test_given_a_responses_request_twice_when_answered_then_miss_then_hit_with_t
     body = responses_body(question())
 
     first = client.call("POST", "/v1/responses", body)
-    second = client.call("POST", "/v1/responses", {**body, "metadata": {"trace": "x"}, "stream": False})
+    second = client.call("POST", "/v1/responses", {**body, "stream": False})
 
     assert (first.status, first.cache, second.cache) == (200, "MISS", "HIT")
     assert second.body == first.body and second.headers["x-cache-key"] == first.headers["x-cache-key"]
@@ -178,9 +178,7 @@ def test_given_the_models_route_when_called_then_the_providers_list_passes_throu
     assert recorded["query"] == "limit=2&order=asc&tag=a&tag=b"
 
 
-def test_given_a_passed_on_request_when_relayed_then_its_headers_go_as_sent_less_hop_by_hop_and_controls(
-    configure, client, provider
-):
+def test_given_a_passed_on_request_when_relayed_then_only_allowlisted_headers_go_up(configure, client, provider):
     configure(CACHE_TIERS="memory")
     headers = {
         "OpenAI-Beta": "assistants=v2",
@@ -194,9 +192,10 @@ def test_given_a_passed_on_request_when_relayed_then_its_headers_go_as_sent_less
 
     assert answer.status == 200 and answer.cache == "BYPASS" and answer.json()["results"][0]["flagged"] is False
     sent = provider.requests("POST /v1/moderations")[-1]
-    assert sent["headers"]["openai-beta"] == "assistants=v2" and sent["headers"]["x-custom-trace"] == "t-1"
+    assert sent["headers"]["openai-beta"] == "assistants=v2"
     assert sent["headers"]["authorization"] == "***nt-a" and sent["body"] == {"input": "hello"}
-    assert not {"proxy-authorization", "te", "x-cache-ttl"} & set(sent["headers"])
+    # An allowlist since issue #22 (finding 22.7): unknown headers stay here too.
+    assert not {"proxy-authorization", "te", "x-cache-ttl", "x-custom-trace"} & set(sent["headers"])
 
 
 def test_given_a_multipart_upload_when_passed_on_then_the_provider_gets_the_form_as_sent(configure, client, provider):

@@ -150,10 +150,11 @@ def test_given_a_header_http_cannot_carry_when_a_v1_path_is_passed_on_then_400_a
     from llmcache.handler import lambda_handler
 
     configure(CACHE_TIERS="memory")
-    headers = [("Authorization", "Bearer sk-one"), ("X-Trace", "snow \u2603")]  # API Gateway hands over any text
+    # API Gateway hands over any text; a header that goes up (an allowlisted one since issue #22) must carry it.
+    headers = [("Authorization", "Bearer sk-one"), ("Accept-Language", "snow \u2603")]
     event = request_to_event("GET", "/v1/models", headers, b"")
 
     response = result_to_response(lambda_handler(event, LocalLambdaContext()))
 
-    assert response.status == 400 and "x-trace" in json.loads(response.body)["error"]["message"]
+    assert response.status == 400 and "accept-language" in json.loads(response.body)["error"]["message"]
     assert provider.count("GET /v1/models") == 0

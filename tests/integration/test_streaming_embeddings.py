@@ -72,7 +72,7 @@ def _embed(client, inputs, **extra):
 def test_given_a_partly_cached_batch_when_embedded_then_only_missing_inputs_go_upstream(configure, client, provider):
     configure(CACHE_TIERS="memory")
     first = _embed(client, ["alpha", "beta"])
-    assert first.cache == "MISS"
+    assert first.cache == "MISS" and first.headers["x-cache-hits"] == "0/2"  # a full miss says so too (#26)
     provider.reset()
     mixed = _embed(client, ["gamma", "alpha", "delta", "beta"])
     assert mixed.status == 200 and mixed.cache == "MISS"

@@ -67,3 +67,17 @@ def test_given_a_semantic_lookup_result_when_reported_then_the_lookup_row_carrie
     slow = semantic_lookup.rows({"semantic_lookup": result | {"lookup_ms": {"p50": 16.0, "p90": 20.0}}})
     assert next(r for r in slow if r["figure"] == "whole lookup, embedding included, p50")["met"] is False
     assert "avx2" in semantic_lookup.render(result)
+
+
+def test_given_a_quick_run_when_its_results_are_written_then_they_go_beside_the_tracked_latest_json():
+    """`make bench BENCH_ARGS=--quick` must never overwrite the figures the docs quote (issue #26)."""
+    from pathlib import Path
+
+    from bench.__main__ import QUICK_RESULTS, RESULTS, results_path
+
+    assert results_path(None, quick=True) == QUICK_RESULTS != RESULTS
+    assert QUICK_RESULTS.parent == RESULTS.parent and QUICK_RESULTS.name == "quick.json"
+    assert results_path(None, quick=False) == RESULTS
+    assert results_path(Path("/tmp/mine.json"), quick=True) == Path("/tmp/mine.json")  # --out still wins
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    assert "bench/results/quick.json" in ignored  # a smoke run leaves the clone clean

@@ -107,6 +107,16 @@ def test_given_a_docs_page_when_it_names_make_targets_then_the_makefile_has_each
     assert named - _make_targets() == set(), f"{_page_id(page)} names make targets the Makefile lacks"
 
 
+def _read_by_the_project(name: str) -> bool:
+    return (
+        name in _make_variables()
+        or f'"{name}"' in _source_text()
+        or re.search(rf"^{name}\b *(: *[^=\n]+)? *=", _source_text(), re.M) is not None  # a module constant
+        # every setting may be given as LLMCACHE_<NAME> (settings.with_prefixed_names)
+        or (name.startswith("LLMCACHE_") and _read_by_the_project(name.removeprefix("LLMCACHE_")))
+    )
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_given_a_docs_page_when_it_names_environment_variables_then_the_project_reads_each(page: Path):
     named = {a or b for a, b in VARIABLE.findall(_code(page.read_text()))}
@@ -115,9 +125,7 @@ def test_given_a_docs_page_when_it_names_environment_variables_then_the_project_
         for name in named
         if not name.startswith(FOREIGN_VARIABLE_PREFIXES)
         and name not in SHELL_RECIPE_VARIABLES | NOT_VARIABLES
-        and name not in _make_variables()
-        and f'"{name}"' not in _source_text()
-        and not re.search(rf"^{name}\b *(: *[^=\n]+)? *=", _source_text(), re.M)  # a module constant
+        and not _read_by_the_project(name)
     }
     assert not unknown, f"{_page_id(page)} names variables nothing in the project reads: {sorted(unknown)}"
 

@@ -19,9 +19,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
+from llmcache.api import passthrough
 from llmcache.api.body import parse_json_object
-from llmcache.api.passthrough import dialect_of_path, pass_on
-from llmcache.constants import Metric
+from llmcache.api.passthrough import dialect_of_path
+from llmcache.api.path_guard import checked_path
+from llmcache.api.stream_limits import held_while_streaming, tenant_streams
+from llmcache.constants import HEADER_CACHE_MATCH, Metric
 from llmcache.dialects.base import Dialect
 from llmcache.dialects.registry import dialect_for, routes
 from llmcache.errors import (
@@ -35,7 +38,7 @@ from llmcache.errors import (
     Unauthorized,
 )
 from llmcache.exchange import ClientRequest, GatewayResponse
-from llmcache.observability import log_answered, logger, record
+from llmcache.observability import counters, log_answered, logger, record
 
 if TYPE_CHECKING:
     from llmcache.engine.admin import Admin
@@ -139,13 +142,19 @@ def client_call(route: str, event: Event) -> GatewayResponse:
     if not isinstance(body["model"], str) or not body["model"]:
         raise BadRequest("`model` must be a non-empty string", param="model")
     dialect.validate(body)
+    passthrough.check_cached_call(dialect, raw, body, credential)
     settings = wiring.settings()
     # Passthrough is per provider: a managed OpenAI key says nothing of the Anthropic key a caller sends.
     managed = settings.managed_anthropic_key if dialect.provider == "anthropic" else settings.managed_upstream_key
     tenant = keys.tenant_id(credential, api_key_id, passthrough=not managed)
     deadline = time.monotonic() + settings.request_deadline
     request = ClientRequest(dialect, body, raw, headers, credential, tenant, deadline)
-    result = wiring.engine().handle(request)
+    with counters.labelled(route, body["model"]) as counted:  # the stats' split by route, model and match
+        if request.stream:  # relayed as it arrives on a miss: one of the tenant's stream slots
+            result = held_while_streaming(tenant_streams(settings), tenant, lambda: wiring.engine().handle(request))
+        else:
+            result = wiring.engine().handle(request)
+        counted.match = result.headers.get(HEADER_CACHE_MATCH) or ""
     log_answered(
         route=route,
         status=result.status,
@@ -165,18 +174,37 @@ PASSED_ON_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 def passed_on(event: Event) -> GatewayResponse:
+    """The pass-on of any other /v1/ path (`passthrough.py`); its errors in its provider's envelope."""
+    try:
+        return _passed_on(event)
+    except GatewayError as error:
+        count_error(error)
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+        dialect = passthrough.error_dialect(str(event.get("path")), headers, _api_key_id(event) is not None)
+        return GatewayResponse(error.status, _compact(dialect.error_body(error)))
+
+
+def _passed_on(event: Event) -> GatewayResponse:
     path, method = str(event.get("path")), str(event.get("httpMethod"))
     headers = _headers(event)
-    dialect = dialect_of_path(path)
-    credential, _ = _client_credential(event, dialect, headers)
+    provider = passthrough.provider_of(path, headers, _api_key_id(event) is not None)
+    credential, api_key_id = _client_credential(event, dialect_for(provider.error_route), headers)
     raw = _raw_body(event)
     # API Gateway's multi-value form keeps every value of a repeated name (and commas inside values).
     single = event.get("queryStringParameters") or {}
     pairs = event.get("multiValueQueryStringParameters") or {k: [v] for k, v in single.items()}
-    query = urlencode(pairs, doseq=True)
-    deadline = time.monotonic() + wiring.settings().request_deadline
-    upstream = wiring.engine().services.upstream_for(dialect)
-    result = pass_on(upstream, method, path, query, raw, headers, credential, deadline)
+    request = passthrough.PassedOn(
+        method=method,
+        path=path,
+        raw_path=event.get("rawPath"),
+        query=urlencode(pairs, doseq=True),
+        body=raw,
+        headers=headers,
+        credential=credential,
+        api_key_id=api_key_id,
+        deadline=time.monotonic() + wiring.settings().request_deadline,
+    )
+    result = passthrough.pass_on(wiring.engine(), request)
     logger.info("passed on", extra={"path": path[:200], "status": result.status, "cache": "BYPASS"})
     return result
 
@@ -263,6 +291,11 @@ def not_found(_: NotFoundError) -> Response[str]:
         response = _error(error)
         response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
+    if path.startswith("/v1/"):  # under /v1/ only a path that cannot be passed on is unmatched (a new line in it)
+        try:
+            checked_path(path)
+        except GatewayError as refused:
+            return _error(refused)
     error = NotFound(f"unknown route {path}; this gateway serves /v1/* (its API routes), /health and /cache/*")
     return _error(error)
 

@@ -26,6 +26,7 @@ from llmcache.dialects.wire import bearer_token
 from llmcache.exchange import SSE
 
 if TYPE_CHECKING:
+    from llmcache.dialects.echo import EchoFields
     from llmcache.errors import GatewayError
     from llmcache.savings import TokenCounts
 
@@ -57,6 +58,11 @@ class Dialect(Protocol[Event]):
     answer_headers: tuple[str, ...] = ()  # request headers that select the answer: in the key, passed on
     stream_content_type: str = SSE  # the media type of this API's stream (and of a replayed one)
     per_input: bool = False  # cached per input (embeddings): the engine's per-input path answers it
+    # Request fields the provider echoes in its answer, made the current request's on a hit (None: it echoes none).
+    echo: EchoFields | None = None
+    # A stream that ends cleanly without its final event gets this API's error event (its SDKs would otherwise
+    # take the cut stream for a whole answer).
+    final_event_required: bool = False
 
     # ----- the request ----------------------------------------------------------------------------------------
     def credential(self, headers: dict[str, str]) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from llmcache import keys
 from llmcache.dialects.openai import positive
 from llmcache.dialects.sse import SseEvent
-from llmcache.dialects.typed import TypedEventDialect
+from llmcache.dialects.typed import TypedEventDialect, stateful_reason
 from llmcache.dialects.wire import (
     bearer_token,
     int_field,
@@ -67,11 +67,22 @@ _ERROR_TYPES = {
 }
 
 
+# Never served from nor stored in the cache, with the reason (docs/apis.md renders this table).
+BYPASSED_FIELDS: dict[str, str] = {
+    "container": "the code-execution container the answer runs in keeps files and state between calls: a hit "
+    "would skip the run the client expects to have changed it",
+    "mcp_servers": "remote tools the model calls: their answers (and side effects) belong to each call",
+}
+
+
 class Messages(TypedEventDialect):
     route = "messages"
     provider = "anthropic"
     required = ("model", "messages", "max_tokens")
     answer_headers = ANSWER_HEADERS
+
+    def bypass_reason(self, body: dict[str, Any]) -> str | None:
+        return stateful_reason(body, BYPASSED_FIELDS)
 
     def credential(self, headers: dict[str, str]) -> str | None:
         """`x-api-key` (what Anthropic's SDKs send), else `Authorization: Bearer` (an auth token)."""

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 # Client headers passed on to the provider that select what answers: the account context (organization,
 # project: model access, data controls) and beta behaviour. Requests that differ in them never share a key.
 ANSWER_HEADERS = ("openai-organization", "openai-project", "openai-beta")
+# Of those, the ones that choose the account's organization and project: beside a managed key (the operator's)
+# they would let a caller pick among the operator's organizations and bill another one, so they stay here.
+ACCOUNT_HEADERS = frozenset({"openai-organization", "openai-project"})
 # Fields that do not change the answer (transport, attribution and our own controls).
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "cache"})
 

@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from llmcache import keys
+from llmcache.dialects.echo import EchoFields
 from llmcache.dialects.openai import ANSWER_HEADERS, usage_counts
 from llmcache.dialects.sse import SseEvent
-from llmcache.dialects.typed import TypedEventDialect
+from llmcache.dialects.typed import TypedEventDialect, stateful_reason
 from llmcache.dialects.wire import pieces, single_text_part, split_last_user_text, sse_bytes
 from llmcache.errors import GatewayError
 from llmcache.savings import TokenCounts
@@ -23,9 +24,9 @@ REPLAY_PIECE_CHARS = 64
 IGNORED_FIELDS: dict[str, str] = {
     "stream": "transport only: plain and streamed requests share one entry",
     "stream_options": "transport only (`include_obfuscation` pads stream deltas, the answer is the same)",
-    "background": "`true` is never served from nor stored in the cache; `false` is the default",
-    "metadata": "tags for the caller's own records, never seen by the model (a hit echoes the tags of the "
-    "request that filled the entry)",
+    "background": "never served from nor stored in the cache when set (see BYPASSED_FIELDS); `false` is the default",
+    "metadata": "tags for the caller's own records, never seen by the model (echoed: a hit carries the current "
+    "request's tags)",
     "user": "end-user id for abuse monitoring, never seen by the model (deprecated for safety_identifier)",
     "safety_identifier": "end-user id for abuse monitoring, never seen by the model",
     "prompt_cache_key": "a routing hint for OpenAI's prompt cache: changes cost and latency, not the answer",
@@ -57,9 +58,24 @@ KEYED_FIELDS: dict[str, str] = {
 }
 
 
+# Never served from nor stored in the cache, with the reason (docs/apis.md renders this table; `X-Cache-Bypass-Reason`
+# names the field). Each answer is a job rather than an answer, or depends on state the provider holds.
+BYPASSED_FIELDS: dict[str, str] = {
+    "background": 'any truthy value (`true`, `"true"`, `1`): a queued job the caller polls by id, not an answer '
+    "to copy",
+    "conversation": "the answer continues a conversation the provider keeps and appends to: the id is keyed, the "
+    "history behind it is not, and a hit would leave the turn out of it",
+    "prompt": "without `version`: the stored prompt's latest version, which its owner may change at any time (a "
+    "pinned `version` is cached)",
+}
+# Echoed in every Response: made the current request's on a hit (the defaults are what OpenAI echoes when unset).
+ECHO = EchoFields({"metadata": {}, "user": None, "safety_identifier": None, "prompt_cache_key": None})
+
+
 class Responses(TypedEventDialect):
     route = "responses"
     answer_headers = ANSWER_HEADERS
+    echo = ECHO
     required = ("model",)  # `input` may be absent when `prompt` or `previous_response_id` carries it
 
     def canonical(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +86,15 @@ class Responses(TypedEventDialect):
         return canonical
 
     def bypass_reason(self, body: dict[str, Any]) -> str | None:
-        # A background response is queued and fetched later by id: the caller wants that job, not a copy.
-        return "background" if body.get("background") is True else None
+        prompt = body.get("prompt")
+        if prompt is not None and not (isinstance(prompt, dict) and prompt.get("version")):
+            return "prompt"  # a pinned version is a fixed template: keyed, and cached
+        return stateful_reason(body, ("background", "conversation"))
+
+    def variant(self, body: dict[str, Any]) -> str:
+        # Coalesced callers share one answer's bytes: only those that sent the same echoed values.
+        sent = ECHO.sent(body)
+        return super().variant(body) + ("" if sent is None else json.dumps(sent, sort_keys=True))
 
     # ----- answer -------------------------------------------------------------------------------------------
     def assembler(self) -> ResponsesAssembler:

@@ -12,6 +12,7 @@ from llmcache.errors import BackendFailure, BadRequest, Forbidden, NotFound, Ser
 from llmcache.observability import counters
 from llmcache.policy import is_namespace
 from llmcache.stores.base import Hit
+from llmcache.stores.process_stats import MAX_WINDOW_SECONDS, SERIES_NAMES, step_seconds, summary
 
 if TYPE_CHECKING:
     from llmcache.engine.services import Services
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline
 TENANT_PATTERN = re.compile(r"[0-9a-f]{32}|anonymous")
-MAX_STATS_WINDOW = 14 * 86_400
+MAX_STATS_WINDOW = MAX_WINDOW_SECONDS
+# Why a key may have no entry: the ways an entry ends, and the one key that never names an entry.
+_GONE = (
+    " (expired, deleted or flushed; an embeddings batch's X-Cache-Key names the batch: each input is an entry "
+    "of its own)"
+)
 STATS_METRICS = [
     Metric.CACHE_HIT,
     Metric.CACHE_MISS,
@@ -122,7 +128,7 @@ class Admin:
         except BackendFailure as failure:
             raise ServiceUnavailable(f"the entry could not be read ({failure.tier} failed); try again") from None
         if hit is None:
-            raise NotFound(f"no live entry for key {key}")
+            raise NotFound(f"no live entry for key {key}{_GONE}")
         return hit
 
     def delete(self, key: str) -> None:
@@ -136,32 +142,44 @@ class Admin:
         if failure is not None:
             raise ServiceUnavailable(f"the entry could not be deleted ({failure.tier} failed); try again")
         if not removed:
-            raise NotFound(f"no live entry for key {key}")
+            raise NotFound(f"no live entry for key {key}{_GONE}")
 
     def stats(self, window_seconds: int) -> dict[str, Any]:
+        """Totals over the window, a series to chart them, and (counted by this process) splits by route, model
+        and exact or semantic. CloudWatch's metrics carry no such split: their dimensions never take client input
+        (a model name is the client's text)."""
         if not 60 <= window_seconds <= MAX_STATS_WINDOW:
-            raise BadRequest(f"`window` must be between 60 and {MAX_STATS_WINDOW} seconds", param="window")
+            raise BadRequest(f"`window` must be between 60 and {MAX_STATS_WINDOW} seconds (1m to 14d)", param="window")
+        step = step_seconds(window_seconds)
         if self.metrics_reader is not None:
             try:
-                totals = self.metrics_reader.sums(STATS_METRICS, window_seconds)
+                totals, series, start = self.metrics_reader.window(STATS_METRICS, window_seconds, step)
             except BackendFailure:
                 raise ServiceUnavailable("CloudWatch could not be read for stats; try again") from None
-            source, window = "cloudwatch", window_seconds
+            extra: dict[str, Any] = {
+                "covered_seconds": window_seconds,
+                "series": {"step_seconds": step, "start": start, **_named_series(series)},
+                "split": None,
+                "split_note": "no split by route, model or match from CloudWatch: metric dimensions never take "
+                "client input; the access log lines carry route and model (docs/api.md)",
+            }
+            source = "cloudwatch"
         else:
-            snapshot = counters.snapshot()
-            totals = {name: snapshot.get(name, 0.0) for name in STATS_METRICS}
-            source, window = "process", int(self.services.clock() - counters.started)
-        hits, misses = totals[Metric.CACHE_HIT], totals[Metric.CACHE_MISS]
-        lookups = hits + misses
+            counted = counters.window(window_seconds, STATS_METRICS)
+            totals = counted["totals"]
+            extra = {key: counted[key] for key in ("covered_seconds", "series", "split")}
+            source = "process"
         return {
             "source": source,
-            "window_seconds": window,
-            "hits": int(hits),
-            "misses": int(misses),
-            "bypasses": int(totals[Metric.CACHE_BYPASS]),
-            "hit_rate": round(hits / lookups, 4) if lookups else None,
-            "tokens_saved": int(totals[Metric.TOKENS_SAVED]),
-            "cost_saved_usd": round(totals[Metric.COST_SAVED], 6),  # at the price table's list prices
+            "window_seconds": window_seconds,
+            **summary(totals),
             "backend_errors": int(totals[Metric.CACHE_BACKEND_ERROR]),
             "upstream_errors": int(totals[Metric.UPSTREAM_ERROR]),
+            **extra,
         }
+
+
+def _named_series(series: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {
+        SERIES_NAMES[name]: [round(v, 6) for v in values] for name, values in series.items() if name in SERIES_NAMES
+    }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from llmcache import keys, policy
 from llmcache.constants import (
     HEADER_CACHE,
+    HEADER_CACHE_BYPASS_REASON,
     HEADER_CACHE_KEY,
     HEADER_CACHE_MATCH,
     HEADER_CACHE_SIMILARITY,
@@ -28,7 +29,7 @@ from llmcache.engine.semantic import ENTRY_GONE
 from llmcache.engine.semantic import debug_headers as semantic_debug_headers
 from llmcache.engine.services import Services, compact_json, seconds_left, upstream_done, young_enough
 from llmcache.engine.shared_stream import SharedStream
-from llmcache.errors import BackendFailure
+from llmcache.errors import BackendFailure, UpstreamUnavailable
 from llmcache.exchange import JSON, BodyStream, ClientRequest, GatewayResponse, UpstreamResponse
 from llmcache.observability import record
 from llmcache.savings import record_hit_savings
@@ -84,12 +85,14 @@ class Engine:
         tenant_scope = self.services.tenant_scope(request)
         # Neither served nor stored: a request its API says must not be (a Responses background job), or one
         # whose flush generation is unknowable.
-        bypass = dialect.bypass_reason(body) is not None
+        bypass = dialect.bypass_reason(body)
         generation = None if bypass else self.services.generation(tenant_scope, controls.namespace)
         if generation is None:
             record(Metric.CACHE_BYPASS)
             response = _Miss(self, request, controls, None, None, 0.0).call()
             response.headers[HEADER_CACHE] = "BYPASS"
+            if bypass:
+                response.headers[HEADER_CACHE_BYPASS_REASON] = bypass
             return response
         # once: the key and the semantic partition share them
         context = keys.header_context(request.headers, dialect.answer_headers)
@@ -191,11 +194,15 @@ class Engine:
         self, hit: Hit, key: str, request: ClientRequest, now: float, started: float, count: bool = True
     ) -> GatewayResponse:
         entry, raw = hit.entry, hit.raw
+        echo = request.dialect.echo  # fields the provider echoes: this request's own, never the first caller's
         if request.stream:
             dialect = request.dialect
-            body, content_type = dialect.replay(json.loads(raw), request.body), dialect.stream_content_type
+            answer = json.loads(raw)
+            if echo is not None:
+                answer = echo.for_request(answer, request.body)
+            body, content_type = dialect.replay(answer, request.body), dialect.stream_content_type
         else:
-            body, content_type = raw, entry.content_type
+            body, content_type = (raw if echo is None else echo.hit_bytes(raw, request.body)), entry.content_type
         response = GatewayResponse(
             200,
             body,
@@ -415,11 +422,16 @@ class _Miss:
             event = next(events, None)
         if not settled:  # ended without its final event: relayed, never stored
             upstream_done(status, started)
+            if dialect.final_event_required:  # its SDKs would take the cut stream for a whole answer
+                yield dialect.error_event(UpstreamUnavailable("the provider's stream ended before its final event"))
 
     # ----- store -------------------------------------------------------------------------------
     def keep(self, answer: dict[str, Any], raw: bytes) -> None:
         """Store a complete answer under the key; one over MAX_ANSWER_BYTES is passed on, never stored (a hit
         would replay it every time)."""
+        stored = self.dialect.echo.stored_form(answer) if self.dialect.echo is not None else None
+        if stored is not None:  # an entry never holds a caller's echoed values (metadata, user, ...)
+            answer, raw = stored, compact_json(stored)
         if self.key is None or self.controls.no_store or len(raw) > self.services.settings.max_answer_bytes:
             return
         request = self.request

@@ -123,8 +123,8 @@ def answer_per_input(services: Services, request: ClientRequest, controls: Contr
                 for i in missing
             }
             _store(services, list(entries.items()), request.deadline)
-        if not hits:  # the provider answered the whole batch: send its bytes unchanged
-            return _finish(response, outcome, input_keys)
+        if not hits:  # the provider answered the whole batch: send its bytes unchanged (none of n was cached)
+            return _finish(response, outcome, input_keys, hits=0, total=len(inputs) if outcome == "MISS" else 0)
 
     data_out: list[Any] = []
     prompt_tokens = 0

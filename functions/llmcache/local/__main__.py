@@ -1,4 +1,4 @@
-"""`python -m llmcache.local [--port 8080] [--host 127.0.0.1]`: see `llmcache.local.cli`."""
+"""`python -m llmcache.local [--port 8080] [--host 127.0.0.1] [--offline]`: see `llmcache.local.run`."""
 
 import sys
 

@@ -373,6 +373,15 @@ class MessagesAnswer:
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
 
 
+def anthropic_models() -> dict[str, Any]:
+    """Anthropic's `GET /v1/models`: its own list shape (not OpenAI's), newest first."""
+    models = [
+        {"type": "model", "id": name, "display_name": name, "created_at": "2025-09-29T00:00:00Z"}
+        for name in ("claude-sonnet-4-5", "claude-haiku-4-5")
+    ]
+    return {"data": models, "has_more": False, "first_id": models[0]["id"], "last_id": models[-1]["id"]}
+
+
 def count_message_tokens(body: dict[str, Any]) -> dict[str, Any]:
     """`POST /v1/messages/count_tokens`."""
     system = _text(body.get("system"), ("text",))

@@ -5,7 +5,8 @@ library only, threaded, never imported by the Lambda handler.
 
 Routes: `POST /v1/chat/completions` (plain, `stream`, `n`, tools), `POST /v1/completions`,
 `POST /v1/embeddings` (deterministic unit vectors, `dimensions`, `encoding_format`), `GET /v1/models`,
-`POST /v1/responses` (plain, `stream`, function tools, reasoning summaries), Anthropic's `POST /v1/messages`
+`POST /v1/responses` (plain, `stream`, function tools, reasoning summaries) and `GET /v1/responses/{id}` (what it
+answered, unless `store: false`), Anthropic's `POST /v1/messages`
 (plain, `stream`, tools, thinking; `x-api-key`, Anthropic's error envelope) and `/v1/messages/count_tokens`,
 `POST /v1/moderations`, `POST /v1/files` (multipart). The answers of the last four live in fake_apis.py.
 Answers are deterministic ("offline answer to: <first 80 chars of the last user message>") but every
@@ -52,7 +53,7 @@ import string
 import struct
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,6 +64,7 @@ OFFLINE_NOTICE = "offline provider: answers are canned, not from a model"
 ANSWER_PREFIX = fake_apis.ANSWER_PREFIX
 SYSTEM_FINGERPRINT = "fp_offline0001"
 MAX_RECORDED_REQUESTS = 50
+MAX_STORED_RESPONSES = 1000
 INVALID_KEY_PREFIX = "sk-invalid"
 MODELS = (
     "gpt-4o-mini",
@@ -489,6 +491,18 @@ class _State:
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_REQUESTS)
         self.forced: deque[str] = deque()
         self.stream_ends: deque[float] = deque(maxlen=MAX_RECORDED_REQUESTS)  # time.time() of each [DONE] sent
+        # Responses kept for `GET /v1/responses/{id}` (as OpenAI keeps them unless `store: false`), newest last.
+        self.responses: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def keep_response(self, response: dict[str, Any]) -> None:
+        with self.lock:
+            self.responses[str(response["id"])] = response
+            while len(self.responses) > MAX_STORED_RESPONSES:
+                self.responses.popitem(last=False)
+
+    def stored_response(self, response_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            return self.responses.get(response_id)
 
     def record(self, method: str, path: str, headers: dict[str, str], body: Any, query: str = "") -> None:
         route = f"{method} {path}"
@@ -516,6 +530,7 @@ class _State:
             self.requests.clear()
             self.forced.clear()
             self.stream_ends.clear()
+            self.responses.clear()
 
     def force(self, fault: str, times: int) -> None:
         with self.lock:
@@ -524,6 +539,28 @@ class _State:
     def next_forced(self) -> str | None:
         with self.lock:
             return self.forced.popleft() if self.forced else None
+
+
+# Sent by the real APIs beside an answer: the account's organization, its rate limits, the CDN's cookie.
+OPENAI_ACCOUNT_HEADERS = {
+    "openai-organization": "user-fakeorganization",
+    "openai-version": "2020-10-01",
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "set-cookie": "__cf_bm=fakecookie; path=/; domain=.api.openai.com; HttpOnly; Secure; SameSite=None",
+}
+ANTHROPIC_ACCOUNT_HEADERS = {
+    "request-id": "req_fake01",
+    "anthropic-organization-id": "00000000-0000-0000-0000-000000000000",
+    "anthropic-ratelimit-requests-remaining": "49",
+}
+# What a proxy or CDN in front of a provider may add.
+PROXY_HEADERS = {
+    "x-cache": "HIT",
+    "location": "https://internal.example/elsewhere",
+    "access-control-allow-origin": "*",
+    "connection": "keep-alive, x-request-id",
+}
 
 
 class FakeProviderServer(ThreadingHTTPServer):
@@ -660,8 +697,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
             recorded = None
         query = self.path.split("?", 1)[1] if "?" in self.path else ""
         state.record(method, path, dict(self.headers.items()), recorded, query)
-        if path.startswith("/v1/messages"):
-            return self._anthropic(path, body)
+        if path.startswith("/v1/messages") or self.headers.get("anthropic-version"):
+            return self._anthropic(method, path, body)
 
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
@@ -692,12 +729,14 @@ class _FakeHandler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/v1/models":
             now = int(time.time())
             models = [{"id": m, "object": "model", "created": now, "owned_by": "system"} for m in MODELS]
-            return self._send_json(200, {"object": "list", "data": models})
+            return self._send_json(200, {"object": "list", "data": models}, self._account_headers())
         if method == "GET" and path.startswith("/v1/models/"):
             return self._send_json(
                 200,
                 {"id": path.rsplit("/", 1)[1], "object": "model", "created": int(time.time()), "owned_by": "system"},
             )
+        if method == "GET" and path.startswith("/v1/responses/") and path.count("/") == 3:
+            return self._stored_response(path.rsplit("/", 1)[1])
         if method == "POST" and path in ("/v1/files", "/v1/moderations"):
             return self._passed_on_route(path, body, raw)
         handler = routes.get((method, path))
@@ -808,9 +847,27 @@ class _FakeHandler(BaseHTTPRequestHandler):
     def _responses(self, body: dict[str, Any], fault: str | None) -> None:
         answer = fake_apis.ResponsesAnswer(body)
         plain = answer.plain(status="incomplete" if fault == "incomplete" else None)
+        if body.get("store") is not False:
+            self.server.state.keep_response(plain)
         self._stream_or_plain(body, fault, answer, plain)
 
-    def _anthropic(self, path: str, body: Any) -> None:
+    def _stored_response(self, response_id: str) -> None:
+        """`GET /v1/responses/{id}`: a response this provider gave (and stored), as OpenAI returns it."""
+        stored = self.server.state.stored_response(response_id)
+        if stored is None:
+            message = f"Response with id '{response_id[:80]}' not found."
+            return self._send_json(404, error_body(message, "invalid_request_error"))
+        return self._send_json(200, stored)
+
+    def _account_headers(self) -> dict[str, str]:
+        """What OpenAI's API sends beside an answer (its account's organization and rate limits, its CDN's cookie),
+        and with the forced fault `proxy-headers` what a proxy in front of it could add."""
+        headers = dict(OPENAI_ACCOUNT_HEADERS)
+        if self.server.state.next_forced() == "proxy-headers":
+            headers.update(PROXY_HEADERS)
+        return headers
+
+    def _anthropic(self, method: str, path: str, body: Any) -> None:
         """Anthropic's API: `x-api-key` (or a bearer token), `anthropic-version`, its own error envelope."""
         key = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not key:
@@ -819,6 +876,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
             return self._send_json(401, fake_apis.anthropic_error(401))
         if not self.headers.get("anthropic-version"):
             return self._send_json(400, fake_apis.anthropic_error(400, "anthropic-version: header is required"))
+        if method == "GET" and path == "/v1/models":
+            return self._send_json(200, fake_apis.anthropic_models(), ANTHROPIC_ACCOUNT_HEADERS)
         if not isinstance(body, dict):
             return self._send_json(400, fake_apis.anthropic_error(400, "There was an issue with the request body."))
         if path == "/v1/messages/count_tokens":

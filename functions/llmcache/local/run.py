@@ -10,13 +10,10 @@ import argparse
 import contextlib
 import importlib
 import os
-import secrets
 import signal
 import socket
 import sys
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -24,7 +21,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from llmcache.constants import Env
-from llmcache.settings import OPENAI_BASE_URL, Settings, SettingsError
+from llmcache.local.startup import LocalPlan, SelfUpstream, banner, check_not_self, plan_local_run
+from llmcache.settings import Settings, SettingsError
 
 DEFAULT_APP = "llmcache.asgi:app"
 # Limits of `make run` (docs/streaming.md). A connection idle after an answer is closed after KEEP_ALIVE_SECONDS;
@@ -33,63 +31,9 @@ DEFAULT_APP = "llmcache.asgi:app"
 KEEP_ALIVE_SECONDS = 5
 REQUEST_HEAD_SECONDS = 10
 MAX_CONNECTIONS = 1000
-OPENAI_API_KEY = "OPENAI_API_KEY"
+LOG_FORMAT = "LOG_FORMAT"
 
-
-@dataclass
-class LocalPlan:
-    """What the local run must start and which environment it sets, decided from the environment."""
-
-    env_updates: dict[str, str] = field(default_factory=dict)
-    start_moto: bool = False
-    create_resources: bool = False
-    start_offline_provider: bool = False
-    upstream_mode: str = "passthrough"  # passthrough | managed | offline
-    anthropic_offline: bool = False  # /v1/messages answered by the offline provider too
-    generated_admin_key: str | None = None
-    max_request_bytes: int = 0
-
-
-def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True) -> LocalPlan:
-    """Decide the local run's setup. Pure: reads `env`, starts nothing. Raises SettingsError."""
-    settings = Settings.from_env(env)  # validates tiers, Redis URL, numbers before anything starts
-    plan = LocalPlan(max_request_bytes=settings.max_request_bytes)
-    endpoint = env.get("AWS_ENDPOINT_URL", "").strip()
-    if settings.uses_aws:
-        if endpoint:
-            from llmcache.local.aws import is_loopback_endpoint
-
-            # An emulator someone else started (tests, localstack): make sure the layout exists.
-            plan.create_resources = is_loopback_endpoint(endpoint)
-            if plan.create_resources and not env.get("AWS_ACCESS_KEY_ID"):
-                from llmcache.local.aws import DUMMY_CREDENTIALS
-
-                plan.env_updates.update(DUMMY_CREDENTIALS)
-        else:
-            plan.start_moto = plan.create_resources = True
-    if env.get(Env.UPSTREAM_BASE_URL, "").strip():
-        managed = bool(
-            env.get(Env.UPSTREAM_API_KEY, "").strip() or env.get(Env.UPSTREAM_API_KEY_SECRET_ARN, "").strip()
-        )
-        plan.upstream_mode = "managed" if managed else "passthrough"
-    elif env.get(OPENAI_API_KEY, "").strip():
-        plan.upstream_mode = "managed"
-        plan.env_updates[Env.UPSTREAM_BASE_URL] = OPENAI_BASE_URL
-        if not env.get(Env.UPSTREAM_API_KEY, "").strip():
-            plan.env_updates[Env.UPSTREAM_API_KEY] = env[OPENAI_API_KEY].strip()
-    else:
-        plan.upstream_mode = "offline"
-        plan.start_offline_provider = True
-    anthropic_set = (Env.ANTHROPIC_BASE_URL, Env.ANTHROPIC_API_KEY, Env.ANTHROPIC_API_KEY_SECRET_ARN)
-    if not any(env.get(name, "").strip() for name in anthropic_set):
-        plan.anthropic_offline = plan.start_offline_provider = True
-    no_admin = not env.get(Env.ADMIN_API_KEY, "").strip() and not env.get(Env.ADMIN_API_KEY_SECRET_ARN, "").strip()
-    if generate_admin_key and no_admin:
-        plan.generated_admin_key = "sk-admin-local-" + secrets.token_urlsafe(24)
-        plan.env_updates[Env.ADMIN_API_KEY] = plan.generated_admin_key
-    if not env.get("POWERTOOLS_SERVICE_NAME"):
-        plan.env_updates["POWERTOOLS_SERVICE_NAME"] = "llmcache"
-    return plan
+__all__ = ["LocalPlan", "main", "plan_local_run", "uvicorn_config"]
 
 
 def load_app(spec: str) -> Any:
@@ -98,77 +42,14 @@ def load_app(spec: str) -> Any:
     return getattr(module, attr or "app")
 
 
-def curl_example(url: str, api_key: str) -> str:
-    return (
-        f"curl -i {url}/v1/chat/completions \\\n"
-        f'    -H "Authorization: Bearer {api_key}" -H "Content-Type: application/json" \\\n'
-        """    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}'"""
-    )
+def log_format(env: Mapping[str, str]) -> str:
+    """`human` (one line per request) unless LOG_FORMAT=json asks for the deployment's JSON lines."""
+    from llmcache.local.console import HUMAN_FORMAT, JSON_FORMAT
 
-
-def _anthropic_upstream(settings: Settings, plan: LocalPlan) -> str:
-    """Where /v1/messages goes, for the banner."""
-    if plan.anthropic_offline:
-        return f"offline provider ({settings.anthropic_base_url})"
-    how = "managed: the gateway sends its own key" if settings.managed_anthropic_key else "each client's key forwarded"
-    return f"{settings.anthropic_base_url} ({how})"
-
-
-def _semantic_line(settings: Settings) -> str:
-    """Semantic matching, for the banner: off, or on with which model and operating point."""
-    if settings.semantic_mode != "on":
-        return "off (SEMANTIC_MODE=on turns it on)"
-    model = "the shipped local model" if settings.semantic_embedder == "local" else settings.semantic_embedder
-    if settings.semantic_embedder == "upstream":
-        model = f"upstream embeddings ({settings.semantic_embedding_model})"
-    point = f"threshold {settings.semantic_threshold}, pair cut {settings.semantic_pair_cut}"
-    if settings.semantic_max_false_hit_rate is not None:
-        point += f" (from SEMANTIC_MAX_FALSE_HIT_RATE={settings.semantic_max_false_hit_rate})"
-    return f"on, {model}, {point}, index {settings.semantic_index}"
-
-
-def banner(
-    url: str,
-    settings: Settings,
-    plan: LocalPlan,
-    *,
-    moto_endpoint: str | None,
-    import_seconds: float,
-) -> str:
-    if plan.upstream_mode == "offline":
-        upstream = f"offline provider: answers are canned, not from a model ({settings.upstream_base_url})"
-        client_key = "sk-local-demo"
-    elif plan.upstream_mode == "managed":
-        upstream = f"{settings.upstream_base_url} (managed: the gateway sends its own provider key)"
-        client_key = "sk-local-demo"
-    else:
-        upstream = f"{settings.upstream_base_url} (passthrough: each client's key is forwarded)"
-        client_key = "$YOUR_PROVIDER_KEY"
-    tiers = ", ".join(settings.tiers)
-    if settings.uses_aws:
-        where = f"moto in-process at {moto_endpoint}" if moto_endpoint else os.environ.get("AWS_ENDPOINT_URL", "AWS")
-        tiers += f"  (table {settings.cache_table}, bucket {settings.cache_bucket}; {where})"
-    lines = [
-        "",
-        "llmcache local gateway",
-        f"  URL:        {url}    (OpenAI base URL: {url}/v1)",
-        f"  upstream:   {upstream}",
-        f"  anthropic:  {_anthropic_upstream(settings, plan)}    (Anthropic base URL: {url})",
-        f"  tiers:      {tiers}",
-        f"  semantic:   {_semantic_line(settings)}",
-    ]
-    if plan.generated_admin_key:
-        lines.append(f"  admin key:  {plan.generated_admin_key}  (generated for this run; set ADMIN_API_KEY to choose)")
-    lines += [
-        f"  app imported in {import_seconds * 1000:.0f} ms (uvicorn; streamed misses relayed as they come)",
-        "",
-        "Try it (run it twice: MISS, then HIT):",
-        "  " + curl_example(url, client_key),
-        "",
-        "Ctrl-C stops.",
-        "",
-    ]
-    return "\n".join(lines)
+    value = (env.get("LLMCACHE_" + LOG_FORMAT) or env.get(LOG_FORMAT) or HUMAN_FORMAT).strip().lower()
+    if value not in (HUMAN_FORMAT, JSON_FORMAT):
+        raise SettingsError(f"{LOG_FORMAT} must be {HUMAN_FORMAT} or {JSON_FORMAT}, got {value!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,12 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080), help="default 8080")
     parser.add_argument("--app", default=DEFAULT_APP, help="module:attribute of the ASGI app")
-    parser.add_argument("--quiet", action="store_true", help="no access log lines")
+    parser.add_argument("--quiet", action="store_true", help="no line per request")
     parser.add_argument("--no-admin-key", action="store_true", help="do not generate an ADMIN_API_KEY")
+    parser.add_argument(
+        "--offline", action="store_true", help="both APIs on the offline provider, whatever the environment holds"
+    )
     args = parser.parse_args(argv)
 
     try:
-        plan = plan_local_run(os.environ, generate_admin_key=not args.no_admin_key)
+        plan = plan_local_run(os.environ, generate_admin_key=not args.no_admin_key, offline=args.offline)
+        human = log_format(os.environ) != "json"
     except SettingsError as exc:
         print(f"llmcache: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -203,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         stoppers.append(listener.close)
+        host, port = listener.getsockname()[:2]
+        try:  # an upstream that is this gateway (a client's ANTHROPIC_BASE_URL pointing here) would loop forever
+            check_not_self(Settings.from_env({**os.environ, **plan.env_updates}), os.environ, args.host, port)
+        except SelfUpstream as exc:
+            print(f"llmcache: {exc}", file=sys.stderr)
+            return 2
         if plan.start_moto:
             from llmcache.local.aws import emulated_aws_env, start_moto
 
@@ -211,15 +102,16 @@ def main(argv: list[str] | None = None) -> int:
             moto_endpoint = moto.endpoint_url
             plan.env_updates.update(emulated_aws_env(moto.endpoint_url))
         if plan.start_offline_provider:
-            from llmcache.local.fake_provider import OFFLINE_NOTICE, start_fake_provider
+            from llmcache.local.fake_provider import start_fake_provider
 
             provider = start_fake_provider()
             stoppers.append(provider.stop)
             if plan.upstream_mode == "offline":
-                plan.env_updates[Env.UPSTREAM_BASE_URL] = provider.base_url
+                plan.set(Env.UPSTREAM_BASE_URL, provider.base_url)
             if plan.anthropic_offline:
-                plan.env_updates[Env.ANTHROPIC_BASE_URL] = provider.url
-            print(f"llmcache: {OFFLINE_NOTICE}", flush=True)
+                plan.set(Env.ANTHROPIC_BASE_URL, provider.url)
+        if human:  # the console's own lines replace the JSON access line and the EMF blobs (counted all the same)
+            plan.env_updates["POWERTOOLS_METRICS_DISABLED"] = "true"
         os.environ.update(plan.env_updates)
         try:
             settings = Settings.from_env()
@@ -231,19 +123,25 @@ def main(argv: list[str] | None = None) -> int:
 
             create_cache_resources(settings)
 
-        started = time.perf_counter()
         try:
             app = load_app(args.app)
         except (ImportError, AttributeError) as exc:
             print(f"llmcache: cannot load the app {args.app}: {exc}", file=sys.stderr)
             return 1
-        import_seconds = time.perf_counter() - started
-
-        host, port = listener.getsockname()[:2]
         url = f"http://{_host_for_url(str(host))}:{port}"
-        config = uvicorn_config(app, access_log=not args.quiet)
-        print(banner(url, settings, plan, moto_endpoint=moto_endpoint, import_seconds=import_seconds), flush=True)
-        _Server(config).run(sockets=[listener])  # returns on Ctrl-C or SIGTERM, after a clean stop
+        if human:
+            app = _human_console(app, quiet=args.quiet)
+        console = (
+            "one line per request below (LOG_FORMAT=json for the deployment's JSON lines)"
+            if human
+            else "the deployment's JSON lines and EMF metrics (LOG_FORMAT=json)"
+        )
+        if args.quiet:
+            console = "quiet: warnings and errors only"
+        aws_endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        text = banner(url, settings, plan, moto_endpoint=moto_endpoint, aws_endpoint=aws_endpoint, console=console)
+        print(text, flush=True)
+        _Server(uvicorn_config(app, access_log=False)).run(sockets=[listener])  # returns on Ctrl-C or SIGTERM
         return 0
     finally:
         for stop in reversed(stoppers):
@@ -251,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
                 stop()
             except Exception as exc:  # shutting down: report, keep stopping the rest
                 print(f"llmcache: error while stopping: {exc}", file=sys.stderr)
+
+
+def _human_console(app: Any, *, quiet: bool) -> Any:
+    """The console of a person at a terminal: the gateway's logger in lines, one line per request."""
+    from llmcache.local.console import Paint, RequestLines, use_human_logs, wants_colour
+    from llmcache.observability import logger
+
+    paint = Paint(wants_colour(sys.stdout, os.environ))
+    use_human_logs(logger, paint)
+    return app if quiet else RequestLines(app, paint=paint)
 
 
 class _TimedH11Protocol(H11Protocol):

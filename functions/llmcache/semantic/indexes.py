@@ -28,6 +28,15 @@ def _given(value: str | None, secret_arn: str | None, what: str) -> Callable[[],
     return lambda: value
 
 
+def index_kind(settings: Settings) -> str:
+    """Which index `build_index` makes, in words (the `make run` banner)."""
+    if settings.semantic_index == "valkey":
+        return "valkey"
+    if settings.qdrant_url:
+        return "qdrant server"
+    return "qdrant on disk" if settings.qdrant_path else "in-process (exact)"
+
+
 def build_index(settings: Settings, read_secret: SecretReader | None = None) -> VectorIndex:
     reader = read_secret or _given
     if settings.semantic_index == "valkey":

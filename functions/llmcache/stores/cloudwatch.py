@@ -29,10 +29,18 @@ class MetricsReader:
         return self._client
 
     def sums(self, names: list[str], window_seconds: int, now: dt.datetime | None = None) -> dict[str, float]:
+        return self.window(names, window_seconds, window_seconds, now)[0]
+
+    def window(
+        self, names: list[str], window_seconds: int, step_seconds: int, now: dt.datetime | None = None
+    ) -> tuple[dict[str, float], dict[str, list[float]], int]:
+        """Each metric's sum over the window, its sums per step (oldest first), and the first step's start (epoch
+        seconds). The window is whole steps ending with the current minute."""
         # CloudWatch aggregates by minute: end on the next whole minute so the current one counts.
         end = (now or dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-        start = end - dt.timedelta(seconds=window_seconds)
-        period = max(60, (window_seconds // 60) * 60)
+        step = max(60, (step_seconds // 60) * 60)
+        points = max(1, -(-window_seconds // step))
+        start = end - dt.timedelta(seconds=points * step)
         queries = [
             {
                 "Id": f"m{i}",
@@ -42,7 +50,7 @@ class MetricsReader:
                         "MetricName": name,
                         "Dimensions": self.dimensions,
                     },
-                    "Period": period,
+                    "Period": step,
                     "Stat": "Sum",
                 },
                 "ReturnData": True,
@@ -50,6 +58,7 @@ class MetricsReader:
             for i, name in enumerate(names)
         ]
         totals = dict.fromkeys(names, 0.0)
+        series = {name: [0.0] * points for name in names}
         try:
             token: str | None = None
             while True:
@@ -59,10 +68,14 @@ class MetricsReader:
                 page = self.client.get_metric_data(**kwargs)
                 for result in page.get("MetricDataResults", []):
                     name = names[int(result["Id"][1:])]
-                    totals[name] += float(sum(result.get("Values", [])))
+                    for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                        totals[name] += float(value)
+                        point = int((stamp - start).total_seconds() // step)
+                        if 0 <= point < points:
+                            series[name][point] += float(value)
                 token = page.get("NextToken")
                 if not token:
                     break
         except Exception as exc:
             raise BackendFailure("cloudwatch", "get_metric_data", exc) from exc
-        return totals
+        return totals, series, int(start.timestamp())

@@ -319,3 +319,21 @@ def test_given_the_lambda_handler_module_when_imported_then_it_does_not_load_the
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
 
     assert result.stdout.strip() == "False"
+
+
+def test_given_a_stored_response_when_retrieved_by_id_then_the_sdk_gets_the_same_response(client: OpenAI) -> None:
+    created = client.responses.create(model="gpt-4.1-mini", input="Where is Paris?")
+
+    fetched = client.responses.retrieve(created.id)
+
+    assert fetched.id == created.id and fetched.output_text == created.output_text
+    assert fetched.status == "completed"
+
+
+def test_given_an_unknown_or_unstored_response_when_retrieved_then_404_in_openais_envelope(client: OpenAI) -> None:
+    unstored = client.responses.create(model="gpt-4.1-mini", input="Do not keep this", store=False)
+
+    for response_id in ("resp_missing", unstored.id):
+        with pytest.raises(openai.NotFoundError) as error:
+            client.responses.retrieve(response_id)
+        assert error.value.body["message"] == f"Response with id '{response_id}' not found."  # type: ignore[index]
