@@ -34,7 +34,8 @@ from bench.common import (
     start_provider_process,
     versions,
 )
-from bench.report import build_rows, get, render_table
+from bench.report import build_rows, render_table
+from bench.rows import get
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 # A --quick run's figures are "not figures to quote": they go beside the tracked results, never over them.

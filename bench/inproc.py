@@ -109,15 +109,27 @@ def entry_footprint(memory: Any) -> int | None:
     return size + 100  # an OrderedDict entry: hash table slot plus its linked-list node
 
 
+CONVERSE_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
 # ----- llmcache --------------------------------------------------------------------------------
 class Gateway:
     """The Lambda handler in this process, fed API Gateway REST events."""
 
     def __init__(self, provider_url: str) -> None:
-        anthropic_url = provider_url.rstrip("/").removesuffix("/v1")  # the fake provider answers /v1/messages too
+        # The fake provider answers /v1/messages and Bedrock's /model/... too, at its root.
+        anthropic_url = provider_url.rstrip("/").removesuffix("/v1")
         os.environ.update(
-            {"CACHE_TIERS": "memory", "UPSTREAM_BASE_URL": provider_url, "ANTHROPIC_BASE_URL": anthropic_url}
+            {
+                "CACHE_TIERS": "memory",
+                "UPSTREAM_BASE_URL": provider_url,
+                "ANTHROPIC_BASE_URL": anthropic_url,
+                "BEDROCK_BASE_URL": anthropic_url,
+            }
         )
+        # What the gateway signs its Bedrock calls with (BEDROCK_AUTH=iam): the fake provider knows these.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         from llmcache import wiring
         from llmcache.api.proxy_events import LocalLambdaContext, request_to_event
         from llmcache.handler import lambda_handler
@@ -173,14 +185,21 @@ class Gateway:
 
 
 def api_requests(chat: bytes) -> list[tuple[str, str, bytes, tuple[tuple[str, str], ...]]]:
-    """The chat request's conversation as a Responses and a Messages request: (name, route, body, headers)."""
+    """The chat request's conversation as a Responses, a Messages and a Bedrock Converse request: (name, route,
+    body, headers)."""
     messages = json.loads(chat)["messages"]
     system, turns = messages[0]["content"], messages[1:]
     responses = {"model": "gpt-4.1-mini", "instructions": system, "input": turns}
     claude = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": system, "messages": turns}
+    converse = {
+        "system": [{"text": system}],
+        "messages": [{"role": "user", "content": [{"text": t["content"]} for t in turns]}],  # Bedrock alternates roles
+        "inferenceConfig": {"maxTokens": 1024},
+    }
     return [
         ("responses", "/v1/responses", json.dumps(responses).encode(), ()),
         ("messages", "/v1/messages", json.dumps(claude).encode(), (("anthropic-version", "2023-06-01"),)),
+        ("converse", f"/model/{CONVERSE_MODEL.replace(':', '%3A')}/converse", json.dumps(converse).encode(), ()),
     ]
 
 

@@ -91,7 +91,7 @@ def measure(env: Any) -> dict[str, Any]:
 
 
 def rows(results: dict[str, Any]) -> list[Any]:
-    from bench.report import row
+    from bench.rows import row
 
     r = results.get("semantic_lookup") or {}
     if not r:

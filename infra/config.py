@@ -171,6 +171,22 @@ class AlarmConfig:
     email: str | None = None  # SNS e-mail subscription; None: subscribe by hand
 
 
+BEDROCK_AUTH_MODES = ("iam", "passthrough")
+# A Bedrock model id (`anthropic.claude-3-5-haiku-20241022-v1:0`), an inference profile id (`us.amazon.nova-lite-v1:0`)
+# or an ARN (a provisioned model, an application inference profile, a prompt).
+_BEDROCK_MODEL = re.compile(r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]*:[a-z-]+/)?[A-Za-z0-9._:+-]+$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+
+
+@dataclass(frozen=True)
+class BedrockConfig:
+    """Amazon Bedrock Runtime (`/model/{modelId}/converse`, ...): how the function reaches it."""
+
+    auth: str = "iam"  # iam: the function's role signs each call; passthrough: each client's Bedrock API key
+    region: str | None = None  # None: the function's own region
+    models: tuple[str, ...] = ()  # iam: the model ids, inference profile ids or ARNs the role may invoke
+
+
 @dataclass(frozen=True)
 class EnvironmentConfig:
     # The deployment's name: the environment's (`dev`), or `<environment>-<namespace>` (`dev-pr-123`).
@@ -188,6 +204,7 @@ class EnvironmentConfig:
     account: str | None = None  # None: the CLI's default account and region (or env-agnostic)
     region: str | None = None
     namespace: str | None = None  # None: the plain environment
+    bedrock: BedrockConfig = BedrockConfig()
 
     @property
     def stack_name(self) -> str:
@@ -408,6 +425,7 @@ def load_config(
         hot_tier=hot,
         alarms=alarms,
         semantic=semantic,
+        bedrock=_bedrock(top.get("bedrock") or {}, f"{where}.bedrock"),
     )
 
 
@@ -453,3 +471,19 @@ def _semantic(raw: Mapping[str, Any], where: str) -> SemanticConfig:
             f"{where}.qdrantUrl must be the https:// URL of the Qdrant server when index is qdrant",
         )
     return semantic
+
+
+def _bedrock(raw: Mapping[str, Any], where: str) -> BedrockConfig:
+    values = _build(BedrockConfig, raw, where)
+    models = values.get("models") or []
+    _check(
+        isinstance(models, list) and all(isinstance(m, str) and _BEDROCK_MODEL.match(m) for m in models),
+        f"{where}.models must be a list of Bedrock model ids, inference profile ids or ARNs, got {models!r}",
+    )
+    bedrock = BedrockConfig(**{**values, "models": tuple(models)})
+    _check(bedrock.auth in BEDROCK_AUTH_MODES, f"{where}.auth must be one of {', '.join(BEDROCK_AUTH_MODES)}")
+    _check(
+        bedrock.region is None or bool(_AWS_REGION.match(str(bedrock.region))),
+        f"{where}.region must be an AWS region name (us-east-1) or null, got {bedrock.region!r}",
+    )
+    return bedrock

@@ -184,6 +184,7 @@ def gateway(moto_server: MotoHandle, fake_provider: FakeProvider) -> Iterator[Ga
         overrides: dict[str, str | None] = {
             "UPSTREAM_BASE_URL": fake_provider.base_url,
             "ANTHROPIC_BASE_URL": fake_provider.url,
+            "BEDROCK_BASE_URL": fake_provider.url,
             **emulated_aws_env(moto_server.endpoint_url),
             "CACHE_TABLE": table,
             "CACHE_BUCKET": table,

@@ -26,6 +26,12 @@ SHIPPED_PRICES = os.path.join(os.path.dirname(__file__), "prices.json")
 # A dated snapshot ("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022") is priced as its model.
 MAX_REMEMBERED_MODELS = 4096
 _SNAPSHOT_SUFFIX = r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$"  # compiled by `re` on first use, off the cold start
+# A Bedrock model id: an optional cross-region geography, the provider, the model, its version
+# (`us.anthropic.claude-sonnet-4-5-20250929-v1:0`, `amazon.nova-lite-v1:0`, `...-v1:0:200k`); an ARN ends in one.
+_BEDROCK_ID = (
+    r"^(?:arn:.*/)?(?:(?:us|eu|apac|global|jp|au|ca|us-gov)\.)?"
+    r"(?P<provider>[a-z0-9-]+)\.(?P<model>.+?)(?:-v\d+(?::\d+)*(?::\d+k)?)?$"
+)
 
 
 class Price(NamedTuple):  # NamedTuples, not dataclasses: a fifth of the import time on the cold start
@@ -131,6 +137,10 @@ class PriceTable:
         if found is None:
             base = re.sub(_SNAPSHOT_SUFFIX, "", model)
             found = self._prices.get(base) or self._prices.get(base.removeprefix("openai/"))
+        bedrock = re.match(_BEDROCK_ID, model) if found is None else None
+        if bedrock is not None:  # priced as its base model, with its provider's prefix (amazon.nova-lite) or not
+            base = re.sub(_SNAPSHOT_SUFFIX, "", bedrock["model"])
+            found = self._prices.get(f"{bedrock['provider']}.{base}") or self._prices.get(base)
         return found
 
     def cost(self, model: str, tokens: TokenCounts) -> float:

@@ -23,6 +23,13 @@ from llmcache.semantic import budget
 KNOWN_TIERS = ("memory", "redis", "dynamodb")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"  # without /v1, as Anthropic's SDKs spell it
+BEDROCK_AUTH_MODES = ("iam", "passthrough")
+DEFAULT_REGION = "us-east-1"
+
+
+def bedrock_runtime_url(region: str) -> str:
+    """Bedrock Runtime's regional endpoint (what boto3's `bedrock-runtime` client calls)."""
+    return f"https://bedrock-runtime.{region}.amazonaws.com"
 
 
 SETTING_PREFIX = "LLMCACHE_"
@@ -156,6 +163,11 @@ class Settings:
     anthropic_base_url: str = ANTHROPIC_BASE_URL
     anthropic_api_key: str | None = field(default=None, repr=False)
     anthropic_api_key_secret_arn: str | None = None
+    # Amazon Bedrock Runtime (`/model/{modelId}/...`): `iam` signs the gateway's own call (SigV4, its role),
+    # `passthrough` forwards the client's Bedrock API key (`Authorization: Bearer`).
+    aws_region: str = DEFAULT_REGION
+    bedrock_base_url: str = bedrock_runtime_url(DEFAULT_REGION)
+    bedrock_auth: str = "iam"
     # The longest one request may spend on the provider (coalescing waits, connect, every read), from arrival.
     request_deadline: float = 125.0
     cache_table: str = "llmcache-local"
@@ -245,7 +257,11 @@ class Settings:
         max_ttl = _int(env, Env.CACHE_MAX_TTL, 2_592_000, minimum=1)
         if default_ttl > max_ttl:
             raise SettingsError(f"{Env.CACHE_DEFAULT_TTL} ({default_ttl}) exceeds {Env.CACHE_MAX_TTL} ({max_ttl})")
+        region = (env.get(Env.AWS_REGION, "") or env.get("AWS_DEFAULT_REGION", "")).strip() or DEFAULT_REGION
         return cls(
+            aws_region=region,
+            bedrock_base_url=_http_url(env, Env.BEDROCK_BASE_URL, bedrock_runtime_url(region)),
+            bedrock_auth=_choice(env, Env.BEDROCK_AUTH, "iam", BEDROCK_AUTH_MODES),
             environment=env.get(Env.ENVIRONMENT, "").strip() or "local",
             upstream_base_url=_http_url(env, Env.UPSTREAM_BASE_URL, OPENAI_BASE_URL),
             upstream_api_key=env.get(Env.UPSTREAM_API_KEY, "").strip() or None,

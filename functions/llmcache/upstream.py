@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -26,6 +30,10 @@ JSON = "application/json"
 SSE = "text/event-stream"
 
 
+class Signer(Protocol):
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]: ...
+
+
 class Upstream:
     def __init__(
         self,
@@ -37,13 +45,18 @@ class Upstream:
         transport: httpx.BaseTransport | None = None,
         forwarded_headers: tuple[str, ...] = FORWARDED_HEADERS,
         key_header: str | None = None,
+        returned_headers: tuple[str, ...] = RETURNED_HEADERS,
+        signer: Signer | None = None,
     ) -> None:
         """`key_header`: a provider's own credential header (Anthropic's `x-api-key`): the managed key is sent
-        in it, and a client's key is passed on in the header the client used (that one or a bearer token)."""
+        in it, and a client's key is passed on in the header the client used (that one or a bearer token).
+        `signer`: signs each request as it will be sent (Bedrock's SigV4: `SigV4Signer` below)."""
         self.base_url = base_url.rstrip("/")
         self.managed_key = managed_key
         self.forwarded_headers = forwarded_headers
         self.key_header = key_header
+        self.returned_headers = returned_headers
+        self.signer = signer
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.client = httpx.Client(
@@ -55,7 +68,10 @@ class Upstream:
 
     def _credential_headers(self, credential: str | None, used_key_header: bool) -> dict[str, str]:
         """The managed key, else the client's, in the provider's own header when managed or when the client used
-        that header (`used_key_header`), else as a bearer token."""
+        that header (`used_key_header`), else as a bearer token. None with a signer: the gateway's own signature
+        is the credential, and a client's key never goes up."""
+        if self.signer is not None:
+            return {}
         key = self.managed_key() if self.managed_key else credential
         if not key:
             return {}
@@ -74,11 +90,13 @@ class Upstream:
                 headers[name] = value
         return headers
 
-    @staticmethod
-    def _kept_headers(response: httpx.Response) -> dict[str, str]:
+    def _kept_headers(self, response: httpx.Response) -> dict[str, str]:
         # A missing content-type stays missing: UpstreamResponse.content_type reads it as JSON for a plain
         # answer, while a stream without one is taken as the SSE it was asked for.
-        return {k: response.headers[k] for k in (*RETURNED_HEADERS, "content-type") if k in response.headers}
+        return {k: response.headers[k] for k in (*self.returned_headers, "content-type") if k in response.headers}
+
+    def _signed(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        return self.signer.sign(method, url, headers, body) if self.signer is not None else headers
 
     def _timeout(self, deadline: float | None) -> httpx.Timeout | None:
         """The client's timeouts, cut to what is left of the request's deadline (None: the client's own)."""
@@ -120,9 +138,11 @@ class Upstream:
         the deadline passing between two chunks.
         """
         headers = self._headers(client_headers, credential)
-        headers["accept"] = accept
+        if "accept" not in self.forwarded_headers or "accept" not in client_headers:
+            headers["accept"] = accept  # else the client's own (Bedrock's InvokeModel: the answer's media type)
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         url = f"{self.base_url}/{route}"
+        headers = self._signed("POST", url, headers, body)
         with _provider_errors(), self.client.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
             yield UpstreamResponse(r.status_code, self._kept_headers(r), b""), _guarded(r.iter_bytes(), deadline)
 
@@ -145,8 +165,9 @@ class Upstream:
         status and all its headers (the API layer picks what reaches the client) and its body as it arrives.
         Errors surface as in `stream`."""
         relayed = {**client_headers, **self._credential_headers(credential, used_key_header)}
-        headers = dict(_wire_header(name, value) for name, value in relayed.items())
         url = self._url_under_base(path, query)
+        relayed = self._signed(method, str(url), relayed, body)
+        headers = dict(_wire_header(name, value) for name, value in relayed.items())
         timeout = self._timeout(deadline) or httpx.USE_CLIENT_DEFAULT
         with _provider_errors(), self.client.stream(method, url, content=body, headers=headers, timeout=timeout) as r:
             yield UpstreamResponse(r.status_code, dict(r.headers.items()), b""), _guarded(r.iter_bytes(), deadline)
@@ -224,3 +245,65 @@ def upstream_embedder(upstream: Upstream, timeout: float) -> Callable[[list[str]
         return [list(map(float, d["embedding"])) for d in data]
 
     return embed
+
+
+# ----- SigV4: the gateway's own signature on its calls to Amazon Bedrock ----------------------------------------
+# BEDROCK_AUTH=iam: botocore's signer, the function's region and credentials from the default chain (on Lambda:
+# its role). SigV4 signs the host, the path and the body, so a client's signature (made for the gateway's host)
+# can never be passed on: the gateway signs its own request, and no provider key exists anywhere. botocore is
+# imported on the first signed call, not at start (it is not on the cold-start path of the other APIs).
+SERVICE = "bedrock"
+# Bedrock's hosts and the SigV4 service each signs for: the Runtime (`/model/...`, and its OpenAI-shaped
+# `/openai/v1`) and Mantle (OpenAI-shaped `/v1`, `/openai/v1`; Anthropic-shaped `/anthropic/v1`).
+_BEDROCK_HOSTS = (
+    (re.compile(r"^bedrock-runtime(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$"), "bedrock"),
+    (re.compile(r"^bedrock-mantle\.(?P<region>[a-z0-9-]+)\.api\.aws$"), "bedrock-mantle"),
+)
+
+
+def bedrock_endpoint(url: str) -> tuple[str, str] | None:
+    """(SigV4 service, region) when `url` is one of Amazon Bedrock's endpoints, else None."""
+    host = (urlsplit(url).hostname or "").lower()
+    for pattern, service in _BEDROCK_HOSTS:
+        match = pattern.match(host)
+        if match is not None:
+            return service, match["region"]
+    return None
+
+
+class MissingAwsCredentials(RuntimeError):
+    """The default credential chain found nothing to sign with."""
+
+
+class SigV4Signer:
+    def __init__(self, region: str, *, service: str = SERVICE, credentials: Any = None) -> None:
+        """`credentials`: botocore credentials (tests); None reads the default chain once, then refreshes it as
+        botocore does (a role's temporary credentials are renewed before they expire)."""
+        self.region = region
+        self.service = service
+        self._credentials = credentials
+        self._lock = threading.Lock()
+
+    def _current(self) -> Any:
+        if self._credentials is None:
+            with self._lock:
+                if self._credentials is None:
+                    import botocore.session
+
+                    self._credentials = botocore.session.get_session().get_credentials()
+        if self._credentials is None:
+            raise MissingAwsCredentials(
+                "no AWS credentials to sign the Bedrock call with (BEDROCK_AUTH=iam): give the function a role, "
+                "or set AWS credentials, or use BEDROCK_AUTH=passthrough"
+            )
+        return self._credentials.get_frozen_credentials()
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """`headers` with the SigV4 ones added (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` for a
+        role's credentials). `url` must be sent exactly as given: its path is what was signed."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+        SigV4Auth(self._current(), self.service, self.region).add_auth(request)
+        return dict(request.headers.items())

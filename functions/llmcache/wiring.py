@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from llmcache.stores.memory import MemoryStore
     from llmcache.stores.redis import RedisStore
     from llmcache.stores.tiered import TieredStore
-    from llmcache.upstream import Upstream
+    from llmcache.upstream import SigV4Signer, Upstream
 
 _settings = Settings.from_env()
 _lock = threading.Lock()
@@ -167,6 +167,7 @@ def build_engine(settings: Settings) -> Engine:
             *(h for h in ANSWER_HEADERS if not (managed_key and h in ACCOUNT_HEADERS)),
             "accept-language",
         ),
+        signer=None if managed_key else bedrock_signer(settings, settings.upstream_base_url),
     )
     semantic = None
     if settings.semantic_mode == "on":
@@ -178,7 +179,8 @@ def build_engine(settings: Settings) -> Engine:
             upstream_embed=upstream_embedder(upstream, timeout=settings.semantic_timeout),
             read_secret=_secret_reader,
         )
-    services = Services(settings, store, generations, upstream, providers={"anthropic": _anthropic_upstream(settings)})
+    providers = {"anthropic": _anthropic_upstream(settings), "bedrock": _bedrock_upstream(settings)}
+    services = Services(settings, store, generations, upstream, providers=providers)
     return Engine(services, semantic, leases=_leases(settings, store))
 
 
@@ -199,6 +201,32 @@ def _anthropic_upstream(settings: Settings) -> Upstream:
         managed_key=managed_key,
         forwarded_headers=(*ANSWER_HEADERS, "accept-language"),
         key_header="x-api-key",
+        signer=None if managed_key else bedrock_signer(settings, settings.anthropic_base_url),
+    )
+
+
+def bedrock_signer(settings: Settings, url: str) -> SigV4Signer | None:
+    """A SigV4 signer with the function's own credentials when `url` is one of Amazon Bedrock's OpenAI- or
+    Anthropic-shaped endpoints and BEDROCK_AUTH=iam; None otherwise (the client's key goes up, as elsewhere)."""
+    from llmcache.upstream import SigV4Signer, bedrock_endpoint
+
+    endpoint = bedrock_endpoint(url) if settings.bedrock_auth == "iam" else None
+    return SigV4Signer(endpoint[1], service=endpoint[0]) if endpoint else None
+
+
+def _bedrock_upstream(settings: Settings) -> Upstream:
+    """Amazon Bedrock Runtime: each call signed with the function's own credentials (SigV4, `BEDROCK_AUTH=iam`),
+    or carrying the client's Bedrock API key (`passthrough`); InvokeModel's answer-selecting headers passed on."""
+    from llmcache.dialects.bedrock_invoke import ANSWER_HEADERS, FORWARDED_ONLY_HEADERS, RETURNED_HEADERS
+    from llmcache.upstream import SigV4Signer, Upstream
+
+    return Upstream(
+        settings.bedrock_base_url,
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        forwarded_headers=(*ANSWER_HEADERS, *FORWARDED_ONLY_HEADERS),
+        returned_headers=RETURNED_HEADERS,
+        signer=SigV4Signer(settings.aws_region) if settings.bedrock_auth == "iam" else None,
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -93,6 +94,30 @@ def retention(days: int) -> logs.RetentionDays:
     if days not in _RETENTION:
         raise ValueError(f"CloudWatch Logs has no retention of {days} days")
     return getattr(logs.RetentionDays, _RETENTION[days])
+
+
+BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+# A cross-region (system-defined) inference profile's id: a geography, then the foundation model's id.
+_INFERENCE_PROFILE = re.compile(r"^(us|eu|apac|global|jp|au|ca|us-gov)\.(.+)$")
+
+
+def bedrock_model_arns(models: tuple[str, ...], region: str) -> tuple[list[str], list[str]]:
+    """(ARNs in `region`, foundation-model ARNs in any region) that invoking `models` needs: a foundation model
+    is `foundation-model/<id>`; an inference profile is its own ARN plus its model in each region it routes to;
+    an ARN is taken as it is."""
+    partition, account = Aws.PARTITION, Aws.ACCOUNT_ID
+    resources: list[str] = []
+    cross_region: list[str] = []
+    for model in models:
+        profile = _INFERENCE_PROFILE.match(model)
+        if model.startswith("arn:"):
+            resources.append(model)
+        elif profile is not None:
+            resources.append(f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model}")
+            cross_region.append(f"arn:{partition}:bedrock:*::foundation-model/{profile.group(2)}")
+        else:
+            resources.append(f"arn:{partition}:bedrock:{region}::foundation-model/{model}")
+    return resources, sorted(set(cross_region))
 
 
 class CacheFunction(Construct):
@@ -222,6 +247,23 @@ class CacheFunction(Construct):
 
     def allow_secret(self, secret: secretsmanager.ISecret) -> None:
         secret.grant_read(self.role)
+
+    def allow_bedrock(self, models: tuple[str, ...], region: str | None) -> None:
+        """Invoke (plain and streamed: Converse and ConverseStream are authorized as these) exactly the listed
+        models, in the configured region (default: the function's). Nothing when none are listed."""
+        if not models:
+            return
+        resources, cross_region = bedrock_model_arns(models, region or Aws.REGION)
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=[*resources, *cross_region])
+        )
+        for arn in cross_region:
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{arn.replace(Aws.PARTITION, '<AWS::Partition>')}]",
+                "A cross-region inference profile sends each call to the named foundation model in one of the "
+                "profile's regions, so the model is granted in any region; the model itself is pinned.",
+            )
 
     def allow_bucket_objects(self, bucket: s3.IBucket, prefix: str) -> None:
         """Get, put and delete objects under `prefix`; list the bucket so a missing body is a 404."""

@@ -18,6 +18,7 @@ from infra.constructs.secrets import CacheSecrets
 from infra.constructs.semantic_index import QdrantApiKey, ValkeySemanticIndex, semantic_environment
 from infra.constructs.storage import CacheStorage
 from llmcache.constants import BUCKET_BODY_PREFIX, METRIC_NAMESPACE, SERVICE_NAME, Env
+from llmcache.settings import bedrock_runtime_url
 
 # Seconds the function keeps for itself after a provider read stalls: it answers 504 in
 # OpenAI's envelope before API Gateway cuts the connection with its own bare 504.
@@ -81,6 +82,9 @@ def function_environment(
         env[Env.ANTHROPIC_API_KEY_SECRET_ARN] = anthropic_key_secret_arn
     if redis_url:
         env[Env.REDIS_URL] = redis_url
+    env[Env.BEDROCK_AUTH] = config.bedrock.auth
+    if config.bedrock.region:  # else the function's own region (AWS_REGION, set by Lambda)
+        env[Env.BEDROCK_BASE_URL] = bedrock_runtime_url(config.bedrock.region)
     if cache.passthrough_allow:
         env[Env.PASSTHROUGH_ALLOW] = ",".join(cache.passthrough_allow)
     return env
@@ -220,6 +224,8 @@ class LlmCacheStack(Stack):
             if provider_key:
                 fn.allow_secret(provider_key)
         fn.allow_metric_reads()
+        if config.bedrock.auth == "iam":
+            fn.allow_bedrock(config.bedrock.models, config.bedrock.region)
         if semantic_index:
             fn.allow_secret(semantic_index.auth_token)
         if qdrant_key:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import httpx
-import pytest
 from tests.e2e.clients import GENEROUS_TIMEOUT, HEX64, chat_body, post, sdk
 from tests.servers import FakeProvider, GatewayProcess, MotoHandle
 
@@ -138,21 +136,6 @@ def test_given_dynamodb_is_down_when_a_new_prompt_arrives_then_the_answer_still_
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == f"offline answer to: {prompt}"
     assert response.headers["x-cache"] in {"MISS", "BYPASS"}
-
-
-@pytest.fixture(scope="module")
-def make_run_gateway(gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
-    """Exactly `make run`: no upstream configured (offline provider), AWS emulated in-process."""
-    return gateway(
-        {
-            "UPSTREAM_BASE_URL": None,
-            "AWS_ENDPOINT_URL": None,
-            "ADMIN_API_KEY": None,
-            "CACHE_TABLE": None,
-            "CACHE_BUCKET": None,
-        },
-        name="gateway-make-run",
-    )
 
 
 def test_given_no_upstream_configured_when_make_run_starts_then_it_announces_the_offline_provider_and_caches(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +100,29 @@ class AsgiClient(HandlerClient):
 
         response = anyio.run(send)
         return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+
+@contextmanager
+def serving(app: Any, **config: Any) -> Iterator[str]:
+    """The ASGI `app` under uvicorn as `make run` configures it, in this process on a free port: its URL."""
+    import uvicorn
+
+    from llmcache.local.run import _listen, uvicorn_config
+
+    listener = _listen("127.0.0.1", 0)
+    running = uvicorn.Server(uvicorn_config(app, access_log=False, **config))
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running.started
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
 
 
 def throttle_dynamodb(operation: str) -> Any:

@@ -6,38 +6,24 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
-from tests.integration.harness import AsgiClient
+from tests.integration.harness import AsgiClient, serving
 
 from llmcache import asgi
 from llmcache.dialects.openai import StreamAssembler
 from llmcache.dialects.sse import iter_sse_events
-from llmcache.local.run import _listen, uvicorn_config
 
 
 @pytest.fixture
 def server(configure, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     configure(CACHE_TIERS="memory")
     monkeypatch.setattr(asgi, "BODY_SECONDS", 1.0)
-    listener = _listen("127.0.0.1", 0)
-    running = uvicorn.Server(uvicorn_config(asgi.app, access_log=False, head_seconds=1.0))
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert running.started
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    running.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    with serving(asgi.app, head_seconds=1.0) as url:
+        yield url
 
 
 def _connect(url: str) -> socket.socket:

@@ -29,6 +29,26 @@ def test_given_a_dated_snapshot_when_priced_then_it_costs_what_its_model_costs()
     assert table.price("gpt-4o-audio-preview") is None  # a different model is not priced as gpt-4o
 
 
+@pytest.mark.parametrize(
+    ("model_id", "priced_as"),
+    [
+        ("anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "claude-haiku-4-5",
+        ),
+        ("amazon.nova-lite-v1:0", "amazon.nova-lite"),
+        ("eu.amazon.nova-pro-v1:0", "amazon.nova-pro"),
+        ("meta.llama3-3-70b-instruct-v1:0", "meta.llama3-3-70b-instruct"),
+    ],
+)
+def test_given_a_bedrock_model_id_when_priced_then_it_costs_what_its_base_model_costs(model_id, priced_as):
+    table = PriceTable.shipped()
+    assert table.price(model_id) == table.price(priced_as) is not None
+    assert table.price("anthropic.claude-not-a-model-v1:0") is None
+
+
 def test_given_usage_with_cached_input_when_costed_then_each_kind_of_token_has_its_price():
     price = Price(input=2.0, cached_input=0.5, output=8.0)
     # 1,000 input tokens of which 400 cached, 500 output: 600*2 + 400*0.5 + 500*8 per million.

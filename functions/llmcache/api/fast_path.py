@@ -8,7 +8,8 @@ or `relay`s its stream. Neither door sees a Powertools object, and a stream need
 A cache hit is ~50 µs of the gateway's own work; Powertools' resolver adds ~20 µs around it that the client
 routes never use: matching the path against every route, the middleware stack, and response checks (CORS,
 cache-control, compression, which merges the request's headers on every call). So a client POST (and the pass-on
-of any other /v1/ path, whose body may stream) goes straight to its route function, and what that raises is
+of any other /v1/ path, whose body may stream; and Bedrock's `/model/...` paths) goes straight to its route
+function, and what that raises is
 mapped here as the resolver's handlers map it (`routes.error_response`). Health, the management routes and
 404/405 go through `routes.app.resolve`.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from llmcache.api import routes
+from llmcache.api.providers import is_bedrock_path
 from llmcache.errors import GatewayError
 from llmcache.exchange import GatewayResponse
 
@@ -33,6 +35,8 @@ def dispatch(event: dict[str, Any], context: Any = None) -> GatewayResponse:
         return answer_or_error(lambda: routes.client_call(route, event), path)
     if method in routes.PASSED_ON_METHODS and path.startswith("/v1/") and len(path) > len("/v1/"):
         return answer_or_error(lambda: routes.passed_on(event), path)
+    if method in routes.PASSED_ON_METHODS and is_bedrock_path(path):  # Amazon Bedrock Runtime's own paths
+        return answer_or_error(lambda: routes.bedrock_runtime(event), path)
     return _from_proxy(routes.app.resolve(event, context))
 
 

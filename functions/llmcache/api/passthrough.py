@@ -109,7 +109,7 @@ def pass_on(engine: Engine, request: PassedOn) -> GatewayResponse:
     _check_access(provider, request.credential, request.body, lambda: _json_or_none(request.body), request)
     tenant = keys.tenant_id(request.credential, request.api_key_id, passthrough=not provider.managed)
     streams = tenant_streams(wiring.settings())
-    return held_while_streaming(streams, tenant, lambda: _relay(engine, provider, request))
+    return held_while_streaming(streams, tenant, lambda: relay(engine, provider, request))
 
 
 def check_cached_call(dialect: Dialect[Any], raw: bytes, body: dict[str, Any], credential: str | None) -> None:
@@ -141,7 +141,8 @@ def _check_access(
     access.check_body(rules.allowlist, raw, parsed, is_admin)
 
 
-def _relay(engine: Engine, provider: Provider, request: PassedOn) -> GatewayResponse:
+def relay(engine: Engine, provider: Provider, request: PassedOn) -> GatewayResponse:
+    """The request relayed to `provider` as it is (its path, access and stream slot already checked by the caller)."""
     services = engine.services
     upstream = services.providers.get(provider.name, services.upstream)
     record(Metric.CACHE_BYPASS)

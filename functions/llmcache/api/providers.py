@@ -109,6 +109,11 @@ def _same_host(a: Provider, b: Provider) -> bool:
 
 
 OPENAI_KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-")
+# Amazon Bedrock API keys: long-term ones are `ABSK` + base64 of `BedrockAPIKey-...`, short-term ones
+# `bedrock-api-key-` + a presigned URL, base64.
+BEDROCK_KEY_PREFIXES = ("ABSK", "bedrock-api-key-")
+# Bedrock Runtime's own paths (the model's operations, guardrails, async invocations): no other API has them.
+BEDROCK_ROOTS = ("/model/", "/guardrail/", "/async-invoke")
 ANTHROPIC_KEY_PREFIXES = ("sk-ant-",)
 ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
 
@@ -129,6 +134,16 @@ def made_for_anthropic(signals: Signals) -> bool:
         or ("x-api-key" in headers and not signals.api_gateway_key)
         or (signals.credential or "").startswith(ANTHROPIC_KEY_PREFIXES)
     )
+
+
+def is_bedrock_path(path: str) -> bool:
+    return path.startswith(BEDROCK_ROOTS)
+
+
+def made_for_bedrock(signals: Signals) -> bool:
+    """Bedrock Runtime's paths. Its key alone does not choose it: Bedrock also serves OpenAI-shaped APIs, and
+    a Bedrock key sent to `/v1/...` is for that upstream when it is Bedrock's (see `_same_host`)."""
+    return is_bedrock_path(signals.path)
 
 
 def build_table(settings: Settings) -> ProviderTable:
@@ -152,7 +167,18 @@ def build_table(settings: Settings) -> ProviderTable:
         managed_key_secret_arn=settings.upstream_api_key_secret_arn,
         key_prefixes=OPENAI_KEY_PREFIXES,
     )
-    return ProviderTable((anthropic, openai))
+    iam = settings.bedrock_auth == "iam"
+    bedrock = Provider(
+        name="bedrock",
+        base_url=settings.bedrock_base_url,
+        auth=SIGV4 if iam else BEARER,
+        managed=iam,  # BEDROCK_AUTH=iam: the gateway signs with its own role, a client's key never goes up
+        error_route="bedrock/converse",
+        client_prefix="",
+        key_prefixes=BEDROCK_KEY_PREFIXES,
+        recognises=made_for_bedrock,
+    )
+    return ProviderTable((bedrock, anthropic, openai))
 
 
 _built: tuple[Settings, ProviderTable] | None = None

@@ -19,13 +19,15 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from llmcache import keys, wiring
-from llmcache.api import passthrough
+from llmcache.api import bedrock, passthrough
 from llmcache.api.body import parse_json_object
 from llmcache.api.passthrough import dialect_of_path
 from llmcache.api.path_guard import checked_path
+from llmcache.api.providers import is_bedrock_path
 from llmcache.api.stream_limits import held_while_streaming, tenant_streams
 from llmcache.constants import HEADER_CACHE_MATCH, Metric
 from llmcache.dialects.base import Dialect
+from llmcache.dialects.bedrock import bedrock_error
 from llmcache.dialects.registry import dialect_for, routes
 from llmcache.errors import (
     UPSTREAM_ERROR_TYPE,
@@ -49,7 +51,7 @@ JSON = "application/json"
 MAX_HEADER_CHARS = 8192  # API Gateway allows 10 KB of headers in all
 # Client routes (one per dialect) and the body fields each requires; served with and without the /v1 prefix
 # (some SDKs are configured without it).
-CLIENT_ROUTES = {route: dialect_for(route).required for route in routes()}
+CLIENT_ROUTES = {route: dialect_for(route).required for route in routes() if not dialect_for(route).own_paths}
 KNOWN_PATHS: dict[str, set[str]] = {
     **{f"/v1/{r}": {"POST"} for r in CLIENT_ROUTES},
     **{f"/{r}": {"POST"} for r in CLIENT_ROUTES},
@@ -62,8 +64,12 @@ app = APIGatewayRestResolver()
 
 
 def error_response(error: GatewayError, path: str) -> GatewayResponse:
-    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, else OpenAI's.
-    Also what a door refuses before the API reads the request (413, 408)."""
+    """The error in the envelope of the API the path belongs to: Anthropic's on /v1/messages, Bedrock's on its
+    paths (with the `x-amzn-ErrorType` header botocore reads the code from), else OpenAI's. Also what a door
+    refuses before the API reads the request (413, 408)."""
+    if is_bedrock_path(path):
+        body, headers = bedrock_error(error.status, error.message)
+        return GatewayResponse(error.status, _compact(body), JSON, headers)
     return GatewayResponse(error.status, _compact(dialect_of_path(path).error_body(error)))
 
 
@@ -168,7 +174,7 @@ def client_call(route: str, event: Event) -> GatewayResponse:
 
 
 # Each client route is served with and without the /v1 prefix (some SDKs are configured without it).
-CLIENT_PATHS = {f"{prefix}/{route}": route for route in routes() for prefix in ("/v1", "")}
+CLIENT_PATHS = {f"{prefix}/{route}": route for route in CLIENT_ROUTES for prefix in ("/v1", "")}
 # Every other path under /v1/, with these methods: passed on uncached.
 PASSED_ON_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -207,6 +213,20 @@ def _passed_on(event: Event) -> GatewayResponse:
     result = passthrough.pass_on(wiring.engine(), request)
     logger.info("passed on", extra={"path": path[:200], "status": result.status, "cache": "BYPASS"})
     return result
+
+
+def bedrock_runtime(event: Event) -> GatewayResponse:
+    """Amazon Bedrock Runtime's API, under its own paths (`/model/{modelId}/converse`, ...): api/bedrock.py."""
+    single = event.get("queryStringParameters") or {}
+    pairs = event.get("multiValueQueryStringParameters") or {k: [v] for k, v in single.items()}
+    return bedrock.answer(
+        str(event.get("httpMethod")),
+        str(event.get("path")),
+        urlencode(pairs, doseq=True),
+        _raw_body(event),
+        _headers(event),
+        _api_key_id(event),
+    )
 
 
 @app.get("/health")

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from llmcache.dialects.sse import SseEvent, iter_sse_events
+from llmcache.dialects.sse import SSE, SseEvent, iter_sse_events
 from llmcache.dialects.wire import bearer_token
-from llmcache.exchange import SSE
 
 if TYPE_CHECKING:
     from llmcache.dialects.echo import EchoFields
@@ -58,6 +57,8 @@ class Dialect(Protocol[Event]):
     answer_headers: tuple[str, ...] = ()  # request headers that select the answer: in the key, passed on
     stream_content_type: str = SSE  # the media type of this API's stream (and of a replayed one)
     per_input: bool = False  # cached per input (embeddings): the engine's per-input path answers it
+    # Served at its own paths (Bedrock's `/model/{modelId}/...`, routed by api/bedrock.py), not `/v1/<route>`.
+    own_paths: bool = False
     # Request fields the provider echoes in its answer, made the current request's on a hit (None: it echoes none).
     echo: EchoFields | None = None
     # A stream that ends cleanly without its final event gets this API's error event (its SDKs would otherwise
@@ -86,6 +87,10 @@ class Dialect(Protocol[Event]):
         """(the last user text, the canonical request with that text blanked), or None: nothing to compare.
         The rest must match exactly: it selects the semantic partition."""
         return None
+
+    def upstream_path(self, body: dict[str, Any]) -> str:
+        """The provider's path for this request, under its base URL (Bedrock's names the model and operation)."""
+        return self.route
 
     def variant(self, body: dict[str, Any]) -> str:
         """Besides the cache key, what changes the bytes this client gets (coalesced callers must agree on it)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from llmcache.dialects.base import Dialect
+from llmcache.dialects.bedrock_converse import Converse
+from llmcache.dialects.bedrock_invoke import Invoke
 from llmcache.dialects.embeddings import Embeddings
 from llmcache.dialects.messages import Messages
 from llmcache.dialects.openai import ChatCompletions, Completions
@@ -18,7 +20,10 @@ def routes() -> tuple[str, ...]:
 
 
 def _registry() -> dict[str, Dialect]:
-    return {d.route: d for d in (ChatCompletions(), Completions(), Embeddings(), Responses(), Messages())}
+    return {
+        d.route: d
+        for d in (ChatCompletions(), Completions(), Embeddings(), Responses(), Messages(), Converse(), Invoke())
+    }
 
 
 _DIALECTS = _registry()

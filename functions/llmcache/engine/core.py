@@ -351,7 +351,7 @@ class _Miss:
             return self._open_stream(started)
         request = self.request
         upstream = self.services.upstream_for(self.dialect).post(
-            self.dialect.route,
+            self.dialect.upstream_path(request.body),
             forward_body(request.body, request.raw),
             request.headers,
             request.credential,
@@ -374,7 +374,11 @@ class _Miss:
         try:
             head, chunks = resources.enter_context(
                 self.services.upstream_for(dialect).stream(
-                    dialect.route, body, request.headers, request.credential, deadline=request.deadline
+                    dialect.upstream_path(request.body),
+                    body,
+                    request.headers,
+                    request.credential,
+                    deadline=request.deadline,
                 )
             )
             content_type = head.headers.get("content-type", dialect.stream_content_type)

@@ -58,7 +58,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmcache.local import fake_apis
+from llmcache.local import fake_apis, fake_bedrock
 
 OFFLINE_NOTICE = "offline provider: answers are canned, not from a model"
 ANSWER_PREFIX = fake_apis.ANSWER_PREFIX
@@ -671,6 +671,8 @@ class _FakeHandler(BaseHTTPRequestHandler):
 
     def _route(self, method: str) -> None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        if fake_bedrock.serves(path):  # Amazon Bedrock Runtime: its own wire format and credentials
+            return fake_bedrock.route(self, method, path)
         state = self.server.state
         if path == "/_fake/stats" and method == "GET":
             return self._send_json(200, state.snapshot())
@@ -690,18 +692,27 @@ class _FakeHandler(BaseHTTPRequestHandler):
             return self._send_json(200, {"status": "ok", "notice": OFFLINE_NOTICE})
 
         body: Any = None
+        raw = b""
         if method == "POST":
             body, raw = self._read_json()
             recorded: Any = body if body is not None else raw.decode("utf-8", "replace")
         else:
             recorded = None
         query = self.path.split("?", 1)[1] if "?" in self.path else ""
-        state.record(method, path, dict(self.headers.items()), recorded, query)
+        headers = dict(self.headers.items())
+        # Bedrock's OpenAI- and Anthropic-shaped endpoints take a SigV4 signature where the APIs take a key.
+        signed = self.headers.get("Authorization", "").startswith(fake_bedrock.SIGV4_PREFIX)
+        if signed:
+            auth_record, refusal = fake_bedrock.sigv4_check(self, method, raw, "bedrock")
+            headers[fake_bedrock.AUTH_RECORD_HEADER] = json.dumps(auth_record)
+        state.record(method, path, headers, recorded, query)
+        if signed and refusal is not None:
+            return self._send_json(403, error_body(refusal, "invalid_request_error"))
         if path.startswith("/v1/messages") or self.headers.get("anthropic-version"):
-            return self._anthropic(method, path, body)
+            return self._anthropic(method, path, body, signed)
 
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
+        if not signed and (not auth.startswith("Bearer ") or not auth[7:].strip()):
             return self._send_json(
                 401,
                 error_body(
@@ -710,7 +721,7 @@ class _FakeHandler(BaseHTTPRequestHandler):
                     "invalid_request_error",
                 ),
             )
-        if auth[7:].strip().startswith(INVALID_KEY_PREFIX):
+        if not signed and auth[7:].strip().startswith(INVALID_KEY_PREFIX):
             return self._send_json(
                 401,
                 error_body(
@@ -867,9 +878,12 @@ class _FakeHandler(BaseHTTPRequestHandler):
             headers.update(PROXY_HEADERS)
         return headers
 
-    def _anthropic(self, method: str, path: str, body: Any) -> None:
-        """Anthropic's API: `x-api-key` (or a bearer token), `anthropic-version`, its own error envelope."""
+    def _anthropic(self, method: str, path: str, body: Any, signed: bool = False) -> None:
+        """Anthropic's API: `x-api-key` (or a bearer token, or on Bedrock a SigV4 signature), `anthropic-version`,
+        its own error envelope."""
         key = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if signed:
+            key = "signed"
         if not key:
             return self._send_json(401, fake_apis.anthropic_error(401, "x-api-key header is required"))
         if key.startswith(INVALID_KEY_PREFIX):

@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 plan.set(Env.UPSTREAM_BASE_URL, provider.base_url)
             if plan.anthropic_offline:
                 plan.set(Env.ANTHROPIC_BASE_URL, provider.url)
+            if plan.bedrock_offline:
+                plan.set(Env.BEDROCK_BASE_URL, provider.url)
         if human:  # the console's own lines replace the JSON access line and the EMF blobs (counted all the same)
             plan.env_updates["POWERTOOLS_METRICS_DISABLED"] = "true"
         os.environ.update(plan.env_updates)

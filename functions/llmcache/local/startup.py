@@ -48,6 +48,7 @@ class LocalPlan:
     start_offline_provider: bool = False
     upstream_mode: str = "passthrough"  # passthrough | managed | offline
     anthropic_offline: bool = False  # /v1/messages answered by the offline provider too
+    bedrock_offline: bool = False  # Bedrock Runtime's /model/... answered by the offline provider too
     generated_admin_key: str | None = None
     max_request_bytes: int = 0
     # Where each upstream and key came from, for the banner: "LLMCACHE_UPSTREAM_BASE_URL", "OPENAI_API_KEY", ...
@@ -75,6 +76,8 @@ def plan_local_run(env: Mapping[str, str], *, generate_admin_key: bool = True, o
     _plan_aws(env, settings, plan)
     _plan_openai(env, plan, offline)
     _plan_anthropic(env, plan, offline)
+    if offline or _source(env, Env.BEDROCK_BASE_URL) is None:  # boto3 works with no AWS account
+        plan.bedrock_offline = plan.start_offline_provider = True
     admin = _source(env, Env.ADMIN_API_KEY, Env.ADMIN_API_KEY_SECRET_ARN)
     if admin is not None:
         plan.sources["admin key"] = admin

@@ -38,6 +38,9 @@ def test_given_an_openai_key_when_planned_then_managed_mode_against_openai() -> 
     assert plan.anthropic_offline and plan.start_offline_provider
 
 
+BEDROCK = "https://bedrock-runtime.us-east-1.amazonaws.com"
+
+
 @pytest.mark.parametrize(
     "anthropic",
     [
@@ -49,10 +52,20 @@ def test_given_an_openai_key_when_planned_then_managed_mode_against_openai() -> 
 def test_given_an_anthropic_key_or_url_and_an_openai_key_when_planned_then_no_offline_provider(
     anthropic: dict[str, str],
 ) -> None:
-    plan = plan_local_run({"OPENAI_API_KEY": "sk-real-1234", **anthropic})
+    plan = plan_local_run({"OPENAI_API_KEY": "sk-real-1234", "BEDROCK_BASE_URL": BEDROCK, **anthropic})
 
     assert not plan.anthropic_offline and not plan.start_offline_provider
     assert not any("ANTHROPIC_BASE_URL" in name for name in plan.env_updates)
+
+
+def test_given_no_bedrock_url_when_planned_then_the_offline_provider_answers_bedrock_and_a_url_turns_it_off() -> None:
+    offline = plan_local_run({"OPENAI_API_KEY": "sk-real-1234", "ANTHROPIC_API_KEY": "sk-ant-1"})
+    real = plan_local_run(
+        {"OPENAI_API_KEY": "sk-real-1234", "ANTHROPIC_API_KEY": "sk-ant-1", "BEDROCK_BASE_URL": BEDROCK}
+    )
+
+    assert offline.bedrock_offline and offline.start_offline_provider
+    assert not real.bedrock_offline and not real.start_offline_provider
 
 
 def test_given_an_upstream_url_and_an_openai_key_when_planned_then_the_url_wins_in_passthrough() -> None:
