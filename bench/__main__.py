@@ -34,7 +34,8 @@ from bench.common import (
     start_provider_process,
     versions,
 )
-from bench.report import build_rows, get, render_table
+from bench.report import build_rows, render_table
+from bench.rows import get
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 # A --quick run's figures are "not figures to quote": they go beside the tracked results, never over them.
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: run_worker("bench.inproc", {**base, "mode": "aws", "moto_url": moto.url}, timeout=300),
             )
         results["semantic_index"] = sections.run(
-            "semantic index lookup, Valkey vs Qdrant (3,000 entries)",
+            "semantic index lookup, Valkey vs in-process exact vs embedded Qdrant (3,000 entries)",
             lambda: run_worker("bench.semantic_index", {"lookups": 50 if args.quick else 500}, timeout=600),
         )
         results["package"] = sections.run("package size", lambda: sizes.measure(args.build_layer))

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import semantic_lookup, ttft
+from bench.rows import Row, get, ratio_of, row
 
-Row = dict[str, Any]
 MB = 1_000_000
 # Row builders of sections other bench modules add (bench/__main__.py's EXTRA_SECTIONS): each takes the
 # whole results dict and returns its rows (build them with `row`). Add one line per module:
@@ -15,63 +15,11 @@ MB = 1_000_000
 EXTRA_ROWS: list[Callable[[dict[str, Any]], list[Row]]] = [ttft.rows, semantic_lookup.rows]
 
 
-def get(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
-
-
-def _num(value: Any, unit: str = "", digits: int = 1) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and abs(value) >= 100:
-        digits = 0
-    text = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
-    return f"{text} {unit}".strip()
-
-
-def _ratio(ours: Any, theirs: Any) -> float | None:
-    if not isinstance(ours, int | float) or not isinstance(theirs, int | float) or theirs == 0:
-        return None
-    return ours / theirs
-
-
-def row(
-    section: str,
-    figure: str,
-    ours: Any,
-    theirs: Any = None,
-    *,
-    unit: str = "",
-    target: str = "",
-    met: bool | None = None,
-    ratio: float | str | None = "auto",
-    digits: int = 1,
-) -> Row:
-    value = _ratio(ours, theirs) if ratio == "auto" else ratio
-    return {
-        "section": section,
-        "figure": figure,
-        "llmcache": ours,
-        "anchor": theirs,
-        "unit": unit,
-        "ratio": round(value, 3) if isinstance(value, float) else value,
-        "target": target,
-        "met": met,
-        "llmcache_text": _num(ours, unit, digits),
-        "anchor_text": "—" if theirs is None else _num(theirs, unit, digits),
-    }
-
-
 def _paired(paired: Any, ours: Any, theirs: Any) -> float | None:
     """The median of the per-round ratios when the figure was measured in alternating rounds, else the
     plain ratio of the two figures."""
     median = get(paired, "median")
-    return median if isinstance(median, int | float) else _ratio(ours, theirs)
+    return median if isinstance(median, int | float) else ratio_of(ours, theirs)
 
 
 def _at_most(value: float | None, limit: float) -> bool | None:

@@ -1,15 +1,18 @@
-"""The semantic index's lookup time: Valkey vector search next to Qdrant, over the same 3,000 entries.
+"""The semantic index's lookup time: Valkey vector search, the in-process exact index and embedded Qdrant, over
+the same 3,000 entries.
 
 An index benchmark, not a model one: the entries are random unit vectors of the local embedder's dimension
 (all-MiniLM-L6-v2: 384), all in one partition (the worst case: every lookup ranks all of them), and each
 query is a stored vector with a little noise, so it has a true nearest neighbour. A lookup is one
 `index.search(...)` call exactly as the matcher makes it (8 neighbours, with their vectors), embedding
-excluded. Both indexes get the same entries in the same order and the same queries.
+excluded. Every index gets the same entries in the same order and the same queries.
 
 - Valkey: `ValkeyIndex` on a local Valkey 9.1 with the RediSearch module (the `valkey-search` group), over
   loopback TCP: HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 20), COSINE.
-- Qdrant: `QdrantIndex` embedded in memory (what `make run` and a single container use; no Qdrant server
-  binary is at hand here), which searches exhaustively with numpy.
+- exact: `ExactIndex`, the in-process index (what `make run` and a single container use): one numpy
+  matrix of unit vectors per partition, searched exhaustively.
+- Qdrant: `QdrantIndex` embedded in memory (what QDRANT_PATH runs, on disk; no Qdrant server binary is at
+  hand here), which also searches exhaustively, in Python objects.
 
 "top-1 agrees" is the share of lookups whose best neighbour is the exact (brute-force) nearest one.
 
@@ -81,6 +84,7 @@ def _agreement(best: list[str | None], exact: list[str]) -> float:
 def measure(entries: int = ENTRIES, lookups: int = LOOKUPS) -> dict[str, Any]:
     from tests.servers import ValkeySearchServer
 
+    from llmcache.semantic.exact_index import ExactIndex
     from llmcache.semantic.index import QdrantIndex
     from llmcache.semantic.valkey_index import ValkeyIndex
 
@@ -108,6 +112,8 @@ def measure(entries: int = ENTRIES, lookups: int = LOOKUPS) -> dict[str, Any]:
         valkey.close()
     finally:
         server.stop()
+    result["exact"] = _side(ExactIndex(), stored, queries, exact)
+    result["exact"]["server"] = "in process: numpy, one matrix per partition (exhaustive)"
     result["qdrant"] = _side(QdrantIndex(prefix="bench"), stored, queries, exact)
     result["qdrant"]["server"] = "qdrant-client embedded, in memory (exhaustive numpy search)"
     return result
@@ -126,8 +132,10 @@ def render(result: dict[str, Any] | None) -> str:
         f"of {result['neighbours']} neighbours ({result['vectors']})",
         f"  {'index':<8} {'lookup p50':>11} {'lookup p99':>11} {'write p50':>10} {'top-1 agrees':>13}",
     ]
-    for name in ("valkey", "qdrant"):
-        r = result[name]
+    for name in ("valkey", "exact", "qdrant"):
+        r = result.get(name)
+        if r is None:
+            continue
         lines.append(
             f"  {name:<8} {r['lookup_ms']['p50']:>8.3f} ms {r['lookup_ms']['p99']:>8.3f} ms "
             f"{r['write_ms']['p50']:>7.3f} ms {r['top1_agrees']:>12.1%}"

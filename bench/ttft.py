@@ -252,7 +252,7 @@ def measure(env: Any = None, *, runs: int | None = None, cold_runs: int | None =
 
 def rows(results: dict[str, Any]) -> list[Any]:
     """Table rows (bench/report.py's EXTRA_ROWS): TTFT against LiteLLM's proxy, and cold starts."""
-    from bench.report import row
+    from bench.rows import row
 
     section = results.get("ttft") or {}
     ttft, cold = section.get("ttft") or {}, section.get("cold_start") or {}

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from llmcache.errors import GatewayError
 
 JSON = "application/json"
-SSE = "text/event-stream"
 
 
 @dataclass(frozen=True)

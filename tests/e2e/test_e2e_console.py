@@ -74,19 +74,22 @@ def test_given_make_run_in_a_terminal_when_requests_come_then_each_is_one_short_
         ]
     assert statuses == [200, 200, 400, 200, 502]
 
-    wait_until(lambda: len(request_lines(pane.screen())) >= 5, timeout=30, what="five request lines")
+    wait_until(lambda: len(request_lines(pane.screen())) >= 5, timeout=120, what="five request lines")
     screen = pane.screen()
     lines = request_lines(screen)
-    assert [REQUEST_LINE.match(line).group(3, 4) for line in lines] == [  # type: ignore[union-attr]
-        ("200", "MISS"),
-        ("200", "HIT"),
-        ("400", "-"),
+    # a passed-on call is relayed on a thread of its own, so its line may come after a later request's
+    assert sorted(REQUEST_LINE.match(line).group(3, 4) for line in lines) == [  # type: ignore[union-attr]
         ("200", "BYPASS"),
+        ("200", "HIT"),
+        ("200", "MISS"),
+        ("400", "-"),
         ("502", "-"),
     ]
-    assert "memory" in lines[1] and lines[1].rstrip().endswith("ms")
+    hit = next(line for line in lines if " HIT " in line)
+    assert "memory" in hit and hit.rstrip().endswith("ms")
     assert all(len(line) <= 100 for line in lines), lines
-    assert "/v1/models" in lines[3] and "sk-in-a-query" not in screen  # never the query string
+    bypass = next(line for line in lines if "BYPASS" in line)
+    assert "/v1/models" in bypass and "sk-in-a-query" not in screen  # never the query string
     assert CLIENT_KEY not in screen and "Hello console" not in screen  # no keys, no prompt text
     assert '{"level"' not in screen and '"_aws"' not in screen  # no JSON lines, no EMF blobs
     warning = next(line for line in screen.splitlines() if "  WARN " in line)
@@ -100,8 +103,8 @@ def test_given_make_run_in_a_terminal_when_requests_come_then_each_is_one_short_
     assert "\x1b[31m502" in coloured  # a 5xx in red
 
     pane.tmux("send-keys", "-t", "gw", "C-c")
-    wait_until(lambda: "llmcache: stopping" in pane.screen(), timeout=30, what="the stop line")
-    wait_until(lambda: "Pane is dead" in pane.screen(), timeout=30, what="the gateway's exit")
+    wait_until(lambda: "llmcache: stopping" in pane.screen(), timeout=120, what="the stop line")
+    wait_until(lambda: "Pane is dead" in pane.screen(), timeout=120, what="the gateway's exit")
     assert "Traceback" not in pane.screen()
 
 
@@ -119,7 +122,7 @@ def test_given_log_format_json_when_a_request_comes_then_the_deployments_json_li
                         f"Bearer {CLIENT_KEY}"}, timeout=60)  # fmt: skip
     assert answer.status_code == 200
 
-    wait_until(lambda: '"message":"answered"' in pane.screen(), timeout=30, what="the JSON access line")
+    wait_until(lambda: '"message":"answered"' in pane.screen(), timeout=120, what="the JSON access line")
     screen = pane.screen()
     assert '"_aws"' in screen  # the EMF metrics line too, as CloudWatch reads it
     assert not request_lines(screen)

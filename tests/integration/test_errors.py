@@ -163,9 +163,10 @@ def test_given_a_request_deadline_shorter_than_a_slow_answer_when_asked_then_504
 
 
 def test_given_a_stream_trickling_past_the_deadline_when_asked_then_504_and_nothing_stored(configure, client):
-    # every pause (200 ms) is under the read timeout; the stream as a whole outlasts the 0.5 s deadline
-    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="10", REQUEST_DEADLINE_SECONDS="0.5")
-    cut = client.chat("trickle", model="fake-slowstream-200", extra={"stream": True})
+    # every pause (1 s) is under the read timeout; the stream as a whole outlasts the 3 s deadline. The deadline
+    # is wide enough that the plain call below answers within it on a loaded machine too.
+    configure(CACHE_TIERS="memory", UPSTREAM_READ_TIMEOUT="10", REQUEST_DEADLINE_SECONDS="3")
+    cut = client.chat("trickle", model="fake-slowstream-1000", extra={"stream": True})
     assert "ran out of time" in broken_stream_error(client, cut, 504)["message"]
-    plain = client.chat("trickle", model="fake-slowstream-200")  # the fake pauses only in streams
+    plain = client.chat("trickle", model="fake-slowstream-1000")  # the fake pauses only in streams
     assert (plain.status, plain.cache) == (200, "MISS")  # the cut stream was not stored

@@ -52,6 +52,23 @@ def test_given_paired_ratios_when_the_table_is_built_then_the_hit_rows_use_them_
     assert rows["import p50 (n=None)"]["met"] is True
 
 
+def test_given_a_semantic_lookup_result_when_reported_then_the_lookup_row_carries_the_15_ms_goal_and_the_veto_row():
+    from bench import semantic_lookup
+
+    timing = {"p50": 7.1, "p90": 8.6, "cpu_p50": 7.1}
+    result = {"entries": 2000, "runs": 200, "cpu_flags": "avx2", "embed_ms": timing, "pair_model_ms": timing}
+    result |= {"lookup_ms": timing, "vetoed_lookup_ms": {"p50": 3.2, "p90": 3.4, "cpu_p50": 3.2}}
+
+    rows = semantic_lookup.rows({"semantic_lookup": result})
+
+    lookup = [r for r in rows if r["figure"] == "whole lookup, embedding included, p50"]
+    assert len(lookup) == 1 and lookup[0]["target"] == "≤ 15 ms" and lookup[0]["met"] is True
+    assert [r["llmcache"] for r in rows if r["figure"].startswith("vetoed miss")] == [3.2]
+    slow = semantic_lookup.rows({"semantic_lookup": result | {"lookup_ms": {"p50": 16.0, "p90": 20.0}}})
+    assert next(r for r in slow if r["figure"] == "whole lookup, embedding included, p50")["met"] is False
+    assert "avx2" in semantic_lookup.render(result)
+
+
 def test_given_a_quick_run_when_its_results_are_written_then_they_go_beside_the_tracked_latest_json():
     """`make bench BENCH_ARGS=--quick` must never overwrite the figures the docs quote (issue #26)."""
     from pathlib import Path

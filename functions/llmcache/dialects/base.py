@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from llmcache.dialects.sse import SseEvent, iter_sse_events
+from llmcache.dialects.sse import SSE, SseEvent, iter_sse_events
 from llmcache.dialects.wire import bearer_token
-from llmcache.exchange import SSE
 
 if TYPE_CHECKING:
     from llmcache.dialects.echo import EchoFields

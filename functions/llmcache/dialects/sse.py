@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+SSE = "text/event-stream"  # the media type of a server-sent event stream
+
 
 def _iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """Complete lines of a byte stream, whatever the chunk boundaries (CR, LF or CRLF endings).

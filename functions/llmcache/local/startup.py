@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from llmcache.constants import Env
+from llmcache.semantic.indexes import index_kind
 from llmcache.settings import OPENAI_BASE_URL, Settings, setting_source
 
 PREFIX = "LLMCACHE_"
@@ -269,7 +270,7 @@ def semantic_row(settings: Settings, plan: LocalPlan) -> str:
     point = f"threshold {settings.semantic_threshold}, pair cut {settings.semantic_pair_cut}"
     if settings.semantic_max_false_hit_rate is not None:
         point += f" (from SEMANTIC_MAX_FALSE_HIT_RATE={settings.semantic_max_false_hit_rate})"
-    text = f"on, {model}, {point}, index {settings.semantic_index}"
+    text = f"on, {model}, {point}, index {index_kind(settings)}"
     if settings.semantic_embedder == "upstream" and plan.upstream_mode == "offline":
         text += f"  (the {OFFLINE}'s embeddings are hashes: paraphrases will not match; SEMANTIC_EMBEDDER=local)"
     return text

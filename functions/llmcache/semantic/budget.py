@@ -18,7 +18,7 @@ from typing import Any
 CURVES_FILE = Path(__file__).resolve().parent / "model" / "operating-points.json"
 # The shipped default point (also `default` in the curves file: a test holds the two together).
 DEFAULT_THRESHOLD = 0.88
-DEFAULT_PAIR_CUT = 0.8
+DEFAULT_PAIR_CUT = 0.75
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,9 @@ class BedrockEmbedder:
         return _checked(vectors, len(texts), f"bedrock {self.model_id}")
 
 
-# The read-only model, loaded once per process (per batch size): a reconfigured engine (tests, `make run`
-# reloads) reuses it instead of loading it again. One engine per Lambda container anyway.
-_loaded_models: dict[int, Any] = {}
+# The read-only model, loaded once per process: a reconfigured engine (tests, `make run` reloads) reuses it
+# instead of loading it again. One engine per Lambda container anyway.
+_loaded_model: list[Any] = []
 
 
 class LocalEmbedder:
@@ -117,14 +117,12 @@ class LocalEmbedder:
     the first embedding, never at import.
     """
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self) -> None:
         from llmcache.semantic.onnx_models import OnnxMiniLMEmbedder
 
-        # One model per process: a reconfigured engine (tests, `make run` reloads) reuses the loaded session.
-        model = _loaded_models.get(batch_size)
-        if model is None:
-            model = _loaded_models[batch_size] = OnnxMiniLMEmbedder(batch_size=batch_size)
-        self._model = model
+        if not _loaded_model:
+            _loaded_model.append(OnnxMiniLMEmbedder())
+        self._model = _loaded_model[0]
         self.name = f"local-{LOCAL_MODEL}"  # names the index's collection: same model, same vectors
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -1,7 +1,8 @@
 """Which vector index a deployment uses (`SEMANTIC_INDEX`), built from settings.
 
-    qdrant  embedded (in memory or QDRANT_PATH) or the server at QDRANT_URL (its API key given directly
-            or read from Secrets Manager at QDRANT_API_KEY_SECRET_ARN)
+    qdrant  the server at QDRANT_URL (its API key given directly or read from Secrets Manager at
+            QDRANT_API_KEY_SECRET_ARN), embedded Qdrant on disk at QDRANT_PATH, or, with neither, the
+            in-process exact index (numpy; what `make run` and a single container use)
     valkey  Valkey/Redis vector search at SEMANTIC_REDIS_URL, else REDIS_URL (its auth token read from
             Secrets Manager at SEMANTIC_REDIS_AUTH_SECRET_ARN)
 
@@ -27,6 +28,15 @@ def _given(value: str | None, secret_arn: str | None, what: str) -> Callable[[],
     return lambda: value
 
 
+def index_kind(settings: Settings) -> str:
+    """Which index `build_index` makes, in words (the `make run` banner)."""
+    if settings.semantic_index == "valkey":
+        return "valkey"
+    if settings.qdrant_url:
+        return "qdrant server"
+    return "qdrant on disk" if settings.qdrant_path else "in-process (exact)"
+
+
 def build_index(settings: Settings, read_secret: SecretReader | None = None) -> VectorIndex:
     reader = read_secret or _given
     if settings.semantic_index == "valkey":
@@ -38,6 +48,10 @@ def build_index(settings: Settings, read_secret: SecretReader | None = None) -> 
             password=reader(None, settings.semantic_redis_auth_secret_arn, "Valkey auth token"),
             timeout=settings.semantic_timeout,
         )
+    if not settings.qdrant_url and not settings.qdrant_path:
+        from llmcache.semantic.exact_index import ExactIndex
+
+        return ExactIndex()
     from llmcache.semantic.index import QdrantIndex
 
     return QdrantIndex(

@@ -11,7 +11,7 @@ from tests.unit.engine.fakes import chat, chat_answer, make_engine, request
 from llmcache import keys
 from llmcache.exchange import GatewayResponse
 from llmcache.semantic.embedders import CachingEmbedder
-from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.exact_index import ExactIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 from llmcache.settings import Settings
 
@@ -30,7 +30,7 @@ class CountingEmbedder:
 
 def test_given_a_text_embedded_for_tenant_a_when_tenant_b_sends_it_then_it_is_embedded_again() -> None:
     inner = CountingEmbedder()
-    index = QdrantIndex(prefix="review")
+    index = ExactIndex()
     matcher = DefaultSemanticMatcher(CachingEmbedder(inner), index)
     partition_a = keys.digest("semantic", keys.tenant_id("sk-a"), "default", "0.0", "chat/completions", "{}")
     partition_b = keys.digest("semantic", keys.tenant_id("sk-b"), "default", "0.0", "chat/completions", "{}")

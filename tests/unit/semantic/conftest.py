@@ -1,5 +1,6 @@
-"""Fixtures for the semantic layer: a deterministic bag-of-words embedder (no model needed), an
-in-memory Qdrant index, and the real local model (shipped ONNX files), loaded once per session."""
+"""Fixtures for the semantic layer: a deterministic bag-of-words embedder (no model needed), the
+in-process indexes (exact numpy and embedded Qdrant), and the real local model (shipped ONNX files),
+loaded once per session."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from llmcache.semantic.errors import SemanticUnavailable
+from llmcache.semantic.exact_index import ExactIndex
 from llmcache.semantic.index import QdrantIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 
@@ -45,8 +47,12 @@ def bow() -> BagOfWordsEmbedder:
     return BagOfWordsEmbedder()
 
 
-@pytest.fixture
-def index() -> Iterator[QdrantIndex]:
+@pytest.fixture(params=["exact", "qdrant"])
+def index(request: pytest.FixtureRequest) -> Iterator[ExactIndex | QdrantIndex]:
+    """Both in-process indexes keep the same contract (the exact one is the default, embedded Qdrant on disk)."""
+    if request.param == "exact":
+        yield ExactIndex()
+        return
     ix = QdrantIndex(prefix="test")
     yield ix
     if ix._client is not None:
@@ -54,7 +60,7 @@ def index() -> Iterator[QdrantIndex]:
 
 
 @pytest.fixture
-def matcher(bow: BagOfWordsEmbedder, index: QdrantIndex) -> DefaultSemanticMatcher:
+def matcher(bow: BagOfWordsEmbedder, index: ExactIndex | QdrantIndex) -> DefaultSemanticMatcher:
     return DefaultSemanticMatcher(bow, index)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.exact_index import ExactIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 from llmcache.semantic.offline.evaluate import (
     COSINE,
@@ -52,7 +52,7 @@ class FixedPairModel:
 
 
 def _evaluate(bow: Any, rows: list[dict[str, Any]], prefix: str, **kwargs: Any) -> dict[str, Any]:
-    matcher = DefaultSemanticMatcher(bow, QdrantIndex(prefix=prefix))
+    matcher = DefaultSemanticMatcher(bow, ExactIndex())
     kwargs.setdefault("pair_model", FixedPairModel())
     kwargs.setdefault("folds", 0)
     return evaluate(rows, 0.8, matcher=matcher, **kwargs)
@@ -135,7 +135,7 @@ def test_given_the_local_model_when_matching_then_paraphrase_hits_and_changed_nu
 ) -> None:
     from llmcache.semantic.pair_verifier import PairVerifier
 
-    matcher = DefaultSemanticMatcher(local_embedder, QdrantIndex(prefix="localtest"), PairVerifier())
+    matcher = DefaultSemanticMatcher(local_embedder, ExactIndex(), PairVerifier())
     now = 1_700_000_000.0
     matcher.remember("p" * 64, "How can I learn to play the guitar?", "1" * 64, now + 60)
     matcher.remember("p" * 64, "What are good watches for men under $200?", "2" * 64, now + 60)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from llmcache.semantic.errors import SemanticUnavailable
+from llmcache.semantic.exact_index import ExactIndex
 from llmcache.semantic.index import QdrantIndex
-from llmcache.semantic.indexes import build_index
+from llmcache.semantic.indexes import build_index, index_kind
 from llmcache.semantic.valkey_index import ValkeyIndex
 from llmcache.settings import Settings
 
@@ -39,6 +40,15 @@ def test_given_the_qdrant_index_when_built_then_its_api_key_comes_from_the_secre
     index = build_index(settings, recording_reader(calls, "qk"))
     assert isinstance(index, QdrantIndex) and callable(index.api_key) and index.api_key() == "qk"
     assert calls == [(None, "arn:q", "Qdrant API key")]
+
+
+def test_given_no_index_server_when_built_then_the_in_process_exact_index_and_qdrant_only_on_a_path():
+    assert isinstance(build_index(Settings.from_env({})), ExactIndex)
+    on_disk = build_index(Settings.from_env({"QDRANT_PATH": "/tmp/index"}))
+    assert isinstance(on_disk, QdrantIndex) and on_disk.path == "/tmp/index" and on_disk.embedded
+    assert index_kind(Settings.from_env({})) == "in-process (exact)"
+    assert index_kind(Settings.from_env({"QDRANT_PATH": "/tmp/index"})) == "qdrant on disk"
+    assert index_kind(Settings.from_env({"QDRANT_URL": "https://q.example"})) == "qdrant server"
 
 
 def test_given_an_unreadable_auth_token_when_the_index_is_first_used_then_unavailable_not_a_crash():

@@ -1,4 +1,4 @@
-"""The matcher over a real (embedded) Qdrant index, with a deterministic embedder."""
+"""The matcher over the in-process indexes (exact numpy and embedded Qdrant), with a deterministic embedder."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_given_two_near_twin_entries_when_asking_between_them_then_ambiguity_is_
 
 
 def test_given_the_embedder_is_down_when_looking_up_or_remembering_then_semantic_unavailable(
-    bow: Any, index: QdrantIndex
+    bow: Any, index: Any
 ) -> None:
     matcher = DefaultSemanticMatcher(bow, index)
     bow.fail = True

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.exact_index import ExactIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 from llmcache.semantic.pair_verifier import PairVerifier
 from llmcache.semantic.verifier import Verifier
@@ -51,7 +51,7 @@ class FixedVectorEmbedder:
 def test_given_debug_logging_when_a_candidate_is_rejected_then_the_log_names_the_reason_kind_not_the_words(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    matcher = DefaultSemanticMatcher(FixedVectorEmbedder(), QdrantIndex(prefix="review"))
+    matcher = DefaultSemanticMatcher(FixedVectorEmbedder(), ExactIndex())
     matcher.remember("p", "Who founded Vogt Industries?", "k" * 64, time.time() + 60)
 
     with caplog.at_level(logging.DEBUG, logger="llmcache"):

