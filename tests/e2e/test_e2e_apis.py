@@ -5,12 +5,13 @@ entries; models and file uploads passed on."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import anthropic
 import openai
 import pytest
 from tests.e2e.clients import sdk
-from tests.servers import FakeProvider, GatewayProcess
+from tests.servers import FakeProvider, GatewayProcess, start_fake_provider
 
 RESPONSES = "POST /v1/responses"
 MESSAGES = "POST /v1/messages"
@@ -186,3 +187,22 @@ def test_given_a_multipart_file_upload_when_the_sdk_sends_it_then_the_provider_g
     assert raw.headers["x-cache"] == "BYPASS"
     assert uploaded.bytes == len(content) and uploaded.filename == "batch.jsonl" and uploaded.purpose == "batch"
     assert fake_provider.requests("POST /v1/files")[-1]["headers"]["content-type"].startswith("multipart/form-data")
+
+
+def test_given_the_anthropic_sdk_lists_models_when_called_then_its_key_reaches_anthropic_never_the_openai_upstream(
+    gateway: Callable[..., GatewayProcess], fake_provider: FakeProvider
+) -> None:
+    """Issue #25 (and finding 22.3): the anthropic SDK's `models.list()` is GET /v1/models with `anthropic-version`
+    (this SDK sends its key as a bearer); routed by path alone it went to the OpenAI-compatible upstream. Here the
+    two providers are two fakes, so where the key went is seen, not inferred."""
+    key = "sk-ant-api03-e2e-models-list"
+    with start_fake_provider() as anthropic_upstream:
+        two = gateway({"ANTHROPIC_BASE_URL": anthropic_upstream.url}, name="gateway-two-providers")
+        openai_before = fake_provider.count("GET /v1/models")
+
+        page = claude(two, key).models.list()
+
+        assert page.data and page.data[0].type == "model"
+        sent = [r["headers"] for r in anthropic_upstream.requests("GET /v1/models")]
+        assert len(sent) == 1 and sent[0]["anthropic-version"], sent
+        assert fake_provider.count("GET /v1/models") == openai_before  # the OpenAI-compatible upstream saw nothing
